@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages ptvm's build, tests and `make run` need; a no-op when all are
+# present, so every make target that needs them can call it.
+set -e
+PKGS="gcc make libc6-dev linux-libc-dev libcmocka-dev acpica-tools qemu-system-x86 \
+busybox-static cpio lz4 zstd xz-utils kmod bc e2fsprogs iproute2"
+missing=
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing" >&2
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+#include "memmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+const char *memmap_kind_name(enum memmap_kind kind)
+{
+	switch (kind) {
+	case MEMMAP_RAM:
+		return "ram";
+	case MEMMAP_ROM:
+		return "rom";
+	case MEMMAP_DEVICE_RAM:
+		return "device-ram";
+	case MEMMAP_MMIO:
+		return "mmio";
+	}
+	return "?";
+}
+
+int memmap_create(struct memmap **out)
+{
+	struct memmap *mm = calloc(1, sizeof(*mm));
+
+	if (!mm)
+		return -ENOMEM;
+	pthread_rwlock_init(&mm->lock, NULL);
+	*out = mm;
+	return 0;
+}
+
+void memmap_destroy(struct memmap *mm)
+{
+	if (!mm)
+		return;
+	while (mm->nr_regions)
+		memmap_del_region(mm, mm->regions[mm->nr_regions - 1]->gpa);
+	pthread_rwlock_destroy(&mm->lock);
+	free(mm);
+}
+
+/* Runs region_del on the listeners before `stop` (exclusive), last first. */
+static void memmap_listeners_del_until(struct memmap *mm, struct memmap_listener *stop,
+				       struct memmap_region *r)
+{
+	struct memmap_listener *stack[32];
+	unsigned n = 0;
+
+	for (struct memmap_listener *l = mm->listeners; l && l != stop && n < ARRAY_SIZE(stack);
+	     l = l->next)
+		stack[n++] = l;
+	while (n--)
+		if (stack[n]->region_del)
+			stack[n]->region_del(stack[n], r);
+}
+
+static unsigned memmap_insert_pos(struct memmap *mm, uint64_t gpa)
+{
+	unsigned i = 0;
+
+	while (i < mm->nr_regions && mm->regions[i]->gpa < gpa)
+		i++;
+	return i;
+}
+
+int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
+{
+	struct memmap_region *r;
+	unsigned pos;
+	int ret;
+
+	if (!tmpl->size || tmpl->gpa + tmpl->size < tmpl->gpa) {
+		pr_err("memmap: region %s [0x%llx, +0x%llx) is empty or wraps", tmpl->name,
+		       (unsigned long long)tmpl->gpa, (unsigned long long)tmpl->size);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&mm->lock);
+	for (unsigned i = 0; i < mm->nr_regions; i++) {
+		struct memmap_region *o = mm->regions[i];
+
+		if (ranges_overlap(tmpl->gpa, tmpl->size, o->gpa, o->size)) {
+			pr_err("memmap: region %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
+			       tmpl->name, (unsigned long long)tmpl->gpa,
+			       (unsigned long long)(tmpl->gpa + tmpl->size - 1), o->name,
+			       (unsigned long long)o->gpa,
+			       (unsigned long long)(o->gpa + o->size - 1));
+			ret = -EEXIST;
+			goto out_unlock;
+		}
+	}
+	if (mm->nr_regions == MEMMAP_MAX_REGIONS) {
+		pr_err("memmap: too many regions adding %s", tmpl->name);
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	r = malloc(sizeof(*r));
+	if (!r) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	*r = *tmpl;
+	r->kvm_slot = -1;
+	for (struct memmap_listener *l = mm->listeners; l; l = l->next) {
+		if (!l->region_add)
+			continue;
+		ret = l->region_add(l, r);
+		if (ret) {
+			memmap_listeners_del_until(mm, l, r);
+			free(r);
+			goto out_unlock;
+		}
+	}
+	pos = memmap_insert_pos(mm, r->gpa);
+	memmove(&mm->regions[pos + 1], &mm->regions[pos],
+		(mm->nr_regions - pos) * sizeof(mm->regions[0]));
+	mm->regions[pos] = r;
+	mm->nr_regions++;
+	pr_debug("memmap: add %s %s [0x%llx-0x%llx] hva=%p", memmap_kind_name(r->kind), r->name,
+		 (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1), r->hva);
+	ret = 0;
+out_unlock:
+	pthread_rwlock_unlock(&mm->lock);
+	return ret;
+}
+
+int memmap_del_region(struct memmap *mm, uint64_t gpa)
+{
+	struct memmap_region *r = NULL;
+	unsigned i;
+
+	pthread_rwlock_wrlock(&mm->lock);
+	for (i = 0; i < mm->nr_regions; i++) {
+		if (mm->regions[i]->gpa == gpa) {
+			r = mm->regions[i];
+			break;
+		}
+	}
+	if (!r) {
+		pthread_rwlock_unlock(&mm->lock);
+		return -ENOENT;
+	}
+	memmap_listeners_del_until(mm, NULL, r);
+	memmove(&mm->regions[i], &mm->regions[i + 1],
+		(mm->nr_regions - i - 1) * sizeof(mm->regions[0]));
+	mm->nr_regions--;
+	pr_debug("memmap: del %s %s [0x%llx-0x%llx]", memmap_kind_name(r->kind), r->name,
+		 (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1));
+	pthread_rwlock_unlock(&mm->lock);
+	free(r);
+	return 0;
+}
+
+int memmap_listener_register(struct memmap *mm, struct memmap_listener *l)
+{
+	struct memmap_listener **pp;
+	unsigned i;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&mm->lock);
+	for (i = 0; i < mm->nr_regions; i++) {
+		if (!l->region_add)
+			break;
+		ret = l->region_add(l, mm->regions[i]);
+		if (ret) {
+			pr_err("memmap: listener %s refused %s during replay", l->name,
+			       mm->regions[i]->name);
+			while (i--)
+				if (l->region_del)
+					l->region_del(l, mm->regions[i]);
+			goto out_unlock;
+		}
+	}
+	for (pp = &mm->listeners; *pp && (*pp)->priority <= l->priority; pp = &(*pp)->next)
+		;
+	l->next = *pp;
+	*pp = l;
+out_unlock:
+	pthread_rwlock_unlock(&mm->lock);
+	return ret;
+}
+
+void memmap_listener_unregister(struct memmap *mm, struct memmap_listener *l)
+{
+	struct memmap_listener **pp;
+
+	pthread_rwlock_wrlock(&mm->lock);
+	for (pp = &mm->listeners; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			l->next = NULL;
+			if (l->region_del)
+				for (unsigned i = mm->nr_regions; i--;)
+					l->region_del(l, mm->regions[i]);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&mm->lock);
+}
+
+static struct memmap_region *memmap_lookup_locked(struct memmap *mm, uint64_t gpa)
+{
+	unsigned lo = 0, hi = mm->nr_regions;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		struct memmap_region *r = mm->regions[mid];
+
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+void *memmap_gpa_to_hva(struct memmap *mm, uint64_t gpa, uint64_t len)
+{
+	struct memmap_region *r;
+	void *hva = NULL;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	r = memmap_lookup_locked(mm, gpa);
+	/* len may be 0 (an empty buffer is still checked to start inside RAM) */
+	if (r && (r->kind == MEMMAP_RAM || r->kind == MEMMAP_ROM) && r->hva &&
+	    len <= r->size - (gpa - r->gpa))
+		hva = (uint8_t *)r->hva + (gpa - r->gpa);
+	pthread_rwlock_unlock(&mm->lock);
+	return hva;
+}
+
+int memmap_write(struct memmap *mm, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = memmap_gpa_to_hva(mm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+int memmap_read(struct memmap *mm, uint64_t gpa, void *dst, uint64_t len)
+{
+	void *p = memmap_gpa_to_hva(mm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+bool memmap_find(struct memmap *mm, uint64_t gpa, struct memmap_region *out)
+{
+	struct memmap_region *r;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	r = memmap_lookup_locked(mm, gpa);
+	if (r)
+		*out = *r;
+	pthread_rwlock_unlock(&mm->lock);
+	return r != NULL;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by every layer. */
+#ifndef PTVM_UTIL_H
+#define PTVM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define SZ_4K 0x1000ULL
+#define SZ_1M 0x100000ULL
+#define SZ_2M 0x200000ULL
+#define SZ_1G 0x40000000ULL
+
+#define __must_check __attribute__((warn_unused_result))
+
+/* True when [a, a+alen) and [b, b+blen) share a byte; lengths are non-zero. */
+static inline int ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Parses "512M", "1G", "4096", "2K" (binary units) into bytes; -EINVAL on junk or overflow. */
+int parse_size(const char *s, uint64_t *out);
+
+/* Reads a whole file into a malloc'd buffer; -errno on failure. */
+int read_file(const char *path, uint8_t **buf, size_t *len);
+
+#endif
