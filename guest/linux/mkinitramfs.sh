@@ -1,0 +1,112 @@
+#!/bin/sh
+# Builds a busybox initramfs: busybox-static with every applet linked, an init, kernel modules
+# (with their dependencies, resolved through modules.dep, listed in load order in
+# /lib/modules/load-order for the init to insmod), and extra files.
+#
+# usage: mkinitramfs.sh [-k KERNEL_ROOT] [-i INIT] [-m "MODULE ..."] [-f SRC=DEST]... [-z gzip|none] OUT
+#   -k  the unpacked kernel package (default build/testhost/kernel, see tests/testhost/fetch-kernel.sh)
+#   -i  the file that becomes /init (default guest/linux/init beside this script)
+#   -m  modules to carry (default: $GUEST_MODULES below; names as in modules.dep, - or _ alike)
+#   -f  copy SRC to DEST inside the image (repeatable); SRC may be a directory
+#   -z  compression (default gzip -1: the guest image is small and boots many times)
+# Used for the Linux guest image (guest/linux/init) and, with other options, by the test host.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# Modules the Linux guest loads at boot. Empty for now: the devices ptvm offers today (8250,
+# PCI host bridge, ACPI) are built into the Debian cloud kernel. Later issues add e.g.
+# "virtio_pci virtio_blk virtio_net virtio_console virtio_rng".
+GUEST_MODULES=""
+
+KROOT=build/testhost/kernel
+INIT=$HERE/init
+MODULES=$GUEST_MODULES
+COMPRESS=gzip
+FILES=""
+usage() {
+	echo "usage: $0 [-k KERNEL_ROOT] [-i INIT] [-m \"MODULE ...\"] [-f SRC=DEST]... [-z gzip|none] OUT" >&2
+	exit 1
+}
+while getopts k:i:m:f:z: opt; do
+	case $opt in
+	k) KROOT=$OPTARG ;;
+	i) INIT=$OPTARG ;;
+	m) MODULES=$OPTARG ;;
+	f) FILES="$FILES
+$OPTARG" ;;
+	z) COMPRESS=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 1 ] || usage
+DEST=$1
+case $COMPRESS in gzip | none) ;; *) echo "mkinitramfs: -z $COMPRESS: want gzip or none" >&2; exit 1 ;; esac
+
+BUSYBOX=$(command -v busybox || true)
+[ -n "$BUSYBOX" ] || { echo "mkinitramfs: busybox not found (install busybox-static)" >&2; exit 1; }
+ldd "$BUSYBOX" 2>&1 | grep -q 'not a dynamic' ||
+	{ echo "mkinitramfs: $BUSYBOX is not static (install busybox-static)" >&2; exit 1; }
+[ -f "$INIT" ] || { echo "mkinitramfs: init $INIT not found" >&2; exit 1; }
+
+R=$(mktemp -d)
+trap 'rm -rf "$R"' EXIT
+mkdir -p "$R/bin" "$R/sbin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/run" "$R/lib/modules"
+cp "$BUSYBOX" "$R/bin/busybox"
+for a in $("$BUSYBOX" --list); do
+	[ "$a" = busybox ] || ln -s busybox "$R/bin/$a"
+done
+cp "$INIT" "$R/init"
+chmod 755 "$R/init"
+: > "$R/lib/modules/load-order"
+
+if [ -n "$MODULES" ]; then
+	[ -s "$KROOT/release" ] || { echo "mkinitramfs: no kernel in $KROOT (run tests/testhost/fetch-kernel.sh)" >&2; exit 1; }
+	MODDIR=$KROOT/lib/modules/$(cat "$KROOT/release")
+	[ -s "$MODDIR/modules.dep" ] || { echo "mkinitramfs: $MODDIR/modules.dep missing" >&2; exit 1; }
+fi
+# add REL: carry the module at path REL (as in modules.dep) after the modules it depends on.
+add() {
+	name=$(basename "$1")
+	name=${name%%.ko*}
+	grep -qx "$name" "$R/lib/modules/load-order" && return 0
+	line=$(grep -E "^$1:" "$MODDIR/modules.dep")
+	# modules.dep lists dependencies last-loaded first
+	for d in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
+		add "$d"
+	done
+	name=$(basename "$1")
+	name=${name%%.ko*}
+	case $1 in
+	*.xz) xz -dc "$MODDIR/$1" ;;
+	*.zst) zstd -qdc "$MODDIR/$1" ;;
+	*.gz) gzip -dc "$MODDIR/$1" ;;
+	*) cat "$MODDIR/$1" ;;
+	esac > "$R/lib/modules/$name.ko"
+	echo "$name" >> "$R/lib/modules/load-order"
+}
+for m in $MODULES; do
+	pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
+	rel=$(grep -E "(^|/)$pat\.ko(\.xz|\.zst|\.gz)?:" "$MODDIR/modules.dep" | head -1 | cut -d: -f1)
+	[ -n "$rel" ] || { echo "mkinitramfs: module $m not in $MODDIR/modules.dep" >&2; exit 1; }
+	add "$rel"
+done
+
+# -f SRC=DEST entries, one per line
+echo "$FILES" | while IFS= read -r spec; do
+	[ -n "$spec" ] || continue
+	src=${spec%%=*}
+	dst=${spec#*=}
+	[ -e "$src" ] || { echo "mkinitramfs: -f $spec: $src not found" >&2; exit 1; }
+	mkdir -p "$R/$(dirname "$dst")"
+	cp -rL "$src" "$R/$dst"
+done
+
+mkdir -p "$(dirname "$DEST")"
+if [ "$COMPRESS" = gzip ]; then
+	(cd "$R" && find . | sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) > "$DEST.tmp"
+else
+	(cd "$R" && find . | sort | cpio -o -H newc -R 0:0 --quiet) > "$DEST.tmp"
+fi
+mv "$DEST.tmp" "$DEST"
+echo "mkinitramfs: $DEST ($(stat -c %s "$DEST") bytes; modules: $(tr '\n' ' ' < "$R/lib/modules/load-order"))" >&2
