@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PVH entry, long-mode switch, AP trampoline, exception stubs and the ring-3 round trip.
+ *
+ * Everything that can be computed at link time is (page tables, GDT): ring-0 instructions
+ * cost about 1 us each on a nested, emulating /dev/kvm, so the boot path stays a few dozen
+ * instructions long.
+ */
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define SEL_KCODE 0x08
+#define SEL_KDATA 0x10
+#define SEL_UDATA 0x1b
+#define SEL_UCODE 0x23
+#define SEL_KCODE32 0x28
+#define MSR_EFER 0xc0000080
+#define EFER_SCE 0x1
+#define EFER_LME 0x100
+#define BOOT_STACK_SIZE 16384
+#define AP_STACK_SIZE 4096
+#define SMP_MAX_CPUS 64
+
+/* The PVH note: the 32-bit entry point, as a quad like Linux does (loaders read 4 or 8). */
+	.section .note.Xen, "a"
+	.p2align 2
+	.long 4f - 3f		/* namesz */
+	.long 6f - 5f		/* descsz */
+	.long XEN_ELFNOTE_PHYS32_ENTRY
+3:	.asciz "Xen"
+4:	.p2align 2
+5:	.quad pvh_entry32
+6:	.p2align 2
+
+/* ---- identity page tables, 0-4 GiB with 2 MiB pages, user-accessible ---- */
+	.section .data.pagetables, "aw"
+	.p2align 12
+	.globl kit_pml4
+kit_pml4:
+	.quad kit_pdpt + 0x7
+	.fill 511, 8, 0
+kit_pdpt:
+	.quad kit_pd + 0x0000 + 0x7
+	.quad kit_pd + 0x1000 + 0x7
+	.quad kit_pd + 0x2000 + 0x7
+	.quad kit_pd + 0x3000 + 0x7
+	.fill 508, 8, 0
+kit_pd:
+	/* P RW US PS; the top GiB (ECAM, IOAPIC, LAPIC) also PCD PWT */
+	.set i, 0
+	.rept 1536
+	.quad (i << 21) | 0x87
+	.set i, i + 1
+	.endr
+	.rept 512
+	.quad (i << 21) | 0x9f
+	.set i, i + 1
+	.endr
+
+/* ---- GDT: kernel code/data, user data/code (the order syscall/sysret want), TSS ---- */
+	.section .data
+	.p2align 4
+	.globl kit_gdt, kit_gdt_tss
+kit_gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff	/* 0x08 kernel code, 64-bit */
+	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
+	.quad 0x00cff2000000ffff	/* 0x18 user data (DPL3) */
+	.quad 0x00affa000000ffff	/* 0x20 user code, 64-bit (DPL3) */
+	.quad 0x00cf9a000000ffff	/* 0x28 kernel code, 32-bit (boot and APs) */
+kit_gdt_tss:
+	.quad 0, 0			/* 0x30 TSS, filled by cpu_tables_init() */
+kit_gdt_end:
+	.globl kit_gdtr
+kit_gdtr:
+	.word kit_gdt_end - kit_gdt - 1
+	.quad kit_gdt
+
+	.globl ap_stack_next
+ap_stack_next:
+	.long 0
+	.globl kit_user_saved_rsp
+kit_user_saved_rsp:
+	.quad 0
+
+	.section .stacks, "aw", @nobits
+	.p2align 12
+boot_stack:
+	.skip BOOT_STACK_SIZE
+boot_stack_top:
+ap_stacks:
+	.skip AP_STACK_SIZE * SMP_MAX_CPUS
+ap_stacks_top:
+
+/* ---- 32-bit entry: PVH (EBX = start_info) and APs coming out of the trampoline ---- */
+	.section .text.entry, "ax"
+	.code32
+	.globl pvh_entry32
+pvh_entry32:
+	cli
+	cld
+	lgdt kit_gdtr
+	ljmp $SEL_KCODE32, $1f
+1:	xor %ebp, %ebp		/* 0: boot CPU */
+	jmp enter_long
+
+	.globl ap_entry32
+ap_entry32:
+	mov $1, %ebp		/* 1: AP */
+enter_long:
+	mov $SEL_KDATA, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %eax, %ss
+	mov %eax, %fs
+	mov %eax, %gs
+	mov %cr4, %eax
+	or $0x20, %eax		/* PAE */
+	mov %eax, %cr4
+	mov $kit_pml4, %eax
+	mov %eax, %cr3
+	mov $MSR_EFER, %ecx
+	rdmsr
+	or $(EFER_LME | EFER_SCE), %eax
+	wrmsr
+	mov %cr0, %eax
+	or $0x80000001, %eax	/* PG | PE */
+	and $~0x60000000, %eax	/* caches on: clear CD | NW */
+	mov %eax, %cr0
+	ljmp $SEL_KCODE, $long_entry
+
+	.code64
+long_entry:
+	test %ebp, %ebp
+	jnz 2f
+	mov $boot_stack_top, %esp
+	mov %ebx, %edi		/* start_info physical address */
+	call kit_main
+	jmp cpu_stop
+2:	/* AP: take the next stack slot */
+	mov $1, %eax
+	lock xadd %eax, ap_stack_next(%rip)
+	inc %eax
+	shl $12, %eax		/* AP_STACK_SIZE */
+	lea ap_stacks(%rip), %rsp
+	add %rax, %rsp
+	call kit_ap_main
+	jmp cpu_stop
+
+/* ---- real-mode AP trampoline, copied to a page below 1 MiB ---- */
+	.section .rodata
+	.code16
+	.globl ap_tramp_start, ap_tramp_end
+ap_tramp_start:
+	cli
+	mov %cs, %ax
+	mov %ax, %ds
+	lgdtl ap_tramp_gdtr - ap_tramp_start
+	mov %cr0, %eax
+	or $1, %eax
+	mov %eax, %cr0
+	ljmpl $SEL_KCODE32, $ap_entry32
+	.p2align 2
+ap_tramp_gdtr:
+	.word kit_gdt_end - kit_gdt - 1
+	.long kit_gdt
+ap_tramp_end:
+	.code64
+
+/* ---- exceptions: vectors 0-31, all to kit_exception(frame) ---- */
+	.section .text
+.macro ISR vec
+	.p2align 4
+isr\vec:
+	.if !(\vec == 8 || \vec == 10 || \vec == 11 || \vec == 12 || \vec == 13 || \vec == 14 || \vec == 17 || \vec == 21 || \vec == 29 || \vec == 30)
+	push $0
+	.endif
+	push $\vec
+	jmp isr_common
+.endm
+	.irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	ISR \vec
+	.endr
+
+isr_common:
+	/* frame: vector, error, rip, cs, rflags, rsp, ss */
+	push %rax
+	push %rcx
+	push %rdx
+	push %rsi
+	push %rdi
+	mov %rsp, %rdi
+	and $~0xf, %rsp
+	call kit_exception	/* never returns */
+	jmp cpu_stop
+
+	.section .rodata
+	.p2align 3
+	.globl kit_isr_table
+kit_isr_table:
+	.irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	.quad isr\vec
+	.endr
+
+/* ---- ring 3 and back: uint64_t user_call(user_fn fn, uint64_t arg) ---- */
+	.section .text
+	.globl user_call, kit_syscall_entry
+user_call:
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	mov %rsp, kit_user_saved_rsp(%rip)
+	mov %rdi, %r12
+	mov %rsi, %rdi
+	push $SEL_UDATA
+	lea kit_user_stack_top(%rip), %rax
+	push %rax
+	push $0x3002		/* IOPL=3, IF=0 */
+	push $SEL_UCODE
+	lea user_trampoline(%rip), %rax
+	push %rax
+	iretq
+user_trampoline:		/* CPL3 */
+	call *%r12
+	mov %rax, %rdi
+	syscall
+	ud2
+kit_syscall_entry:		/* CPL0, still on the user stack; rdi = result */
+	mov kit_user_saved_rsp(%rip), %rsp
+	mov $SEL_KDATA, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %rdi, %rax
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+	ret
+
+	.section .stacks, "aw", @nobits
+	.p2align 12
+	.skip 65536
+kit_user_stack_top:
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,160 @@
+#!/bin/sh
+# Boots every build/guest/*.elf (or the programs named as arguments) and checks its result:
+# a program passes when the VMM reports result 0 through port 0xf4 AND the serial console
+# shows "PASS <name>". Extra VMM arguments come from a line in guest/<name>.c such as
+#   /* ptvm-args: --cpus 4 --cmdline cpus=4 */
+# Prints "PASS name (N.N s)" or "FAIL name: reason" per program, then "guest: N passed, N failed".
+#
+#   GUEST_VMM=ptvm (default)  build/ptvm run --kernel X --debug-exit --serial stdio ARGS
+#   GUEST_VMM=qemu            qemu-system-x86_64 -M q35 -accel tcg (isa-debug-exit), the same
+#                             programs under QEMU TCG, with ARGS translated
+#   GUEST_TIMEOUT=seconds     per program (default 120)
+#   BUILD=dir                 build directory (default build)
+# Serial and VMM logs are kept in $BUILD/tests/guest/<name>.{serial,log}.
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${BUILD:-build}
+vmm=${GUEST_VMM:-ptvm}
+tmo=${GUEST_TIMEOUT:-120}
+logdir=$BUILD/tests/guest
+mkdir -p "$logdir"
+
+if [ $# -gt 0 ]; then
+	elfs=""
+	for n in "$@"; do elfs="$elfs $BUILD/guest/$n.elf"; done
+else
+	elfs=$(ls "$BUILD"/guest/*.elf 2>/dev/null)
+fi
+if [ -z "$elfs" ]; then
+	echo "FAIL all: no guest programs in $BUILD/guest (run make guest)"
+	echo "guest: 0 passed, 1 failed"
+	exit 1
+fi
+
+case $vmm in
+ptvm)
+	if [ ! -e /dev/kvm ]; then
+		echo "SKIP all: /dev/kvm missing"
+		echo "guest: 0 passed, 0 failed (all skipped)"
+		exit 0
+	fi
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		echo "SKIP all: /dev/kvm not accessible to $(id -un)"
+		echo "guest: 0 passed, 0 failed (all skipped)"
+		exit 0
+	fi
+	if [ ! -x "$BUILD/ptvm" ]; then
+		echo "FAIL all: $BUILD/ptvm missing (run make)"
+		echo "guest: 0 passed, 1 failed"
+		exit 1
+	fi
+	;;
+qemu)
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		echo "SKIP all: qemu-system-x86_64 missing"
+		echo "guest: 0 passed, 0 failed (all skipped)"
+		exit 0
+	fi
+	;;
+*)
+	echo "FAIL all: GUEST_VMM=$vmm is neither ptvm nor qemu"
+	exit 1
+	;;
+esac
+
+now() { date +%s.%N; }
+
+# what a ptvm exit status means (its contract); QEMU's are translated to these first
+describe_status() {
+	case $1 in
+	0) echo "exit 0" ;;
+	1) echo "exit 1 (bad input or host error)" ;;
+	64) echo "exit 64 (guest reboot)" ;;
+	65) echo "exit 65 (triple fault)" ;;
+	66) echo "exit 66 (KVM internal error)" ;;
+	67) echo "exit 67 (unhandled exit or entry failure)" ;;
+	124) echo "timed out after ${tmo}s" ;;
+	130) echo "exit 130 (killed)" ;;
+	*) echo "exit $1 (guest failure code $1)" ;;
+	esac
+}
+
+# run_ptvm ELF SERIAL LOG ARGS...: exit status of ptvm
+run_ptvm() {
+	elf=$1 serial=$2 log=$3
+	shift 3
+	timeout -k 5 "$tmo" "$BUILD/ptvm" run --kernel "$elf" --debug-exit --serial stdio "$@" \
+		>"$serial" 2>"$log" </dev/null
+}
+
+# run_qemu ELF SERIAL LOG ARGS...: ptvm's arguments translated; returns the guest's value V
+# (QEMU exits with (V << 1) | 1 after a debug-exit write, other statuses are its own)
+run_qemu() {
+	elf=$1 serial=$2 log=$3
+	shift 3
+	smp=1 mem=512M append=""
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--cpus) smp=$2; shift ;;
+		--cmdline) append=$2; shift ;;
+		--memory) mem=$(echo "$2" | sed 's/^size=//; s/,.*//'); shift ;;
+		*) echo "run.sh: no QEMU equivalent for $1, ignored" >>"$log" ;;
+		esac
+		shift
+	done
+	timeout -k 5 "$tmo" qemu-system-x86_64 -M q35 -accel tcg -m "$mem" -smp "$smp" \
+		-kernel "$elf" -append "$append" -display none -nodefaults -serial stdio \
+		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		>"$serial" 2>>"$log" </dev/null
+	st=$?
+	if [ $st -eq 124 ] || [ $st -eq 137 ]; then
+		return 124
+	fi
+	if [ $((st & 1)) -eq 1 ]; then
+		return $((st >> 1))
+	fi
+	echo "qemu exited with status $st without a debug-exit write" >>"$log"
+	return 67
+}
+
+pass=0
+fail=0
+for elf in $elfs; do
+	name=$(basename "$elf" .elf)
+	src=guest/$name.c
+	serial=$logdir/$name.serial
+	log=$logdir/$name.log
+	: >"$log"
+	if [ ! -f "$elf" ]; then
+		echo "FAIL $name: $elf missing"
+		fail=$((fail + 1))
+		continue
+	fi
+	args=""
+	[ -f "$src" ] && args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -1)
+	eval "set -- $args"
+	t0=$(now)
+	"run_$vmm" "$elf" "$serial" "$log" "$@"
+	st=$?
+	t1=$(now)
+	secs=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
+	if [ $st -eq 0 ] && tr -d '\r' <"$serial" | grep -qx "PASS $name"; then
+		echo "PASS $name ($secs s)"
+		pass=$((pass + 1))
+		continue
+	fi
+	reason=$(tr -d '\r' <"$serial" | sed -n "s/^FAIL $name: //p" | head -1)
+	if [ -n "$reason" ]; then
+		reason="$reason [$(describe_status $st)]"
+	elif [ $st -eq 0 ]; then
+		reason="exit 0 but no \"PASS $name\" on the serial console"
+	else
+		reason=$(describe_status $st)
+	fi
+	echo "FAIL $name: $reason ($secs s)"
+	# enough context to act on without opening the logs
+	tail -n 5 "$serial" | sed 's/^/    serial: /'
+	tail -n 5 "$log" | sed 's/^/    log: /'
+	fail=$((fail + 1))
+done
+echo "guest: $pass passed, $fail failed"
+[ $fail -eq 0 ]
