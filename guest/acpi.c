@@ -54,7 +54,7 @@ int test_main(void)
 	const struct acpi_header *root, *fadt = NULL, *madt = NULL, *mcfg = NULL;
 	bool xsdt;
 	unsigned int n, lapics = 0, ioapics = 0;
-	uint8_t seen[256] = { 0 };
+	uint8_t seen[256] = {0};
 
 	if (!si_rsdp)
 		test_fail(11, "start_info.rsdp_paddr is 0");
@@ -111,7 +111,8 @@ int test_main(void)
 		x = *(const uint64_t *)((const uint8_t *)fadt + 140);
 	if (!x)
 		x = *(const uint32_t *)((const uint8_t *)fadt + 40);
-	if (!table_sane((const void *)x) || memcmp(((const struct acpi_header *)x)->signature, "DSDT", 4))
+	if (!table_sane((const void *)x) ||
+	    memcmp(((const struct acpi_header *)x)->signature, "DSDT", 4))
 		test_fail(21, "the FADT's DSDT pointer 0x%llx is no DSDT", (unsigned long long)x);
 	job_add(&job, (const void *)x);
 
@@ -127,7 +128,8 @@ int test_main(void)
 	}
 
 	/* MADT: enabled local APICs, unique IDs, at least one IOAPIC */
-	for (const uint8_t *p = (const uint8_t *)madt + 44, *end = (const uint8_t *)madt + madt->length;
+	for (const uint8_t *p = (const uint8_t *)madt + 44,
+			   *end = (const uint8_t *)madt + madt->length;
 	     p + 2 <= end && p[1] >= 2 && p + p[1] <= end; p += p[1]) {
 		if (p[0] == 0 && p[1] >= 8 && (*(const uint32_t *)(p + 4) & 1)) {
 			if (seen[p[3]]++)

@@ -35,7 +35,8 @@ int test_main(void)
 	b = page_alloc();
 	if (!a || !b || a == b || ((uint64_t)a | (uint64_t)b) & (PAGE_SIZE - 1))
 		test_fail(10, "page_alloc returned %p and %p", (void *)a, (void *)b);
-	if ((uint64_t)a < (uint64_t)__image_end && (uint64_t)a + PAGE_SIZE > (uint64_t)__image_start)
+	if ((uint64_t)a < (uint64_t)__image_end &&
+	    (uint64_t)a + PAGE_SIZE > (uint64_t)__image_start)
 		test_fail(11, "page_alloc handed out %p inside the program", (void *)a);
 	a[0] = 0x1234;
 	b[0] = 0x5678;

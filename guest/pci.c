@@ -29,12 +29,14 @@ int test_main(void)
 		test_fail(11, "no device at 00:00.0 through ECAM at 0x%llx (read 0x%08x)",
 			  (unsigned long long)ecam, idm);
 	if (id1 != idm)
-		test_fail(12, "vendor/device differ: 0xcf8 says 0x%08x, ECAM says 0x%08x", id1, idm);
+		test_fail(12, "vendor/device differ: 0xcf8 says 0x%08x, ECAM says 0x%08x", id1,
+			  idm);
 	if (cls1 != clsm)
 		test_fail(13, "class/revision differ: 0xcf8 says 0x%08x, ECAM says 0x%08x", cls1,
 			  clsm);
 	if (hdr1 != hdrm)
-		test_fail(14, "header dword differs: 0xcf8 says 0x%08x, ECAM says 0x%08x", hdr1, hdrm);
+		test_fail(14, "header dword differs: 0xcf8 says 0x%08x, ECAM says 0x%08x", hdr1,
+			  hdrm);
 	if (cls1 >> 8 != 0x060000)
 		test_fail(15, "00:00.0 is class 0x%06x, not a host bridge (0x060000)", cls1 >> 8);
 	/* the other mechanism must see a write too: the command register, restored after */
@@ -45,8 +47,8 @@ int test_main(void)
 	if ((seen & 0x4) == (cmd & 0x4))
 		printf("pci: note: command bit 2 did not change (read-only on this bridge)\n");
 	/* a function that does not exist reads all ones through both */
-	if (pci_cfg1_read32(0, 31, 7, 0) != 0xffffffffu && pci_ecam_read32(0, 31, 7, 0) !=
-	    pci_cfg1_read32(0, 31, 7, 0))
+	if (pci_cfg1_read32(0, 31, 7, 0) != 0xffffffffu &&
+	    pci_ecam_read32(0, 31, 7, 0) != pci_cfg1_read32(0, 31, 7, 0))
 		test_fail(16, "00:1f.7 differs between mechanisms");
 	return 0;
 }

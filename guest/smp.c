@@ -52,8 +52,9 @@ int test_main(void)
 		if (reported[ids[i]])
 			continue;
 		nmissing++;
-		len += (size_t)snprintf(missing + len, len < sizeof(missing) ? sizeof(missing) - len : 0,
-					" %u", ids[i]);
+		len += (size_t)snprintf(missing + len,
+					len < sizeof(missing) ? sizeof(missing) - len : 0, " %u",
+					ids[i]);
 	}
 	if (nmissing)
 		test_fail(13, "%d of %d CPUs did not report in; missing APIC IDs:%s", nmissing, n,

@@ -8,7 +8,7 @@
 
 struct bootinfo bootinfo;
 
-#define LOW_LIMIT 0x100000ull /* below 1 MiB: start_info, trampolines, BIOS/ACPI areas */
+#define LOW_LIMIT 0x100000ull	  /* below 1 MiB: start_info, trampolines, BIOS/ACPI areas */
 #define HIGH_LIMIT 0x100000000ull /* the identity map ends at 4 GiB */
 #define MAX_RANGES 32
 
@@ -46,7 +46,8 @@ int bootinfo_parse(uint64_t paddr)
 
 		if (n > BOOTINFO_MAX_MEMMAP)
 			n = BOOTINFO_MAX_MEMMAP;
-		memcpy(bootinfo.memmap, (const void *)si->memmap_paddr, n * sizeof(bootinfo.memmap[0]));
+		memcpy(bootinfo.memmap, (const void *)si->memmap_paddr,
+		       n * sizeof(bootinfo.memmap[0]));
 		bootinfo.nr_memmap = n;
 	}
 	if (si->nr_modules && si->modlist_paddr && si->modlist_paddr < HIGH_LIMIT) {
@@ -98,10 +99,11 @@ static void ranges_cut(uint64_t s, uint64_t e)
 			continue;
 		if (s > r->start && e < r->end) {
 			if (nr_ranges < MAX_RANGES) {
-				ranges[nr_ranges++] = (struct range){ e, r->end };
+				ranges[nr_ranges++] = (struct range){e, r->end};
 				r->end = s;
 			} else {
-				r->end = s; /* out of slots: lose the upper part, never hand out s..e */
+				r->end =
+				    s; /* out of slots: lose the upper part, never hand out s..e */
 			}
 		} else if (s <= r->start) {
 			r->start = e < r->end ? e : r->end;
@@ -125,7 +127,7 @@ int page_alloc_init(void)
 		if (e > HIGH_LIMIT)
 			e = HIGH_LIMIT;
 		if (s < e)
-			ranges[nr_ranges++] = (struct range){ s, e };
+			ranges[nr_ranges++] = (struct range){s, e};
 	}
 	/* never the program itself, its modules, or anything the memmap calls ACPI/reserved */
 	ranges_cut((uint64_t)__image_start, (uint64_t)__image_end);

@@ -40,13 +40,13 @@ static struct idt_gate idt[32];
 static uint8_t exception_stack[4096] __attribute__((aligned(16), section(".stacks")));
 
 static const char *const exception_names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-	"#NP", "#SS", "#GP", "#PF", "res", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#NP", "#SS", "#GP", "#PF", "res", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 static void idt_load(void)
 {
-	struct desc_ptr p = { sizeof(idt) - 1, (uint64_t)idt };
+	struct desc_ptr p = {sizeof(idt) - 1, (uint64_t)idt};
 
 	__asm__ volatile("lidt %0" : : "m"(p));
 }
@@ -67,11 +67,11 @@ void cpu_tables_init(void)
 		uint64_t a = kit_isr_table[v];
 
 		idt[v] = (struct idt_gate){
-			.offset_lo = a & 0xffff,
-			.selector = SEL_KCODE,
-			.type = 0x8e, /* present, DPL0, 64-bit interrupt gate */
-			.offset_mid = (a >> 16) & 0xffff,
-			.offset_hi = a >> 32,
+		    .offset_lo = a & 0xffff,
+		    .selector = SEL_KCODE,
+		    .type = 0x8e, /* present, DPL0, 64-bit interrupt gate */
+		    .offset_mid = (a >> 16) & 0xffff,
+		    .offset_hi = a >> 32,
 		};
 	}
 	idt_load();
@@ -105,6 +105,6 @@ void kit_exception(struct exception_frame *f)
 		  (unsigned long long)f->vector,
 		  exception_names[f->vector] ? exception_names[f->vector] : "?",
 		  (unsigned long long)f->rip, (unsigned long long)f->error,
-		  (unsigned long long)f->cs, (unsigned long long)f->rsp,
-		  (unsigned long long)cr2, lapic_id());
+		  (unsigned long long)f->cs, (unsigned long long)f->rsp, (unsigned long long)cr2,
+		  lapic_id());
 }

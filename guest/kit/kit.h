@@ -86,7 +86,9 @@ static inline uint64_t rdtsc(void)
 }
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(sub));
 }
 static inline unsigned int cpu_cpl(void)
 {
@@ -196,7 +198,7 @@ uint64_t page_free_count(void);
 #define SEL_KCODE32 0x28
 #define SEL_TSS 0x30
 
-void cpu_tables_init(void); /* GDT/TSS/IDT and the syscall MSRs, boot CPU */
+void cpu_tables_init(void);    /* GDT/TSS/IDT and the syscall MSRs, boot CPU */
 void cpu_tables_load_ap(void); /* IDT on an AP (the GDT came with the trampoline) */
 typedef uint64_t (*user_fn)(uint64_t arg);
 /*

@@ -49,7 +49,8 @@ void kit_main(uint32_t start_info_paddr)
 	cpu_tables_init();
 	ret = bootinfo_parse(start_info_paddr);
 	if (ret)
-		test_fail(FAIL_BOOT, "bad hvm_start_info at 0x%x (error %d)", start_info_paddr, ret);
+		test_fail(FAIL_BOOT, "bad hvm_start_info at 0x%x (error %d)", start_info_paddr,
+			  ret);
 	ret = page_alloc_init();
 	if (ret)
 		test_fail(FAIL_BOOT, "page allocator: no free RAM in the start_info memmap");

@@ -6,8 +6,7 @@
 #define PCI_CFG_DATA 0xcfc
 #define ECAM_DEFAULT 0xe0000000ull
 
-static uint32_t cfg1_address(unsigned int bus, unsigned int dev, unsigned int fn,
-			     unsigned int off)
+static uint32_t cfg1_address(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off)
 {
 	return 0x80000000u | (bus & 0xff) << 16 | (dev & 0x1f) << 11 | (fn & 7) << 8 | (off & 0xfc);
 }
@@ -56,11 +55,10 @@ uint64_t pci_ecam_base(void)
 	return base;
 }
 
-static uint64_t ecam_address(unsigned int bus, unsigned int dev, unsigned int fn,
-			     unsigned int off)
+static uint64_t ecam_address(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off)
 {
-	return pci_ecam_base() + ((uint64_t)(bus & 0xff) << 20 | (dev & 0x1f) << 15 | (fn & 7) << 12 |
-				  (off & 0xffc));
+	return pci_ecam_base() +
+	       ((uint64_t)(bus & 0xff) << 20 | (dev & 0x1f) << 15 | (fn & 7) << 12 | (off & 0xffc));
 }
 
 uint32_t pci_ecam_read32(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off)

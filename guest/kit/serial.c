@@ -15,13 +15,13 @@
 
 void serial_init(void)
 {
-	outb(COM1 + UART_IER, 0);	/* polled: no interrupts */
-	outb(COM1 + UART_LCR, 0x80);	/* DLAB */
-	outb(COM1 + UART_DLL, 1);	/* 115200 baud */
+	outb(COM1 + UART_IER, 0);    /* polled: no interrupts */
+	outb(COM1 + UART_LCR, 0x80); /* DLAB */
+	outb(COM1 + UART_DLL, 1);    /* 115200 baud */
 	outb(COM1 + UART_DLM, 0);
-	outb(COM1 + UART_LCR, 0x03);	/* 8N1 */
-	outb(COM1 + UART_FCR, 0x07);	/* FIFO on, cleared */
-	outb(COM1 + UART_MCR, 0x03);	/* DTR RTS */
+	outb(COM1 + UART_LCR, 0x03); /* 8N1 */
+	outb(COM1 + UART_FCR, 0x07); /* FIFO on, cleared */
+	outb(COM1 + UART_MCR, 0x03); /* DTR RTS */
 }
 
 void serial_putc(char c)
@@ -126,8 +126,8 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		case 'd':
 		case 'i':
 			s = lng ? va_arg(ap, long long) : va_arg(ap, int);
-			out_num(o, s < 0 ? -(unsigned long long)s : (unsigned long long)s, 10, false,
-				s < 0, width, pad, left);
+			out_num(o, s < 0 ? -(unsigned long long)s : (unsigned long long)s, 10,
+				false, s < 0, width, pad, left);
 			break;
 		case 'u':
 		case 'x':
@@ -138,7 +138,8 @@ static int format(struct out *o, const char *fmt, va_list ap)
 		case 'p':
 			out_char(o, '0');
 			out_char(o, 'x');
-			out_num(o, (uintptr_t)va_arg(ap, void *), 16, false, false, width, pad, left);
+			out_num(o, (uintptr_t)va_arg(ap, void *), 16, false, false, width, pad,
+				left);
 			break;
 		case 's': {
 			const char *str = va_arg(ap, const char *);
@@ -177,7 +178,7 @@ static int format(struct out *o, const char *fmt, va_list ap)
 
 int vprintf(const char *fmt, va_list ap)
 {
-	struct out o = { 0 };
+	struct out o = {0};
 
 	return format(&o, fmt, ap);
 }
@@ -195,7 +196,7 @@ int printf(const char *fmt, ...)
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct out o = { .buf = buf, .size = size };
+	struct out o = {.buf = buf, .size = size};
 	int n = format(&o, fmt, ap);
 
 	if (size)

@@ -98,7 +98,8 @@ int smp_start_ap(unsigned int apic_id, void (*fn)(unsigned int apic_id))
 			       TRAMPOLINE_PA);
 			return -1;
 		}
-		memcpy((void *)TRAMPOLINE_PA, ap_tramp_start, (size_t)(ap_tramp_end - ap_tramp_start));
+		memcpy((void *)TRAMPOLINE_PA, ap_tramp_start,
+		       (size_t)(ap_tramp_end - ap_tramp_start));
 		lapic_write(LAPIC_SVR, lapic_read(LAPIC_SVR) | 0x100 | 0xff); /* software enable */
 		trampoline_ready = true;
 	}
