@@ -10,10 +10,10 @@ enum log_level log_level = LOG_WARN;
 static FILE *log_stream;
 
 static const char *const level_names[] = {
-	[LOG_ERR] = "error",
-	[LOG_WARN] = "warn",
-	[LOG_INFO] = "info",
-	[LOG_DEBUG] = "debug",
+    [LOG_ERR] = "error",
+    [LOG_WARN] = "warn",
+    [LOG_INFO] = "info",
+    [LOG_DEBUG] = "debug",
 };
 
 int log_level_parse(const char *s, enum log_level *out)

@@ -53,7 +53,7 @@ struct memmap {
 	/* Sorted by gpa; each region is allocated on its own so pointers handed to listeners
 	 * stay valid while the array shifts. */
 	struct memmap_region *regions[MEMMAP_MAX_REGIONS];
-	struct memmap_listener *listeners;		  /* sorted by priority */
+	struct memmap_listener *listeners; /* sorted by priority */
 };
 
 int memmap_create(struct memmap **out);

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+#include "devices/uart.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+#include "vmm/util.h"
+
+/* register offsets */
+#define UART_RBR 0 /* in, DLAB=0 */
+#define UART_THR 0 /* out, DLAB=0 */
+#define UART_DLL 0 /* DLAB=1 */
+#define UART_IER 1 /* DLAB=0 */
+#define UART_DLM 1 /* DLAB=1 */
+#define UART_IIR 2 /* in */
+#define UART_FCR 2 /* out */
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_MSR 6
+#define UART_SCR 7
+
+#define UART_IER_RDI 0x01
+#define UART_IER_THRI 0x02
+#define UART_IER_RLSI 0x04
+#define UART_IER_MSI 0x08
+#define UART_IIR_NO_INT 0x01
+#define UART_IIR_THRI 0x02
+#define UART_IIR_RDI 0x04
+#define UART_IIR_FIFO_ENABLED 0xc0
+#define UART_FCR_ENABLE_FIFO 0x01
+#define UART_FCR_CLEAR_RCVR 0x02
+#define UART_LCR_DLAB 0x80
+#define UART_MCR_OUT2 0x08
+#define UART_MCR_LOOP 0x10
+#define UART_LSR_DR 0x01
+#define UART_LSR_THRE 0x20
+#define UART_LSR_TEMT 0x40
+#define UART_MSR_DCD 0x80
+#define UART_MSR_DSR 0x20
+#define UART_MSR_CTS 0x10
+
+/* Recomputes IIR and drives the line; called with the lock held. */
+static void uart_update_irq(struct uart *u)
+{
+	uint8_t iir = UART_IIR_NO_INT;
+	bool level;
+
+	if ((u->ier & UART_IER_RDI) && u->rx_count)
+		iir = UART_IIR_RDI;
+	else if ((u->ier & UART_IER_THRI) && u->thr_ipending)
+		iir = UART_IIR_THRI;
+	u->iir = iir | ((u->fcr & UART_FCR_ENABLE_FIFO) ? UART_IIR_FIFO_ENABLED : 0);
+	/* On a PC the 8250's interrupt only reaches the PIC when OUT2 is set. */
+	level = !(iir & UART_IIR_NO_INT) && (u->mcr & UART_MCR_OUT2);
+	if (level != u->irq_level) {
+		u->irq_level = level;
+		irq_line_set(u->irq, level);
+	}
+}
+
+static void uart_rx_push(struct uart *u, uint8_t c)
+{
+	if (u->rx_count == UART_FIFO_SIZE)
+		return; /* overrun: drop, like the hardware */
+	u->rx[(u->rx_head + u->rx_count) % UART_FIFO_SIZE] = c;
+	u->rx_count++;
+	u->lsr |= UART_LSR_DR;
+}
+
+static void uart_tx(struct uart *u, uint8_t c)
+{
+	if (u->mcr & UART_MCR_LOOP) {
+		uart_rx_push(u, c);
+	} else if (u->out_fd >= 0) {
+		ssize_t n;
+
+		do {
+			n = write(u->out_fd, &c, 1);
+		} while (n < 0 && errno == EINTR);
+	}
+	/* transmission is instantaneous: THR is empty again at once */
+	u->thr_ipending = true;
+	u->lsr |= UART_LSR_THRE | UART_LSR_TEMT;
+}
+
+static void uart_read(struct bus_dev *dev, uint64_t off, void *data, unsigned len)
+{
+	struct uart *u = container_of(dev, struct uart, pio);
+	uint8_t v = 0;
+
+	pthread_mutex_lock(&u->lock);
+	switch (off) {
+	case UART_RBR:
+		if (u->lcr & UART_LCR_DLAB) {
+			v = u->dll;
+		} else if (u->rx_count) {
+			v = u->rx[u->rx_head];
+			u->rx_head = (u->rx_head + 1) % UART_FIFO_SIZE;
+			if (--u->rx_count == 0)
+				u->lsr &= ~UART_LSR_DR;
+		}
+		break;
+	case UART_IER:
+		v = (u->lcr & UART_LCR_DLAB) ? u->dlm : u->ier;
+		break;
+	case UART_IIR:
+		v = u->iir;
+		/* reading IIR while it reports THRE acknowledges that interrupt */
+		if ((v & 0x0f) == UART_IIR_THRI)
+			u->thr_ipending = false;
+		break;
+	case UART_LCR:
+		v = u->lcr;
+		break;
+	case UART_MCR:
+		v = u->mcr;
+		break;
+	case UART_LSR:
+		v = u->lsr;
+		break;
+	case UART_MSR:
+		if (u->mcr & UART_MCR_LOOP)
+			v = (uint8_t)(((u->mcr & 0x0c) << 4) | ((u->mcr & 0x03) << 4));
+		else
+			v = u->msr;
+		break;
+	case UART_SCR:
+		v = u->scr;
+		break;
+	}
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	memset(data, 0, len);
+	*(uint8_t *)data = v;
+}
+
+static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsigned len)
+{
+	struct uart *u = container_of(dev, struct uart, pio);
+	uint8_t v = *(const uint8_t *)data;
+
+	pthread_mutex_lock(&u->lock);
+	switch (off) {
+	case UART_THR:
+		if (u->lcr & UART_LCR_DLAB)
+			u->dll = v;
+		else
+			uart_tx(u, v);
+		break;
+	case UART_IER:
+		if (u->lcr & UART_LCR_DLAB) {
+			u->dlm = v;
+		} else {
+			/* enabling THRI with THR empty raises the interrupt at once */
+			if (!(u->ier & UART_IER_THRI) && (v & UART_IER_THRI) &&
+			    (u->lsr & UART_LSR_THRE))
+				u->thr_ipending = true;
+			u->ier = v & 0x0f;
+		}
+		break;
+	case UART_FCR:
+		if (v & UART_FCR_CLEAR_RCVR) {
+			u->rx_count = 0;
+			u->lsr &= ~UART_LSR_DR;
+		}
+		u->fcr = v & 0xc1;
+		break;
+	case UART_LCR:
+		u->lcr = v;
+		break;
+	case UART_MCR:
+		u->mcr = v & 0x1f;
+		break;
+	case UART_SCR:
+		u->scr = v;
+		break;
+	default:
+		break; /* LSR, MSR: read-only */
+	}
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static const struct bus_dev_ops uart_ops = {
+    .read = uart_read,
+    .write = uart_write,
+};
+
+int uart_create(uint16_t port, int out_fd, struct irq_line *irq, struct uart **out)
+{
+	struct uart *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	pthread_mutex_init(&u->lock, NULL);
+	u->pio = (struct bus_dev){.base = port, .len = 8, .ops = &uart_ops, .name = "uart"};
+	u->irq = irq;
+	u->out_fd = out_fd;
+	u->iir = UART_IIR_NO_INT;
+	u->lsr = UART_LSR_THRE | UART_LSR_TEMT;
+	u->msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS;
+	u->dll = 12; /* 9600 baud */
+	*out = u;
+	return 0;
+}
+
+void uart_destroy(struct uart *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&u->lock);
+	while (n < len && u->rx_count < UART_FIFO_SIZE)
+		uart_rx_push(u, buf[n++]);
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return n;
+}
+
+bool uart_can_receive(struct uart *u)
+{
+	bool room;
+
+	pthread_mutex_lock(&u->lock);
+	room = u->rx_count < UART_FIFO_SIZE;
+	pthread_mutex_unlock(&u->lock);
+	return room;
+}

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ptvm's entry point: parses the command, then builds the machine through an explicit,
+ * ordered start-up table; on a failure the exits of what was built run in reverse.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "boot_x86.h"
+#include "cli.h"
+#include "cpuid.h"
+#include "devices/pci.h"
+#include "devices/power.h"
+#include "devices/uart.h"
+#include "eventloop.h"
+#include "layout.h"
+#include "log.h"
+#include "term.h"
+#include "util.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define PTVM_VERSION "0.1"
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
+
+struct ptvm {
+	struct vm_config cfg;
+	struct vm *vm;
+	struct kvm_cpuid2 *cpuid;
+	struct power *power;
+	struct uart *uart;
+	struct irq_line com1_irq;
+	struct pci_bus *pci;
+	int serial_fd;
+	bool escape_pending;
+	struct eventloop_handler stdin_h;
+	struct eventloop_handler stop_h;
+	struct eventloop_handler signal_h;
+	struct timespec t_start;
+};
+
+static double ptvm_elapsed(const struct ptvm *p)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - p->t_start.tv_sec) +
+	       (double)(now.tv_nsec - p->t_start.tv_nsec) / 1e9;
+}
+
+/* ---- start-up steps ---- */
+
+static int ptvm_kvm_init(struct ptvm *p)
+{
+	int ret = vm_create(&p->vm);
+
+	if (ret)
+		return ret;
+	if (p->cfg.nr_cpus > (unsigned)p->vm->max_vcpus) {
+		pr_err("--cpus: %u vCPUs asked for, this host's KVM allows at most %d",
+		       p->cfg.nr_cpus, p->vm->max_vcpus);
+		return -EINVAL;
+	}
+	if (p->cfg.nr_cpus > ACPI_MAX_CPUS) {
+		pr_err("--cpus: %u vCPUs asked for, ptvm's xAPIC tables describe at most %d",
+		       p->cfg.nr_cpus, ACPI_MAX_CPUS);
+		return -EINVAL;
+	}
+	p->vm->nr_vcpus = p->cfg.nr_cpus;
+	return 0;
+}
+
+static void ptvm_kvm_exit(struct ptvm *p)
+{
+	vm_destroy(p->vm);
+	p->vm = NULL;
+}
+
+static int ptvm_memory_init(struct ptvm *p)
+{
+	return vm_memory_create(p->vm, p->cfg.mem_size, p->cfg.hugepages);
+}
+
+static void ptvm_memory_exit(struct ptvm *p)
+{
+	(void)p; /* guest RAM goes with the VM */
+}
+
+static int ptvm_irqchip_init(struct ptvm *p)
+{
+	return vm_irqchip_create(p->vm);
+}
+
+static void ptvm_irqchip_exit(struct ptvm *p)
+{
+	(void)p;
+}
+
+static void ptvm_com1_set_level(struct irq_line *line, bool level)
+{
+	struct ptvm *p = container_of(line, struct ptvm, com1_irq);
+
+	vm_set_irq_line(p->vm, COM1_IRQ, level);
+}
+
+static int ptvm_devices_init(struct ptvm *p)
+{
+	struct pci_bus_windows win = {
+	    .mmio32_start = PCI_MMIO32_START,
+	    .mmio32_size = PCI_MMIO32_SIZE,
+	    .mmio64_start = p->vm->mmio64_start,
+	    .mmio64_size = PCI_MMIO64_SIZE,
+	    .io_start = PCI_IO_START,
+	    .io_size = PCI_IO_SIZE,
+	};
+	int ret;
+
+	ret = power_create(p->vm, p->cfg.debug_exit, &p->power);
+	if (ret)
+		return ret;
+	p->serial_fd = -1;
+	if (p->cfg.serial == SERIAL_STDIO) {
+		p->serial_fd = STDOUT_FILENO;
+	} else if (p->cfg.serial == SERIAL_FILE) {
+		p->serial_fd =
+		    open(p->cfg.serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (p->serial_fd < 0) {
+			ret = -errno;
+			pr_err("--serial file=%s: %s", p->cfg.serial_path, strerror(-ret));
+			return ret;
+		}
+	}
+	p->com1_irq.set_level = ptvm_com1_set_level;
+	ret = uart_create(COM1_PORT, p->serial_fd, &p->com1_irq, &p->uart);
+	if (ret)
+		return ret;
+	ret = vm_register_pio(p->vm, &p->uart->pio);
+	if (ret)
+		return ret;
+	return pci_bus_create(p->vm, &win, &p->pci);
+}
+
+static void ptvm_devices_exit(struct ptvm *p)
+{
+	pci_bus_destroy(p->pci);
+	if (p->uart)
+		vm_unregister_pio(p->vm, &p->uart->pio);
+	uart_destroy(p->uart);
+	if (p->serial_fd > STDERR_FILENO)
+		close(p->serial_fd);
+	power_destroy(p->power);
+}
+
+static int ptvm_acpi_init(struct ptvm *p)
+{
+	struct acpi_config acfg = {
+	    .nr_cpus = p->cfg.nr_cpus,
+	    .mmio64_start = p->vm->mmio64_start,
+	    .mmio64_size = PCI_MMIO64_SIZE,
+	};
+	uint8_t *buf = memmap_gpa_to_hva(p->vm->mm, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
+	size_t used;
+	int ret;
+
+	if (!buf) {
+		pr_err("acpi: no guest RAM at 0x%llx for the tables",
+		       (unsigned long long)ACPI_TABLES_GPA);
+		return -ENOMEM;
+	}
+	ret = acpi_tables_build(&acfg, buf, ACPI_TABLES_SIZE, ACPI_TABLES_GPA, &used);
+	if (ret) {
+		pr_err("acpi: cannot build the tables: %s", strerror(-ret));
+		return ret;
+	}
+	pr_debug("acpi: %zu bytes of tables at 0x%llx", used, (unsigned long long)ACPI_TABLES_GPA);
+	return 0;
+}
+
+static void ptvm_acpi_exit(struct ptvm *p)
+{
+	(void)p;
+}
+
+static struct boot_x86_entry ptvm_entry;
+
+static int ptvm_boot_init(struct ptvm *p)
+{
+	struct boot_x86_config bcfg = {
+	    .kernel_path = p->cfg.kernel,
+	    .initrd_path = p->cfg.initrd,
+	    .cmdline = p->cfg.cmdline,
+	    .protocol = p->cfg.protocol,
+	    .low_ram_end = p->vm->low_ram_end,
+	    .high_ram_size = p->vm->high_ram_size,
+	    .rsdp_gpa = ACPI_TABLES_GPA,
+	};
+	int ret = boot_x86_load(p->vm->mm, &bcfg, &ptvm_entry);
+
+	if (ret)
+		return ret;
+	pr_info("boot: %s kernel %s, entry 0x%llx, %s", ptvm_entry.format, p->cfg.kernel,
+		(unsigned long long)ptvm_entry.regs.rip,
+		ptvm_entry.long_mode ? "64-bit" : "32-bit PVH");
+	return 0;
+}
+
+static void ptvm_boot_exit(struct ptvm *p)
+{
+	(void)p;
+}
+
+static int ptvm_vcpus_init(struct ptvm *p)
+{
+	struct vm *vm = p->vm;
+	int ret;
+
+	ret = cpuid_get_supported(vm->kvm_fd, &p->cpuid);
+	if (ret)
+		return ret;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, i, p->cpuid, &vm->vcpus[i]);
+		if (ret)
+			return ret;
+	}
+	/* APs wait in KVM for the guest's INIT/SIPI */
+	return vcpu_set_boot_state(vm->vcpus[0], &ptvm_entry);
+}
+
+static void ptvm_vcpus_exit(struct ptvm *p)
+{
+	struct vm *vm = p->vm;
+
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	free(p->cpuid);
+	p->cpuid = NULL;
+}
+
+/* stdin -> COM1, with the Ctrl-A escape */
+static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
+{
+	struct ptvm *p = container_of(h, struct ptvm, stdin_h);
+	uint8_t buf[64], out[64];
+	size_t n_out = 0;
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		/* EOF: the guest keeps running without input */
+		eventloop_del(p->vm->loop, h);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		uint8_t c = buf[i];
+
+		if (p->escape_pending) {
+			p->escape_pending = false;
+			if (c == 'x' || c == 'X') {
+				vm_request_exit(p->vm, PTVM_EXIT_POWEROFF, "Ctrl-A x");
+				return;
+			}
+			if (c != CONSOLE_ESCAPE)
+				continue;
+		} else if (c == CONSOLE_ESCAPE && p->cfg.serial == SERIAL_STDIO &&
+			   isatty(STDIN_FILENO)) {
+			p->escape_pending = true;
+			continue;
+		}
+		out[n_out++] = c;
+	}
+	for (size_t done = 0, tries = 0; done < n_out && tries < 10000; tries++) {
+		done += uart_receive(p->uart, out + done, n_out - done);
+		if (done < n_out)
+			usleep(100); /* FIFO full: the guest drains it from its vCPU */
+	}
+}
+
+static void ptvm_stop_ready(struct eventloop_handler *h, uint32_t events)
+{
+	struct ptvm *p = container_of(h, struct ptvm, stop_h);
+
+	eventloop_stop(p->vm->loop);
+}
+
+static void ptvm_signal_ready(struct eventloop_handler *h, uint32_t events)
+{
+	struct ptvm *p = container_of(h, struct ptvm, signal_h);
+	struct signalfd_siginfo si;
+	char why[48];
+
+	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	snprintf(why, sizeof(why), "signal %s", strsignal((int)si.ssi_signo));
+	vm_request_exit(p->vm, PTVM_EXIT_SIGNAL, why);
+}
+
+static int ptvm_console_init(struct ptvm *p)
+{
+	sigset_t set;
+	int ret;
+
+	p->stop_h = (struct eventloop_handler){
+	    .fd = p->vm->stop_fd, .name = "vm-stop", .ready = ptvm_stop_ready};
+	ret = eventloop_add(p->vm->loop, &p->stop_h, EPOLLIN);
+	if (ret) {
+		pr_err("event loop: cannot watch the stop eventfd: %s", strerror(-ret));
+		return ret;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	p->signal_h = (struct eventloop_handler){
+	    .fd = signalfd(-1, &set, SFD_CLOEXEC), .name = "signals", .ready = ptvm_signal_ready};
+	if (p->signal_h.fd < 0)
+		return -errno;
+	ret = eventloop_add(p->vm->loop, &p->signal_h, EPOLLIN);
+	if (ret) {
+		pr_err("event loop: cannot watch signals: %s", strerror(-ret));
+		return ret;
+	}
+	if (p->cfg.serial == SERIAL_STDIO) {
+		term_raw_enable();
+		p->stdin_h = (struct eventloop_handler){
+		    .fd = STDIN_FILENO, .name = "stdin", .ready = ptvm_stdin_ready};
+		/* stdin may be /dev/null or a regular file, which epoll refuses: no input then */
+		if (eventloop_add(p->vm->loop, &p->stdin_h, EPOLLIN))
+			p->stdin_h.fd = -1;
+	}
+	return 0;
+}
+
+static void ptvm_console_exit(struct ptvm *p)
+{
+	term_restore();
+	if (p->signal_h.fd > 0)
+		close(p->signal_h.fd);
+}
+
+static const struct ptvm_step {
+	const char *name;
+	int (*init)(struct ptvm *p);
+	void (*exit)(struct ptvm *p);
+} ptvm_steps[] = {
+    {"kvm", ptvm_kvm_init, ptvm_kvm_exit},
+    {"memory", ptvm_memory_init, ptvm_memory_exit},
+    {"irqchip", ptvm_irqchip_init, ptvm_irqchip_exit},
+    {"devices", ptvm_devices_init, ptvm_devices_exit},
+    {"acpi", ptvm_acpi_init, ptvm_acpi_exit},
+    {"boot", ptvm_boot_init, ptvm_boot_exit},
+    {"vcpus", ptvm_vcpus_init, ptvm_vcpus_exit},
+    {"console", ptvm_console_init, ptvm_console_exit},
+};
+
+static int ptvm_run_vm(struct ptvm *p)
+{
+	struct vm *vm = p->vm;
+	unsigned started = 0;
+	int ret = 0;
+
+	for (; started < vm->nr_vcpus; started++) {
+		ret = vcpu_start(vm->vcpus[started]);
+		if (ret) {
+			vm_request_exit(vm, PTVM_EXIT_ERROR, "vCPU thread start failed");
+			break;
+		}
+	}
+	pr_info("vm: %u vCPU(s) running, %.3f s after start", started, ptvm_elapsed(p));
+	if (!ret) {
+		ret = eventloop_run(vm->loop);
+		if (ret)
+			vm_request_exit(vm, PTVM_EXIT_ERROR, "event loop failed");
+	}
+	atomic_store(&vm->exiting, true);
+	for (unsigned i = 0; i < started; i++)
+		vcpu_kick(vm->vcpus[i]);
+	for (unsigned i = 0; i < started; i++)
+		vcpu_join(vm->vcpus[i]);
+	pr_info("vm: stopped %.3f s after start", ptvm_elapsed(p));
+	return vm->exit_status;
+}
+
+static int ptvm_cmd_run(int argc, char **argv)
+{
+	struct ptvm p = {.serial_fd = -1};
+	unsigned done = 0;
+	sigset_t set;
+	int ret, status = PTVM_EXIT_ERROR;
+
+	clock_gettime(CLOCK_MONOTONIC, &p.t_start);
+	ret = cli_parse_run(argc, argv, &p.cfg);
+	if (ret)
+		return ret > 0 ? 0 : PTVM_EXIT_ERROR;
+	log_level = p.cfg.log_level;
+
+	/* Every thread inherits this mask: the main loop takes the termination signals
+	 * through a signalfd, vCPU threads unblock only their kick signal. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (; done < ARRAY_SIZE(ptvm_steps); done++) {
+		ret = ptvm_steps[done].init(&p);
+		if (ret) {
+			pr_debug("start-up step '%s' failed: %s", ptvm_steps[done].name,
+				 strerror(-ret));
+			break;
+		}
+	}
+	if (done == ARRAY_SIZE(ptvm_steps))
+		status = ptvm_run_vm(&p);
+	while (done--)
+		ptvm_steps[done].exit(&p);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_usage();
+		return PTVM_EXIT_ERROR;
+	}
+	if (!strcmp(argv[1], "run"))
+		return ptvm_cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		cli_usage();
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("ptvm %s\n", PTVM_VERSION);
+		return 0;
+	}
+	pr_err("unknown command '%s' (ptvm help lists them)", argv[1]);
+	return PTVM_EXIT_ERROR;
+}

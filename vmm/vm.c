@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "eventloop.h"
+#include "ioctl.h"
+#include "layout.h"
+#include "log.h"
+#include "util.h"
+
+/* Below the LAPIC/IOAPIC, above the PCI windows: where VMX/SVM keep their private pages. */
+#define KVM_TSS_GPA 0xfffbd000ULL
+#define KVM_IDENTITY_MAP_GPA 0xfffbc000ULL
+
+static const struct {
+	int cap;
+	const char *name;
+} vm_required_caps[] = {
+#define CAP(c)                                                                                     \
+	{                                                                                          \
+		c, #c                                                                              \
+	}
+    CAP(KVM_CAP_IRQCHIP),
+    CAP(KVM_CAP_USER_MEMORY),
+    CAP(KVM_CAP_SET_TSS_ADDR),
+    CAP(KVM_CAP_EXT_CPUID),
+    CAP(KVM_CAP_PIT2),
+    CAP(KVM_CAP_IRQ_ROUTING),
+    CAP(KVM_CAP_IRQFD),
+    CAP(KVM_CAP_IOEVENTFD),
+    CAP(KVM_CAP_IMMEDIATE_EXIT),
+    CAP(KVM_CAP_MP_STATE),
+    CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
+#undef CAP
+};
+
+struct memmap *vm_memmap(struct vm *vm)
+{
+	return vm->mm;
+}
+
+struct eventloop *vm_eventloop(struct vm *vm)
+{
+	return vm->loop;
+}
+
+int vm_register_pio(struct vm *vm, struct bus_dev *dev)
+{
+	return bus_register(&vm->pio, dev);
+}
+
+void vm_unregister_pio(struct vm *vm, struct bus_dev *dev)
+{
+	bus_unregister(&vm->pio, dev);
+}
+
+int vm_register_mmio(struct vm *vm, struct bus_dev *dev)
+{
+	return bus_register(&vm->mmio, dev);
+}
+
+void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
+{
+	bus_unregister(&vm->mmio, dev);
+}
+
+int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
+{
+	struct kvm_irq_level irq = {.irq = gsi, .level = level};
+
+	return ptvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+void vm_request_exit(struct vm *vm, int status, const char *reason)
+{
+	bool expected = false;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->exiting, &expected, true))
+		return;
+	vm->exit_status = status;
+	pr_info("vm: stopping (%s), exit status %d", reason, status);
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		pr_warn("vm: cannot signal stop: %s", strerror(errno));
+}
+
+/* ---- the KVM memslot listener: RAM, ROM (read-only) and DEVICE_RAM become memslots ---- */
+
+static int vm_memslot_alloc(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_kvm_slots && i < 64; i++) {
+		if (!(vm->used_slots & (1ULL << i))) {
+			vm->used_slots |= 1ULL << i;
+			return i;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int vm_memslot_region_add(struct memmap_listener *l, struct memmap_region *r)
+{
+	struct vm *vm = container_of(l, struct vm, kvm_listener);
+	struct kvm_userspace_memory_region slot;
+	int ret, id;
+
+	if (r->kind == MEMMAP_MMIO)
+		return 0;
+	id = vm_memslot_alloc(vm);
+	if (id < 0) {
+		pr_err("kvm: no free memslot for %s", r->name);
+		return id;
+	}
+	slot = (struct kvm_userspace_memory_region){
+	    .slot = (uint32_t)id,
+	    .flags = r->kind == MEMMAP_ROM ? KVM_MEM_READONLY : 0,
+	    .guest_phys_addr = r->gpa,
+	    .memory_size = r->size,
+	    .userspace_addr = (uint64_t)(uintptr_t)r->hva,
+	};
+	ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+	if (ret) {
+		pr_err("kvm: memslot %d for %s [0x%llx, +0x%llx) refused", id, r->name,
+		       (unsigned long long)r->gpa, (unsigned long long)r->size);
+		vm->used_slots &= ~(1ULL << id);
+		return ret;
+	}
+	r->kvm_slot = id;
+	pr_debug("kvm: memslot %d = %s %s gpa 0x%llx size 0x%llx hva %p%s", id,
+		 memmap_kind_name(r->kind), r->name, (unsigned long long)r->gpa,
+		 (unsigned long long)r->size, r->hva, r->kind == MEMMAP_ROM ? " read-only" : "");
+	return 0;
+}
+
+static void vm_memslot_region_del(struct memmap_listener *l, struct memmap_region *r)
+{
+	struct vm *vm = container_of(l, struct vm, kvm_listener);
+	struct kvm_userspace_memory_region slot = {0};
+
+	if (r->kvm_slot < 0)
+		return;
+	slot.slot = (uint32_t)r->kvm_slot;
+	slot.guest_phys_addr = r->gpa; /* size 0 deletes */
+	if (ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) == 0)
+		pr_debug("kvm: memslot %d (%s) deleted", r->kvm_slot, r->name);
+	vm->used_slots &= ~(1ULL << r->kvm_slot);
+	r->kvm_slot = -1;
+}
+
+static int vm_check_caps(struct vm *vm)
+{
+	int ver = ptvm_ioctl_val(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+
+	if (ver != KVM_API_VERSION) {
+		pr_err("/dev/kvm: API version %d, ptvm needs %d", ver, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(vm_required_caps); i++) {
+		if (ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, vm_required_caps[i].cap) <= 0) {
+			pr_err("/dev/kvm: missing capability %s", vm_required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	vm->max_vcpus = ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (vm->max_vcpus <= 0)
+		vm->max_vcpus = 4; /* the documented minimum without the capability */
+	vm->nr_kvm_slots = ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	if (vm->nr_kvm_slots <= 0)
+		vm->nr_kvm_slots = 32;
+	vm->vcpu_mmap_size = ptvm_ioctl_val(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size <= 0)
+		return -ENOTSUP;
+	return 0;
+}
+
+int vm_create(struct vm **out)
+{
+	struct vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = vm->vm_fd = vm->ram_fd = vm->stop_fd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		pr_err("/dev/kvm: %s%s", strerror(-ret),
+		       ret == -ENOENT
+			   ? " (is the kvm module loaded, or is this host without VT-x/SVM?)"
+		       : ret == -EACCES ? " (add the user to the kvm group)"
+					: "");
+		goto out_destroy;
+	}
+	ret = vm_check_caps(vm);
+	if (ret)
+		goto out_destroy;
+	vm->vm_fd = ptvm_ioctl_val(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = vm->vm_fd;
+		goto out_destroy;
+	}
+	ret = ptvm_ioctl_val(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_GPA);
+	if (ret < 0)
+		goto out_destroy;
+	{
+		uint64_t idmap = KVM_IDENTITY_MAP_GPA;
+
+		ret = ptvm_ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+		if (ret < 0)
+			goto out_destroy;
+	}
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0) {
+		ret = -errno;
+		goto out_destroy;
+	}
+	ret = memmap_create(&vm->mm);
+	if (ret)
+		goto out_destroy;
+	vm->kvm_listener = (struct memmap_listener){
+	    .name = "kvm-memslots",
+	    .priority = 0,
+	    .region_add = vm_memslot_region_add,
+	    .region_del = vm_memslot_region_del,
+	};
+	ret = memmap_listener_register(vm->mm, &vm->kvm_listener);
+	if (ret)
+		goto out_destroy;
+	ret = eventloop_create(&vm->loop);
+	if (ret)
+		goto out_destroy;
+	pr_debug("kvm: VM created (max %d vCPUs, %d memslots)", vm->max_vcpus, vm->nr_kvm_slots);
+	*out = vm;
+	return 0;
+
+out_destroy:
+	vm_destroy(vm);
+	return ret;
+}
+
+int vm_irqchip_create(struct vm *vm)
+{
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	int ret;
+
+	ret = ptvm_ioctl_val(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
+	if (ret < 0)
+		return ret;
+	ret = ptvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
+	if (ret < 0)
+		return ret;
+	pr_debug("kvm: in-kernel PIC, IOAPIC, LAPIC and PIT created");
+	return 0;
+}
+
+int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
+{
+	struct memmap_region r = {.kind = MEMMAP_RAM};
+	unsigned flags = MFD_CLOEXEC;
+	int ret;
+
+	vm->low_ram_end = MIN(size, PCI_HOLE_START);
+	vm->high_ram_size = size - vm->low_ram_end;
+	if (hugepages) {
+		/* An explicit hugetlb pool is what pins cheapest for VFIO; without one,
+		 * transparent huge pages on the shmem mapping are the fallback. */
+		if (IS_ALIGNED(size, SZ_2M))
+			flags |= MFD_HUGETLB;
+		else
+			pr_warn("--memory: %llu bytes is not a multiple of 2 MiB, using THP",
+				(unsigned long long)size);
+	}
+	vm->ram_fd = memfd_create("ptvm-ram", flags);
+	if (vm->ram_fd < 0) {
+		ret = -errno;
+		pr_err("guest RAM: memfd_create: %s", strerror(-ret));
+		return ret;
+	}
+	if (ftruncate(vm->ram_fd, (off_t)size) < 0) {
+		ret = -errno;
+		pr_err("guest RAM: cannot size memfd to %llu bytes: %s", (unsigned long long)size,
+		       strerror(-ret));
+		return ret;
+	}
+	vm->ram =
+	    mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->ram_fd, 0);
+	if (vm->ram == MAP_FAILED) {
+		ret = -errno;
+		vm->ram = NULL;
+		pr_err("guest RAM: cannot map %llu bytes: %s", (unsigned long long)size,
+		       strerror(-ret));
+		return ret;
+	}
+	vm->ram_size = size;
+	if (hugepages && !(flags & MFD_HUGETLB))
+		madvise(vm->ram, size, MADV_HUGEPAGE);
+	if (flags & MFD_HUGETLB) {
+		/* hugetlb pages are taken at fault time: fail now, clearly, not with a SIGBUS
+		 * when the guest first touches them */
+		if (fallocate(vm->ram_fd, 0, 0, (off_t)size) < 0) {
+			ret = -errno;
+			pr_err("--memory hugepages=on: cannot reserve %llu MiB of huge pages (%s): "
+			       "raise /proc/sys/vm/nr_hugepages",
+			       (unsigned long long)(size >> 20), strerror(-ret));
+			return ret;
+		}
+	}
+
+	r.hugepages = hugepages;
+	r.fd = vm->ram_fd;
+	r.gpa = 0;
+	r.size = vm->low_ram_end;
+	r.hva = vm->ram;
+	r.fd_offset = 0;
+	snprintf(r.name, sizeof(r.name), "ram-low");
+	ret = memmap_add_region(vm->mm, &r);
+	if (ret)
+		return ret;
+	if (vm->high_ram_size) {
+		r.gpa = RAM_ABOVE_4G_START;
+		r.size = vm->high_ram_size;
+		r.hva = (uint8_t *)vm->ram + vm->low_ram_end;
+		r.fd_offset = vm->low_ram_end;
+		snprintf(r.name, sizeof(r.name), "ram-high");
+		ret = memmap_add_region(vm->mm, &r);
+		if (ret)
+			return ret;
+	}
+	vm->mmio64_start = ALIGN_UP(RAM_ABOVE_4G_START + vm->high_ram_size, SZ_1G);
+	pr_info("guest RAM: %llu MiB (%llu MiB below 4 GiB)%s", (unsigned long long)(size >> 20),
+		(unsigned long long)(vm->low_ram_end >> 20),
+		hugepages ? (flags & MFD_HUGETLB ? ", hugetlb" : ", THP") : "");
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->mm) {
+		memmap_destroy(vm->mm); /* the memslot listener deletes each slot */
+		vm->mm = NULL;
+	}
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	eventloop_destroy(vm->loop);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	bus_exit(&vm->pio);
+	bus_exit(&vm->mmio);
+	free(vm->vcpus);
+	free(vm);
+}
