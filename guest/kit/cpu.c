@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* GDT/TSS/IDT, the syscall MSRs that bring ring 3 back, and the exception report. */
+/* GDT/TSS/IDT, the exception report, and port I/O for ring 3 where IOPL does not reach. */
 #include "kit.h"
-
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_SFMASK 0xc0000084
 
 struct tss64 {
 	uint32_t reserved0;
@@ -75,11 +71,6 @@ void cpu_tables_init(void)
 		};
 	}
 	idt_load();
-
-	/* syscall: CS=0x08 SS=0x10; sysret would give CS=0x23 SS=0x1b */
-	wrmsr(MSR_STAR, (0x10ull << 48) | ((uint64_t)SEL_KCODE << 32));
-	wrmsr(MSR_LSTAR, (uint64_t)kit_syscall_entry);
-	wrmsr(MSR_SFMASK, 0x47700); /* clear TF IF DF NT AC on entry */
 }
 
 void cpu_tables_load_ap(void)
@@ -87,10 +78,60 @@ void cpu_tables_load_ap(void)
 	idt_load();
 }
 
+/*
+ * A #GP(0) at CPL3 on in/out: do the access at ring 0 and step over the instruction.
+ * Forms: [66] E4-E7 ib (imm8 port), [66] EC-EF (port in DX); string I/O is not handled.
+ */
+static bool emulate_user_pio(struct exception_frame *f)
+{
+	const uint8_t *ip = (const uint8_t *)f->rip;
+	unsigned int len = 1, size = 4;
+	uint16_t port;
+	uint8_t op;
+
+	if ((f->cs & 3) != 3 || f->error != 0)
+		return false;
+	if (ip[0] == 0x66) {
+		size = 2;
+		ip++;
+		len++;
+	}
+	op = ip[0];
+	if (op >= 0xe4 && op <= 0xe7) {
+		port = ip[1];
+		len++;
+	} else if (op >= 0xec && op <= 0xef) {
+		port = (uint16_t)f->rdx;
+	} else {
+		return false;
+	}
+	if (!(op & 1))
+		size = 1;
+	if (op & 2) { /* out */
+		if (size == 1)
+			outb(port, (uint8_t)f->rax);
+		else if (size == 2)
+			outw(port, (uint16_t)f->rax);
+		else
+			outl(port, (uint32_t)f->rax);
+	} else if (size == 1) {
+		f->rax = (f->rax & ~0xffull) | inb(port);
+	} else if (size == 2) {
+		f->rax = (f->rax & ~0xffffull) | inw(port);
+	} else {
+		f->rax = inl(port); /* a 32-bit destination zero-extends */
+	}
+	f->rip += len;
+	return true;
+}
+
 void kit_exception(struct exception_frame *f)
 {
 	static int nested;
 	uint64_t cr2 = 0;
+
+	if (f->vector == 13 && emulate_user_pio(f))
+		return;
 
 	if (nested++) {
 		/* faulted while reporting a fault: report without printing */
@@ -100,11 +141,11 @@ void kit_exception(struct exception_frame *f)
 	if (f->vector == 14)
 		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
 	test_fail(FAIL_EXCEPTION,
-		  "exception %llu %s at rip=0x%llx err=0x%llx cs=0x%llx rsp=0x%llx cr2=0x%llx "
-		  "apic=%u",
+		  "exception %llu %s at rip=0x%llx err=0x%llx cs=0x%llx rflags=0x%llx rsp=0x%llx "
+		  "cr2=0x%llx apic=%u",
 		  (unsigned long long)f->vector,
 		  exception_names[f->vector] ? exception_names[f->vector] : "?",
 		  (unsigned long long)f->rip, (unsigned long long)f->error,
-		  (unsigned long long)f->cs, (unsigned long long)f->rsp, (unsigned long long)cr2,
-		  lapic_id());
+		  (unsigned long long)f->cs, (unsigned long long)f->rflags,
+		  (unsigned long long)f->rsp, (unsigned long long)cr2, lapic_id());
 }

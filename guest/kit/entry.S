@@ -13,7 +13,6 @@
 #define SEL_UCODE 0x23
 #define SEL_KCODE32 0x28
 #define MSR_EFER 0xc0000080
-#define EFER_SCE 0x1
 #define EFER_LME 0x100
 #define BOOT_STACK_SIZE 16384
 #define AP_STACK_SIZE 4096
@@ -119,7 +118,7 @@ enter_long:
 	mov %eax, %cr3
 	mov $MSR_EFER, %ecx
 	rdmsr
-	or $(EFER_LME | EFER_SCE), %eax
+	or $EFER_LME, %eax
 	wrmsr
 	mov %cr0, %eax
 	or $0x80000001, %eax	/* PG | PE */
@@ -170,27 +169,50 @@ ap_tramp_end:
 .macro ISR vec
 	.p2align 4
 isr\vec:
+	.if \vec == 6
+	jmp isr_ud
+	.else
 	.if !(\vec == 8 || \vec == 10 || \vec == 11 || \vec == 12 || \vec == 13 || \vec == 14 || \vec == 17 || \vec == 21 || \vec == 29 || \vec == 30)
 	push $0
 	.endif
 	push $\vec
 	jmp isr_common
+	.endif
 .endm
 	.irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	ISR \vec
 	.endr
 
+/* #UD: the ud2 that ends a user_call is the way back to ring 0, anything else a failure */
+isr_ud:
+	cmpq $user_return_ud2, (%rsp)
+	je user_return
+	push $0
+	push $6
 isr_common:
-	/* frame: vector, error, rip, cs, rflags, rsp, ss */
+	/* frame: vector, error, rip, cs, rflags, rsp, ss; 9 pushes keep the 16-byte alignment */
 	push %rax
 	push %rcx
 	push %rdx
 	push %rsi
 	push %rdi
+	push %r8
+	push %r9
+	push %r10
+	push %r11
 	mov %rsp, %rdi
-	and $~0xf, %rsp
-	call kit_exception	/* never returns */
-	jmp cpu_stop
+	call kit_exception	/* returns only when it handled the exception (ring-3 port I/O) */
+	pop %r11
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rdi
+	pop %rsi
+	pop %rdx
+	pop %rcx
+	pop %rax
+	add $16, %rsp
+	iretq
 
 	.section .rodata
 	.p2align 3
@@ -200,9 +222,14 @@ kit_isr_table:
 	.quad isr\vec
 	.endr
 
-/* ---- ring 3 and back: uint64_t user_call(user_fn fn, uint64_t arg) ---- */
+/*
+ * ---- ring 3 and back: uint64_t user_call(user_fn fn, uint64_t arg) ----
+ * In with iretq; back with a deliberate #UD at user_return_ud2, recognised by its address.
+ * Not syscall: on this machine's nested KVM a syscall from ring 3 jumps to LSTAR but stays
+ * at CPL3 (CS 0x23), so the first privileged instruction after it faults.
+ */
 	.section .text
-	.globl user_call, kit_syscall_entry
+	.globl user_call, user_return_ud2
 user_call:
 	push %rbx
 	push %rbp
@@ -224,13 +251,10 @@ user_call:
 user_trampoline:		/* CPL3 */
 	call *%r12
 	mov %rax, %rdi
-	syscall
+user_return_ud2:
 	ud2
-kit_syscall_entry:		/* CPL0, still on the user stack; rdi = result */
+user_return:			/* CPL0 on the TSS stack, from isr_ud; rdi = result */
 	mov kit_user_saved_rsp(%rip), %rsp
-	mov $SEL_KDATA, %eax
-	mov %eax, %ds
-	mov %eax, %es
 	mov %rdi, %rax
 	pop %r15
 	pop %r14

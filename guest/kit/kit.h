@@ -198,12 +198,15 @@ uint64_t page_free_count(void);
 #define SEL_KCODE32 0x28
 #define SEL_TSS 0x30
 
-void cpu_tables_init(void);    /* GDT/TSS/IDT and the syscall MSRs, boot CPU */
+void cpu_tables_init(void);    /* GDT/TSS/IDT, boot CPU */
 void cpu_tables_load_ap(void); /* IDT on an AP (the GDT came with the trampoline) */
 typedef uint64_t (*user_fn)(uint64_t arg);
 /*
- * Runs fn(arg) at CPL3 (IOPL=3: ports work, interrupts stay off) on the kit's user stack and
- * returns its result at CPL0. Entry is an iretq, the way back the syscall instruction.
+ * Runs fn(arg) at CPL3 on the kit's user stack and returns its result at CPL0. Entry is an
+ * iretq, the way back a deliberate ud2 the #UD handler recognises. Interrupts stay off.
+ * Port I/O works at CPL3: IOPL=3 allows it natively; where the CPU still raises #GP (this
+ * machine's nested KVM runs ring 3 without the guest's IOPL), the #GP handler performs the
+ * in/out and resumes, at the price of a ring-0 round trip per access.
  */
 uint64_t user_call(user_fn fn, uint64_t arg);
 
@@ -270,14 +273,13 @@ void delay_us(uint64_t us);
 
 /* ---- kit internals, called from entry.S ---- */
 struct exception_frame {
-	uint64_t rdi, rsi, rdx, rcx, rax;
+	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
 	uint64_t vector, error;
 	uint64_t rip, cs, rflags, rsp, ss;
 };
 void kit_main(uint32_t start_info_paddr);
 void kit_ap_main(void);
 void kit_exception(struct exception_frame *f);
-void kit_syscall_entry(void);
 extern char __image_start[], __image_end[], __bss_start[], __bss_end[];
 
 #endif
