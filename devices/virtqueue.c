@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+#include "devices/virtqueue.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vmm/log.h"
+#include "vmm/util.h"
+
+/* Accessors for the guest-shared rings: the guest may change them at any time, so every
+ * field is read once, with the ordering the virtio memory model asks for. */
+static inline uint16_t vq_read16(const volatile uint16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline uint16_t vq_avail_idx(const struct virtqueue *vq)
+{
+	/* acquire: ring entries written before idx are visible after it */
+	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+}
+
+void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size)
+{
+	int kick_fd = vq->kick_fd;
+
+	memset(vq, 0, sizeof(*vq));
+	vq->size = max_size;
+	vq->index = index;
+	vq->msix_vector = 0xffff; /* VIRTIO_MSI_NO_VECTOR */
+	vq->kick_fd = kick_fd;
+}
+
+int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
+{
+	uint64_t desc_len, avail_len, used_len;
+	unsigned extra = vq->event_idx ? 2 : 0;
+
+	if (!vq->size || vq->size > VIRTQUEUE_MAX_SIZE || (vq->size & (vq->size - 1))) {
+		pr_warn("virtqueue %u: size %u is not a power of two up to %u", vq->index,
+			vq->size, VIRTQUEUE_MAX_SIZE);
+		return -EINVAL;
+	}
+	desc_len = 16ULL * vq->size;
+	avail_len = 4 + 2ULL * vq->size + extra;
+	used_len = 4 + 8ULL * vq->size + extra;
+	/* split-ring alignment rules of virtio 1.x: 16, 2 and 4 bytes */
+	if (!IS_ALIGNED(vq->desc_gpa, 16) || !IS_ALIGNED(vq->avail_gpa, 2) ||
+	    !IS_ALIGNED(vq->used_gpa, 4)) {
+		pr_warn("virtqueue %u: misaligned ring (desc 0x%llx avail 0x%llx used 0x%llx)",
+			vq->index, (unsigned long long)vq->desc_gpa,
+			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
+		return -EINVAL;
+	}
+	vq->desc = memmap_gpa_to_hva(mm, vq->desc_gpa, desc_len);
+	vq->avail = memmap_gpa_to_hva(mm, vq->avail_gpa, avail_len);
+	vq->used = memmap_gpa_to_hva(mm, vq->used_gpa, used_len);
+	if (!vq->desc || !vq->avail || !vq->used) {
+		pr_warn("virtqueue %u: ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
+			"size %u)",
+			vq->index, (unsigned long long)vq->desc_gpa,
+			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa,
+			vq->size);
+		vq->desc = NULL;
+		vq->avail = NULL;
+		vq->used = NULL;
+		return -EINVAL;
+	}
+	vq->mm = mm;
+	/* a started queue begins at index 0 on both sides (virtio 1.x 2.7.13) */
+	vq->last_avail_idx = 0;
+	vq->used_idx = 0;
+	vq->signalled_used_valid = false;
+	return 0;
+}
+
+bool virtqueue_has_work(struct virtqueue *vq)
+{
+	return vq->avail && vq_avail_idx(vq) != vq->last_avail_idx;
+}
+
+/* Adds one descriptor's buffer to elem after checking it against guest RAM. */
+static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uint64_t addr,
+			  uint32_t len, bool writable)
+{
+	void *hva;
+
+	if (elem->n_out + elem->n_in >= VIRTQUEUE_MAX_SEGS) {
+		pr_warn("virtqueue %u: chain at head %u has more than %u segments", vq->index,
+			elem->head, VIRTQUEUE_MAX_SEGS);
+		return -EINVAL;
+	}
+	if (!writable && elem->n_in) {
+		pr_warn("virtqueue %u: chain at head %u has a readable segment after a writable one",
+			vq->index, elem->head);
+		return -EINVAL;
+	}
+	hva = memmap_gpa_to_hva(vq->mm, addr, len);
+	if (!hva) {
+		pr_warn("virtqueue %u: descriptor buffer [0x%llx, +0x%x) is outside guest RAM",
+			vq->index, (unsigned long long)addr, len);
+		return -EINVAL;
+	}
+	if (writable) {
+		elem->in[elem->n_in++] = (struct iovec){ .iov_base = hva, .iov_len = len };
+		elem->in_len += len;
+	} else {
+		elem->out[elem->n_out++] = (struct iovec){ .iov_base = hva, .iov_len = len };
+		elem->out_len += len;
+	}
+	return 0;
+}
+
+/* Walks an indirect table: no nesting, no chain longer than the table itself. */
+static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, uint64_t addr,
+			    uint32_t len)
+{
+	const struct vring_desc *table;
+	unsigned n, i, steps = 0;
+	int ret;
+
+	if (!vq->indirect || len == 0 || len % sizeof(struct vring_desc) ||
+	    len / sizeof(struct vring_desc) > VIRTQUEUE_MAX_SEGS) {
+		pr_warn("virtqueue %u: bad indirect table at 0x%llx, %u bytes", vq->index,
+			(unsigned long long)addr, len);
+		return -EINVAL;
+	}
+	table = memmap_gpa_to_hva(vq->mm, addr, len);
+	if (!table || !IS_ALIGNED((uintptr_t)table, 2)) {
+		pr_warn("virtqueue %u: indirect table [0x%llx, +0x%x) is outside guest RAM",
+			vq->index, (unsigned long long)addr, len);
+		return -EINVAL;
+	}
+	n = len / sizeof(struct vring_desc);
+	i = 0;
+	for (;;) {
+		struct vring_desc d;
+
+		/* one copy: the guest can rewrite the table while we read it */
+		memcpy(&d, &table[i], sizeof(d));
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			pr_warn("virtqueue %u: nested indirect table", vq->index);
+			return -EINVAL;
+		}
+		ret = vq_add_segment(vq, elem, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
+		if (ret)
+			return ret;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (d.next >= n || ++steps >= n) {
+			pr_warn("virtqueue %u: indirect chain next %u out of %u or loops", vq->index,
+				d.next, n);
+			return -EINVAL;
+		}
+		i = d.next;
+	}
+}
+
+int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
+{
+	uint16_t avail_idx, head, i;
+	unsigned steps = 0;
+	int ret;
+
+	if (!vq->avail)
+		return 0;
+	avail_idx = vq_avail_idx(vq);
+	if (avail_idx == vq->last_avail_idx)
+		return 0;
+	if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size) {
+		pr_warn("virtqueue %u: avail idx %u runs %u entries ahead of a %u-entry ring",
+			vq->index, avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx),
+			vq->size);
+		return -EINVAL;
+	}
+	head = vq_read16(&vq->avail->ring[vq->last_avail_idx & (vq->size - 1)]);
+	if (head >= vq->size) {
+		pr_warn("virtqueue %u: head index %u out of a %u-entry ring", vq->index, head,
+			vq->size);
+		return -EINVAL;
+	}
+	elem->head = head;
+	elem->n_out = elem->n_in = 0;
+	elem->out_len = elem->in_len = 0;
+
+	i = head;
+	for (;;) {
+		struct vring_desc d;
+
+		memcpy(&d, &vq->desc[i], sizeof(d));
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			/* an indirect descriptor must be the only one in its chain */
+			if ((d.flags & VRING_DESC_F_NEXT) || steps) {
+				pr_warn("virtqueue %u: indirect descriptor %u chained", vq->index,
+					i);
+				return -EINVAL;
+			}
+			ret = vq_walk_indirect(vq, elem, d.addr, d.len);
+			if (ret)
+				return ret;
+			break;
+		}
+		ret = vq_add_segment(vq, elem, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
+		if (ret)
+			return ret;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+		if (d.next >= vq->size || ++steps >= vq->size) {
+			pr_warn("virtqueue %u: chain at head %u: next %u out of range or a loop",
+				vq->index, head, d.next);
+			return -EINVAL;
+		}
+		i = d.next;
+	}
+	vq->last_avail_idx++;
+	return 1;
+}
+
+void virtqueue_unpop(struct virtqueue *vq)
+{
+	vq->last_avail_idx--;
+}
+
+void virtqueue_push(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written)
+{
+	struct vring_used_elem *u = &vq->used->ring[vq->used_idx & (vq->size - 1)];
+
+	/* never report more than the writable part: the driver trusts this length */
+	if (written > elem->in_len)
+		written = (uint32_t)elem->in_len;
+	__atomic_store_n(&u->id, (uint32_t)elem->head, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->len, written, __ATOMIC_RELAXED);
+	vq->used_idx++;
+	/* release: the element is visible before the index that publishes it */
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+bool virtqueue_should_notify(struct virtqueue *vq)
+{
+	uint16_t old, new, event;
+	bool valid;
+
+	/* the used idx store must be visible before we read the driver's event index */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vq->event_idx)
+		return !(vq_read16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+	old = vq->signalled_used;
+	valid = vq->signalled_used_valid;
+	new = vq->signalled_used = vq->used_idx;
+	vq->signalled_used_valid = true;
+	if (!valid)
+		return true;
+	event = vq_read16(&vq->avail->ring[vq->size]); /* used_event */
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+void virtqueue_disable_notify(struct virtqueue *vq)
+{
+	if (!vq->used)
+		return;
+	if (!vq->event_idx)
+		__atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool virtqueue_enable_notify(struct virtqueue *vq)
+{
+	if (!vq->used)
+		return false;
+	if (vq->event_idx)
+		/* avail_event: kick us when the driver publishes past what we consumed */
+		__atomic_store_n((uint16_t *)&vq->used->ring[vq->size], vq->last_avail_idx,
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+	/* the store above must be visible before we look at avail idx again */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return virtqueue_has_work(vq);
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (offset >= l) {
+			offset -= l;
+			continue;
+		}
+		l = MIN(l - offset, len - done);
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + offset, l);
+		done += l;
+		offset = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf,
+		    size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (offset >= l) {
+			offset -= l;
+			continue;
+		}
+		l = MIN(l - offset, len - done);
+		memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, l);
+		done += l;
+		offset = 0;
+	}
+	return done;
+}
