@@ -31,8 +31,11 @@ $(BUILD)/guest/%.o: guest/%.c
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c -o $@ $<
 
+# <name>.args: the program's `/* ptvm-args: ... */` line, so that runners without the
+# sources (the test host's initramfs) boot it the same way
 $(BUILD)/guest/%.elf: $(BUILD)/guest/%.o $(GUEST_KIT_OBJS) guest/kit/kit.ld
 	$(GUEST_CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_KIT_OBJS)
+	@sed -n 's|.*ptvm-args:\(.*\)|\1|p' guest/$*.c | sed 's|\*/.*||' | head -1 >$(@:.elf=.args)
 
 # The programs boot on this machine's /dev/kvm (the runner says SKIP when there is none).
 test-guest: $(BUILD)/ptvm $(GUEST_ELFS)

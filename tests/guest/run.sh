@@ -3,18 +3,19 @@
 # a program passes when the VMM reports result 0 through port 0xf4 AND the serial console
 # shows "PASS <name>". Extra VMM arguments come from a line in guest/<name>.c such as
 #   /* ptvm-args: --cpus 4 --cmdline cpus=4 */
+# (the build copies it to build/guest/<name>.args, which wins when present).
 # Prints "PASS name (N.N s)" or "FAIL name: reason" per program, then "guest: N passed, N failed".
 #
 #   GUEST_VMM=ptvm (default)  build/ptvm run --kernel X --debug-exit --serial stdio ARGS
 #   GUEST_VMM=qemu            qemu-system-x86_64 -M q35 -accel tcg (isa-debug-exit), the same
 #                             programs under QEMU TCG, with ARGS translated
-#   GUEST_TIMEOUT=seconds     per program (default 120)
+#   GUEST_TIMEOUT=seconds     per program (default 30; each takes well under 1 s here)
 #   BUILD=dir                 build directory (default build)
 # Serial and VMM logs are kept in $BUILD/tests/guest/<name>.{serial,log}.
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 vmm=${GUEST_VMM:-ptvm}
-tmo=${GUEST_TIMEOUT:-120}
+tmo=${GUEST_TIMEOUT:-30}
 logdir=$BUILD/tests/guest
 mkdir -p "$logdir"
 
@@ -130,7 +131,11 @@ for elf in $elfs; do
 		continue
 	fi
 	args=""
-	[ -f "$src" ] && args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -1)
+	if [ -f "$BUILD/guest/$name.args" ]; then
+		args=$(cat "$BUILD/guest/$name.args")
+	elif [ -f "$src" ]; then
+		args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -1)
+	fi
 	eval "set -- $args"
 	t0=$(now)
 	"run_$vmm" "$elf" "$serial" "$log" "$@"
