@@ -54,7 +54,7 @@ kit_pd:
 	.set i, i + 1
 	.endr
 
-/* ---- GDT: kernel code/data, user data/code (the order syscall/sysret want), TSS ---- */
+/* ---- GDT: kernel code/data, user data/code, 32-bit kernel code, TSS ---- */
 	.section .data
 	.p2align 4
 	.globl kit_gdt, kit_gdt_tss
