@@ -75,7 +75,7 @@ int aml_error(const struct aml *a)
 
 void aml_bytes(struct aml *a, const void *p, size_t n)
 {
-	if (a->err)
+	if (a->err || n == 0)
 		return;
 	if (n > a->size - a->len) {
 		aml_fail(a, -ENOSPC);
@@ -310,24 +310,25 @@ bad_id:
 	aml_fail(a, -EINVAL);
 }
 
-void aml_arg(struct aml *a, unsigned n)
+/* ArgN and LocalN are one opcode each, numbered from a base. */
+static void aml_numbered_op(struct aml *a, uint8_t base, const char *what, unsigned n, unsigned max)
 {
-	if (n > 6) {
-		pr_err("AML Arg%u: only Arg0-Arg6 exist", n);
+	if (n > max) {
+		pr_err("AML %s%u: only %s0-%s%u exist", what, n, what, what, max);
 		aml_fail(a, -EINVAL);
 		return;
 	}
-	aml_byte(a, (uint8_t)(AML_ARG0_OP + n));
+	aml_byte(a, (uint8_t)(base + n));
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	aml_numbered_op(a, AML_ARG0_OP, "Arg", n, 6);
 }
 
 void aml_local(struct aml *a, unsigned n)
 {
-	if (n > 7) {
-		pr_err("AML Local%u: only Local0-Local7 exist", n);
-		aml_fail(a, -EINVAL);
-		return;
-	}
-	aml_byte(a, (uint8_t)(AML_LOCAL0_OP + n));
+	aml_numbered_op(a, AML_LOCAL0_OP, "Local", n, 7);
 }
 
 void aml_return(struct aml *a)
@@ -425,7 +426,8 @@ static void aml_pkg_end_prefixed(struct aml *a, size_t mark, const uint8_t *pref
 		aml_fail(a, -E2BIG);
 		return;
 	}
-	memcpy(enc + pl, prefix, n);
+	if (n)
+		memcpy(enc + pl, prefix, n);
 	aml_insert(a, mark, enc, pl + n);
 }
 
