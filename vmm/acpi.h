@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ACPI tables of a ptvm machine: RSDP (revision 2) -> XSDT -> FADT (hardware-reduced, with
+ * the DSDT), MADT, MCFG. They describe the layout of vmm/layout.h so that a stock Linux finds
+ * every vCPU, the IOAPIC, the PCI host bridge with its windows and _PRT, COM1, and can power
+ * off and reset through the FADT's sleep control and reset registers.
+ */
+#ifndef PTVM_ACPI_H
+#define PTVM_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACPI_OEM_ID "PTVM  "
+#define ACPI_OEM_TABLE_ID "PTVMTBLS"
+/* LAPIC IDs are 8 bits and 0xff is the broadcast ID: xAPIC entries describe at most 255. */
+#define ACPI_MAX_CPUS 255
+
+struct acpi_config {
+	unsigned nr_cpus; /* LAPIC IDs 0..nr_cpus-1 */
+	/* 64-bit PCI window; 32-bit window, ECAM, IOAPIC, LAPIC, ports come from vmm/layout.h */
+	uint64_t mmio64_start, mmio64_size;
+};
+
+/*
+ * Builds RSDP (at offset 0, i.e. at base_gpa), XSDT, FADT, DSDT, MADT, MCFG into buf, every
+ * pointer being base_gpa + offset; *used = bytes used. -ENOSPC if buf is too small, -EINVAL
+ * for a bad config (nr_cpus 0 or above ACPI_MAX_CPUS, a 64-bit window that wraps).
+ */
+int acpi_tables_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t base_gpa,
+		      size_t *used);
+
+#endif
