@@ -413,7 +413,8 @@ static void test_bad_config(void **state)
 
 /* ---- iasl ---- */
 
-static bool iasl_available(void)
+/* Whether @tool (an acpica-tools program) is an executable somewhere in $PATH. */
+static bool tool_available(const char *tool)
 {
 	const char *path = getenv("PATH");
 	char *dirs, *dir, *save = NULL, exe[4096];
@@ -424,7 +425,7 @@ static bool iasl_available(void)
 	dirs = strdup(path);
 	assert_non_null(dirs);
 	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-		snprintf(exe, sizeof(exe), "%s/iasl", dir);
+		snprintf(exe, sizeof(exe), "%s/%s", dir, tool);
 		found = access(exe, X_OK) == 0;
 	}
 	free(dirs);
@@ -433,21 +434,21 @@ static bool iasl_available(void)
 
 #define REQUIRE_IASL()                                                                             \
 	do {                                                                                       \
-		if (!iasl_available()) {                                                           \
+		if (!tool_available("iasl")) {                                                     \
 			print_message("iasl (acpica-tools) not installed: skipping\n");            \
 			skip();                                                                    \
 		}                                                                                  \
 	} while (0)
 
-/* Runs `cd dir && iasl args` and returns its exit status; its output goes into @out. */
-static int iasl_run(const char *dir, const char *args, char *out, size_t n)
+/* Runs `cd dir && tool args` and returns its exit status; its output goes into @out. */
+static int tool_run(const char *dir, const char *tool, const char *args, char *out, size_t n)
 {
 	char cmd[1024];
 	size_t len = 0, r;
 	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' && iasl %s 2>&1", dir, args);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && %s %s 2>&1", dir, tool, args);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (len < n - 1 && (r = fread(out + len, 1, n - 1 - len, p)) > 0)
@@ -455,6 +456,11 @@ static int iasl_run(const char *dir, const char *args, char *out, size_t n)
 	out[len] = '\0';
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int iasl_run(const char *dir, const char *args, char *out, size_t n)
+{
+	return tool_run(dir, "iasl", args, out, n);
 }
 
 static char *file_slurp(const char *dir, const char *name)
@@ -719,6 +725,51 @@ static void test_iasl_compiles_same_aml(void **state)
 	free(aml);
 }
 
+/*
+ * acpiexec runs ACPICA, the same code Linux uses, over the tables: it must load them without
+ * a complaint and evaluate _S5, the _PRT, the _CRS of PCI0 and COM1, and _OSC, which hands
+ * back the capabilities buffer it was given.
+ */
+static void test_acpiexec_loads_and_evaluates(void **state)
+{
+	static const char *const sigs[] = {"FACP", "DSDT", "APIC", "MCFG"};
+	static const char *const expect[] = {
+	    "Evaluation of \\_S5 returned",	      "[Integer] = 0000000000000005",
+	    "[Package] Contains 124 Elements",	      "[Integer] = 00000000001FFFFF",
+	    "Evaluation of \\_SB.PCI0._CRS returned", "Evaluation of \\_SB.COM1._CRS returned",
+	    "47 01 F8 03 F8 03 01 08 22 10 00 79 0E", "Evaluation of \\_SB.PCI0._OSC returned",
+	    "01 00 00 00 1F 00 00 00 10 00 00 00",
+	};
+	const char *dir = *state;
+	struct tables *t;
+	char name[16], out[65536];
+
+	if (!tool_available("acpiexec")) {
+		print_message("acpiexec (acpica-tools) not installed: skipping\n");
+		skip();
+	}
+	t = tables_build(2, PCI_MMIO64_SIZE);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		const uint8_t *p = table_find(t, sigs[i]);
+
+		snprintf(name, sizeof(name), "%s.dat", sigs[i]);
+		file_write(dir, name, p, le(p + 4, 4));
+	}
+	if (tool_run(dir, "acpiexec",
+		     "-b 'evaluate \\_S5; evaluate \\_SB.PCI0._PRT; evaluate \\_SB.PCI0._CRS;"
+		     " evaluate \\_SB.COM1._CRS; evaluate \\_SB.PCI0._OSC"
+		     " (5b 4d db 33 f7 1f 1c 40 96 57 74 41 c0 3d d7 66) 1 3"
+		     " (01 00 00 00 1f 00 00 00 10 00 00 00)'"
+		     " FACP.dat DSDT.dat APIC.dat MCFG.dat",
+		     out, sizeof(out)) != 0)
+		fail_msg("acpiexec failed:\n%s", out);
+	assert_iasl_content("acpiexec", out);
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+		if (!strstr(out, expect[i]))
+			fail_msg("acpiexec output lacks \"%s\":\n%s", expect[i], out);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +787,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_iasl_dsdt_names_and_recompiles, tmpdir_setup,
 					    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_iasl_compiles_same_aml, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_acpiexec_loads_and_evaluates, tmpdir_setup,
 					    tmpdir_teardown),
 	};
 	int ret;
