@@ -186,6 +186,26 @@ static const struct bus_dev_ops pci_bar_trap_ops = {
     .write = pci_bar_trap_write,
 };
 
+int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, bool map)
+{
+	struct pci_bar *b = &dev->bars[bar];
+	struct vm *vm = dev->bus ? dev->bus->vm : NULL;
+
+	if (!vm)
+		return 0;
+	if (!map) {
+		if (b->type == PCI_BAR_IO)
+			vm_unregister_pio(vm, &b->trap);
+		else
+			vm_unregister_mmio(vm, &b->trap);
+		return 0;
+	}
+	b->trap = (struct bus_dev){
+		.base = addr, .len = b->size, .ops = &pci_bar_trap_ops, .name = dev->name
+	};
+	return b->type == PCI_BAR_IO ? vm_register_pio(vm, &b->trap) : vm_register_mmio(vm, &b->trap);
+}
+
 static void pci_bar_unmap(struct pci_bus *bus, struct pci_bar *b)
 {
 	struct pci_device *dev = b->dev;
@@ -194,10 +214,8 @@ static void pci_bar_unmap(struct pci_bus *bus, struct pci_bar *b)
 		return;
 	if (dev->ops && dev->ops->bar_map)
 		dev->ops->bar_map(dev, b->index, b->addr, false);
-	else if (bus->vm && b->type == PCI_BAR_IO)
-		vm_unregister_pio(bus->vm, &b->trap);
-	else if (bus->vm)
-		vm_unregister_mmio(bus->vm, &b->trap);
+	else
+		pci_device_bar_trap(dev, b->index, b->addr, false);
 	pr_debug("pci %02x.%x %s: BAR%u unmapped from 0x%llx", PCI_SLOT(dev->devfn),
 		 PCI_FUNC(dev->devfn), dev->name, b->index, (unsigned long long)b->addr);
 	b->mapped = false;
@@ -206,21 +224,17 @@ static void pci_bar_unmap(struct pci_bus *bus, struct pci_bar *b)
 static void pci_bar_map(struct pci_bus *bus, struct pci_bar *b, uint64_t addr)
 {
 	struct pci_device *dev = b->dev;
-	int ret = 0;
+	int ret;
 
 	/* An address the guest left at 0 or that wraps is "not placed": Linux sizes BARs
 	 * with decoding off, but a hostile guest need not. */
 	if (!addr || addr + b->size < addr || (b->type == PCI_BAR_IO && addr + b->size > 0x10000))
 		return;
 	b->addr = addr;
-	if (dev->ops && dev->ops->bar_map) {
+	if (dev->ops && dev->ops->bar_map)
 		ret = dev->ops->bar_map(dev, b->index, addr, true);
-	} else if (bus->vm) {
-		b->trap = (struct bus_dev){
-		    .base = addr, .len = b->size, .ops = &pci_bar_trap_ops, .name = dev->name};
-		ret = b->type == PCI_BAR_IO ? vm_register_pio(bus->vm, &b->trap)
-					    : vm_register_mmio(bus->vm, &b->trap);
-	}
+	else
+		ret = pci_device_bar_trap(dev, b->index, addr, true);
 	if (ret) {
 		pr_warn("pci %02x.%x %s: BAR%u at 0x%llx cannot be decoded there, left unmapped",
 			PCI_SLOT(dev->devfn), PCI_FUNC(dev->devfn), dev->name, b->index,

@@ -88,6 +88,10 @@ int pci_device_set_bar(struct pci_device *dev, unsigned bar, enum pci_bar_type t
 		       bool prefetch);
 /* Appends a capability of `len` bytes; returns its config offset, or -ENOSPC. */
 int pci_device_add_capability(struct pci_device *dev, uint8_t id, unsigned len);
+/* The default BAR decoding: register (map) or unregister the whole BAR as a trap on the
+ * port or MMIO bus, dispatched to ops->bar_read/bar_write. For bar_map implementations
+ * that trap some BARs and place others themselves. */
+int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, bool map);
 /* Sets INTx pin (1 = INTA) and the interrupt line to the GSI the DSDT's _PRT gives. */
 void pci_device_set_intx_pin(struct pci_device *dev, unsigned pin);
 unsigned pci_device_intx_gsi(const struct pci_device *dev);

@@ -58,6 +58,7 @@ struct virtio_device {
 	unsigned config_size;
 	const struct virtio_device_ops *ops;
 	const struct virtio_transport_ops *transport;
+	void *transport_priv; /* the transport's own object; devices never touch it */
 	struct memmap *mm;
 
 	uint64_t features_acked; /* what the driver accepted (valid after FEATURES_OK) */

@@ -37,8 +37,8 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 	unsigned extra = vq->event_idx ? 2 : 0;
 
 	if (!vq->size || vq->size > VIRTQUEUE_MAX_SIZE || (vq->size & (vq->size - 1))) {
-		pr_warn("virtqueue %u: size %u is not a power of two up to %u", vq->index,
-			vq->size, VIRTQUEUE_MAX_SIZE);
+		pr_warn("virtqueue %u: size %u is not a power of two up to %u", vq->index, vq->size,
+			VIRTQUEUE_MAX_SIZE);
 		return -EINVAL;
 	}
 	desc_len = 16ULL * vq->size;
@@ -56,11 +56,11 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 	vq->avail = memmap_gpa_to_hva(mm, vq->avail_gpa, avail_len);
 	vq->used = memmap_gpa_to_hva(mm, vq->used_gpa, used_len);
 	if (!vq->desc || !vq->avail || !vq->used) {
-		pr_warn("virtqueue %u: ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
-			"size %u)",
-			vq->index, (unsigned long long)vq->desc_gpa,
-			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa,
-			vq->size);
+		pr_warn(
+		    "virtqueue %u: ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
+		    "size %u)",
+		    vq->index, (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+		    (unsigned long long)vq->used_gpa, vq->size);
 		vq->desc = NULL;
 		vq->avail = NULL;
 		vq->used = NULL;
@@ -91,8 +91,9 @@ static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uin
 		return -EINVAL;
 	}
 	if (!writable && elem->n_in) {
-		pr_warn("virtqueue %u: chain at head %u has a readable segment after a writable one",
-			vq->index, elem->head);
+		pr_warn(
+		    "virtqueue %u: chain at head %u has a readable segment after a writable one",
+		    vq->index, elem->head);
 		return -EINVAL;
 	}
 	hva = memmap_gpa_to_hva(vq->mm, addr, len);
@@ -102,10 +103,10 @@ static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uin
 		return -EINVAL;
 	}
 	if (writable) {
-		elem->in[elem->n_in++] = (struct iovec){ .iov_base = hva, .iov_len = len };
+		elem->in[elem->n_in++] = (struct iovec){.iov_base = hva, .iov_len = len};
 		elem->in_len += len;
 	} else {
-		elem->out[elem->n_out++] = (struct iovec){ .iov_base = hva, .iov_len = len };
+		elem->out[elem->n_out++] = (struct iovec){.iov_base = hva, .iov_len = len};
 		elem->out_len += len;
 	}
 	return 0;
@@ -148,8 +149,8 @@ static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, u
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (d.next >= n || ++steps >= n) {
-			pr_warn("virtqueue %u: indirect chain next %u out of %u or loops", vq->index,
-				d.next, n);
+			pr_warn("virtqueue %u: indirect chain next %u out of %u or loops",
+				vq->index, d.next, n);
 			return -EINVAL;
 		}
 		i = d.next;
@@ -169,8 +170,7 @@ int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
 		return 0;
 	if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size) {
 		pr_warn("virtqueue %u: avail idx %u runs %u entries ahead of a %u-entry ring",
-			vq->index, avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx),
-			vq->size);
+			vq->index, avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx), vq->size);
 		return -EINVAL;
 	}
 	head = vq_read16(&vq->avail->ring[vq->last_avail_idx & (vq->size - 1)]);
@@ -296,8 +296,7 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf,
 	return done;
 }
 
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf,
-		    size_t len)
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf, size_t len)
 {
 	size_t done = 0;
 

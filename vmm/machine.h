@@ -34,6 +34,21 @@ int vm_register_mmio(struct vm *vm, struct bus_dev *dev) __attribute__((warn_unu
 void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev);
 /* Drives an in-kernel irqchip input (PIC/IOAPIC pin) to level. */
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level);
+/*
+ * MSI routes: a GSI whose KVM route is an MSI (address, data). Devices bind an irqfd to
+ * the GSI and write the eventfd to raise the interrupt without leaving their thread.
+ */
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
+	__attribute__((warn_unused_result));
+int vm_msi_route_update(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+void vm_msi_route_del(struct vm *vm, unsigned gsi);
+/* Binds eventfd fd to gsi (resample_fd >= 0 for level-triggered INTx); -errno. */
+int vm_irqfd_assign(struct vm *vm, int fd, unsigned gsi, int resample_fd);
+void vm_irqfd_deassign(struct vm *vm, int fd, unsigned gsi);
+/* A guest write of len bytes at addr (port I/O when pio) signals fd inside KVM. */
+int vm_ioeventfd_assign(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd);
+void vm_ioeventfd_deassign(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd);
+
 /* Ends the VM with the given process status; the first request wins. Thread-safe. */
 void vm_request_exit(struct vm *vm, int status, const char *reason);
 

@@ -190,6 +190,7 @@ int vm_create(struct vm **out)
 	if (!vm)
 		return -ENOMEM;
 	vm->kvm_fd = vm->vm_fd = vm->ram_fd = vm->stop_fd = -1;
+	pthread_mutex_init(&vm->irq_lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -367,5 +368,7 @@ void vm_destroy(struct vm *vm)
 	bus_exit(&vm->pio);
 	bus_exit(&vm->mmio);
 	free(vm->vcpus);
+	free(vm->routing);
+	pthread_mutex_destroy(&vm->irq_lock);
 	free(vm);
 }

@@ -44,6 +44,12 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu **vcpus;
 
+	/* the GSI routing table KVM_SET_GSI_ROUTING replaces as a whole: irqchip pins first,
+	 * then MSI routes */
+	pthread_mutex_t irq_lock;
+	struct kvm_irq_routing *routing;
+	unsigned next_msi_gsi;
+
 	atomic_bool exiting;
 	int exit_status;
 	int stop_fd; /* eventfd: written when a device or vCPU asks the VM to end */

@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: MIT
+#include "devices/virtio_pci.h"
+
+#include <errno.h>
+#include <linux/virtio_pci.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/util.h"
+
+/* Features the core offers for every device. */
+#define VIRTIO_PCI_ISR_QUEUE_BIT 0x1 /* the ISR bit of a queue interrupt */
+#define VIRTIO_PCI_CORE_FEATURES                                                                   \
+	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |                        \
+	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC))
+
+static uint32_t virtio_pci_class(uint32_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return 0x020000; /* ethernet */
+	case VIRTIO_ID_BLOCK:
+		return 0x018000; /* other mass storage */
+	case VIRTIO_ID_CONSOLE:
+		return 0x078000; /* other communication */
+	default:
+		return 0x00ff00;
+	}
+}
+
+static uint64_t virtio_pci_device_features(struct virtio_pci *vp)
+{
+	return vp->vdev->ops->get_features(vp->vdev) | VIRTIO_PCI_CORE_FEATURES;
+}
+
+/* ---- interrupts ---- */
+
+static void virtio_pci_msix_update(struct msix *m, unsigned v, uint64_t addr, uint32_t data)
+{
+	struct virtio_pci *vp = container_of(m, struct virtio_pci, msix);
+	struct virtio_pci_vector *vec = &vp->vectors[v];
+	int fd, ret;
+
+	if (vec->fd >= 0) {
+		vm_msi_route_update(vp->vm, vec->gsi, addr, data);
+		return;
+	}
+	/* first programming of this vector: a route and an irqfd for it */
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return;
+	ret = vm_msi_route_add(vp->vm, addr, data, &vec->gsi);
+	if (!ret)
+		ret = vm_irqfd_assign(vp->vm, fd, vec->gsi, -1);
+	if (ret) {
+		pr_warn("%s: MSI-X vector %u cannot be routed: %s", vp->vdev->name, v,
+			strerror(-ret));
+		close(fd);
+		return;
+	}
+	vec->fd = fd;
+}
+
+static void virtio_pci_msix_fire(struct msix *m, unsigned v)
+{
+	struct virtio_pci *vp = container_of(m, struct virtio_pci, msix);
+	uint64_t one = 1;
+
+	if (vp->vectors[v].fd >= 0 && write(vp->vectors[v].fd, &one, sizeof(one)) < 0)
+		pr_warn("%s: irqfd write for vector %u: %s", vp->vdev->name, v, strerror(errno));
+}
+
+static const struct msix_ops virtio_pci_msix_ops = {
+    .vector_update = virtio_pci_msix_update,
+    .vector_fire = virtio_pci_msix_fire,
+};
+
+static void virtio_pci_intx_update(struct virtio_pci *vp)
+{
+	bool level = atomic_load(&vp->isr) != 0 &&
+		     !(pci_config_get(&vp->pci, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+
+	if (level != vp->intx_level) {
+		vp->intx_level = level;
+		vm_set_irq_line(vp->vm, pci_device_intx_gsi(&vp->pci), level);
+	}
+}
+
+static void virtio_pci_raise(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+{
+	if (msix_enabled(&vp->msix)) {
+		if (vector != VIRTIO_MSI_NO_VECTOR)
+			msix_notify(&vp->msix, vector);
+		return;
+	}
+	atomic_fetch_or(&vp->isr, isr_bit);
+	pthread_mutex_lock(&vp->irq_lock);
+	virtio_pci_intx_update(vp);
+	pthread_mutex_unlock(&vp->irq_lock);
+}
+
+static void virtio_pci_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	struct virtio_pci *vp = vdev->transport_priv;
+
+	virtio_pci_raise(vp, vq->msix_vector, VIRTIO_PCI_ISR_QUEUE_BIT);
+}
+
+static void virtio_pci_notify_config(struct virtio_device *vdev)
+{
+	struct virtio_pci *vp = vdev->transport_priv;
+
+	atomic_fetch_add(&vp->config_generation, 1);
+	virtio_pci_raise(vp, vp->msix_config, VIRTIO_PCI_ISR_CONFIG);
+}
+
+static const struct virtio_transport_ops virtio_pci_transport_ops = {
+    .notify_queue = virtio_pci_notify_queue,
+    .notify_config = virtio_pci_notify_config,
+};
+
+/* ---- device status ---- */
+
+static void virtio_pci_reset_locked(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+
+	if (atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK)
+		vdev->ops->reset(vdev);
+	atomic_store(&vdev->status, 0);
+	vdev->features_acked = 0;
+	vp->driver_features = 0;
+	vp->device_feature_select = vp->driver_feature_select = 0;
+	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
+	vp->queue_select = 0;
+	atomic_store(&vp->isr, 0);
+	pthread_mutex_lock(&vp->irq_lock);
+	virtio_pci_intx_update(vp);
+	pthread_mutex_unlock(&vp->irq_lock);
+	for (unsigned q = 0; q < vdev->nr_queues; q++)
+		virtqueue_reset(&vdev->vqs[q], q, vdev->queue_max_size);
+}
+
+static void virtio_pci_set_status_locked(struct virtio_pci *vp, uint8_t status)
+{
+	struct virtio_device *vdev = vp->vdev;
+	uint8_t old = atomic_load(&vdev->status);
+
+	if (status == 0) {
+		virtio_pci_reset_locked(vp);
+		return;
+	}
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		uint64_t offered = virtio_pci_device_features(vp);
+
+		/* a driver that accepts what was not offered, or not VERSION_1, is refused:
+		 * FEATURES_OK does not stick and the driver gives up */
+		if ((vp->driver_features & ~offered) ||
+		    !(vp->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
+			pr_warn("%s: driver features 0x%llx refused (offered 0x%llx)", vdev->name,
+				(unsigned long long)vp->driver_features,
+				(unsigned long long)offered);
+			status &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+		} else {
+			vdev->features_acked = vp->driver_features;
+		}
+	}
+	status |= old & VIRTIO_CONFIG_S_NEEDS_RESET;
+	atomic_store(&vdev->status, status);
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		int ret = 0;
+
+		if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+			virtio_set_needs_reset(vdev, "DRIVER_OK without FEATURES_OK");
+			return;
+		}
+		for (unsigned q = 0; q < vdev->nr_queues && !ret; q++) {
+			struct virtqueue *vq = &vdev->vqs[q];
+
+			vq->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
+			vq->indirect = virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+			if (vq->enabled)
+				ret = virtqueue_start(vq, vdev->mm);
+		}
+		if (!ret)
+			ret = vdev->ops->activate(vdev);
+		if (ret) {
+			/* not DRIVER_OK from the device's side: nothing to stop on reset */
+			atomic_fetch_and(&vdev->status, (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK);
+			virtio_set_needs_reset(vdev, "cannot start the queues");
+			return;
+		}
+		pr_debug("%s: driver ok, features 0x%llx", vdev->name,
+			 (unsigned long long)vdev->features_acked);
+	}
+}
+
+/* ---- BAR0: common configuration, ISR, device configuration, notify ---- */
+
+static struct virtqueue *virtio_pci_selected_vq(struct virtio_pci *vp)
+{
+	if (vp->queue_select >= vp->vdev->nr_queues)
+		return NULL;
+	return &vp->vdev->vqs[vp->queue_select];
+}
+
+static uint64_t virtio_pci_common_read(struct virtio_pci *vp, unsigned off)
+{
+	struct virtio_device *vdev = vp->vdev;
+	struct virtqueue *vq = virtio_pci_selected_vq(vp);
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT:
+		return vp->device_feature_select;
+	case VIRTIO_PCI_COMMON_DF:
+		return vp->device_feature_select < 2 ? (uint32_t)(virtio_pci_device_features(vp) >>
+								  (32 * vp->device_feature_select))
+						     : 0;
+	case VIRTIO_PCI_COMMON_GFSELECT:
+		return vp->driver_feature_select;
+	case VIRTIO_PCI_COMMON_GF:
+		return vp->driver_feature_select < 2
+			   ? (uint32_t)(vp->driver_features >> (32 * vp->driver_feature_select))
+			   : 0;
+	case VIRTIO_PCI_COMMON_MSIX:
+		return vp->msix_config;
+	case VIRTIO_PCI_COMMON_NUMQ:
+		return vdev->nr_queues;
+	case VIRTIO_PCI_COMMON_STATUS:
+		return atomic_load(&vdev->status);
+	case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return atomic_load(&vp->config_generation);
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+		return vp->queue_select;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		return vq ? vq->size : 0;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		return vq ? vq->msix_vector : VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		return vq ? vq->enabled : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return vq ? vp->queue_select : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+		return vq ? (uint32_t)vq->desc_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+		return vq ? (uint32_t)(vq->desc_gpa >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+		return vq ? (uint32_t)vq->avail_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+		return vq ? (uint32_t)(vq->avail_gpa >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+		return vq ? (uint32_t)vq->used_gpa : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		return vq ? (uint32_t)(vq->used_gpa >> 32) : 0;
+	default:
+		return 0;
+	}
+}
+
+static void set_lo(uint64_t *v, uint32_t lo)
+{
+	*v = (*v & ~0xffffffffULL) | lo;
+}
+
+static void set_hi(uint64_t *v, uint32_t hi)
+{
+	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
+}
+
+static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_t val)
+{
+	struct virtio_device *vdev = vp->vdev;
+	struct virtqueue *vq = virtio_pci_selected_vq(vp);
+	/* queue configuration is frozen once the driver says DRIVER_OK */
+	bool q_writable =
+	    vq && !vq->enabled && !(atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK);
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT:
+		vp->device_feature_select = val;
+		break;
+	case VIRTIO_PCI_COMMON_GFSELECT:
+		vp->driver_feature_select = val;
+		break;
+	case VIRTIO_PCI_COMMON_GF:
+		if (vp->driver_feature_select < 2 &&
+		    !(atomic_load(&vdev->status) & VIRTIO_CONFIG_S_FEATURES_OK)) {
+			if (vp->driver_feature_select)
+				set_hi(&vp->driver_features, val);
+			else
+				set_lo(&vp->driver_features, val);
+		}
+		break;
+	case VIRTIO_PCI_COMMON_MSIX:
+		vp->msix_config =
+		    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
+		break;
+	case VIRTIO_PCI_COMMON_STATUS:
+		virtio_pci_set_status_locked(vp, (uint8_t)val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+		vp->queue_select = (uint16_t)val;
+		break;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		/* a power of two up to the maximum; anything else is left for
+		 * virtqueue_start to refuse at DRIVER_OK */
+		if (q_writable)
+			vq->size = (uint16_t)val;
+		break;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (vq)
+			vq->msix_vector =
+			    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
+		break;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (vq && val == 1 && !vq->enabled) {
+			if (vq->size > vdev->queue_max_size) {
+				virtio_set_needs_reset(vdev, "queue size above the maximum");
+				break;
+			}
+			vq->enabled = true;
+		}
+		break;
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+		if (q_writable)
+			set_lo(&vq->desc_gpa, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
+		if (q_writable)
+			set_hi(&vq->desc_gpa, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+		if (q_writable)
+			set_lo(&vq->avail_gpa, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
+		if (q_writable)
+			set_hi(&vq->avail_gpa, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+		if (q_writable)
+			set_lo(&vq->used_gpa, val);
+		break;
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
+		if (q_writable)
+			set_hi(&vq->used_gpa, val);
+		break;
+	default:
+		break; /* read-only fields */
+	}
+}
+
+/* The common config's registers have natural sizes; the field width decides the access. */
+static unsigned virtio_pci_common_width(unsigned off)
+{
+	switch (off) {
+	case VIRTIO_PCI_COMMON_STATUS:
+	case VIRTIO_PCI_COMMON_CFGGENERATION:
+		return 1;
+	case VIRTIO_PCI_COMMON_MSIX:
+	case VIRTIO_PCI_COMMON_NUMQ:
+	case VIRTIO_PCI_COMMON_Q_SELECT:
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+	case VIRTIO_PCI_COMMON_Q_NOFF:
+		return 2;
+	default:
+		return 4;
+	}
+}
+
+static void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
+{
+	uint64_t one = 1;
+
+	if (q < vp->vdev->nr_queues && vp->vdev->vqs[q].kick_fd >= 0 &&
+	    write(vp->vdev->vqs[q].kick_fd, &one, sizeof(one)) < 0)
+		pr_warn("%s: kick queue %u: %s", vp->vdev->name, q, strerror(errno));
+}
+
+static void virtio_pci_bar_read(struct pci_device *pdev, unsigned bar, uint64_t off, void *data,
+				unsigned len)
+{
+	struct virtio_pci *vp = container_of(pdev, struct virtio_pci, pci);
+	struct virtio_device *vdev = vp->vdev;
+	uint64_t v = 0;
+
+	memset(data, 0, len);
+	if (bar == VIRTIO_PCI_BAR_MSIX) {
+		if (off < VIRTIO_PCI_MSIX_PBA_OFF)
+			msix_table_read(&vp->msix, off - VIRTIO_PCI_MSIX_TABLE_OFF, data, len);
+		else
+			msix_pba_read(&vp->msix, off - VIRTIO_PCI_MSIX_PBA_OFF, data, len);
+		return;
+	}
+	if (off < VIRTIO_PCI_ISR_OFF) {
+		if (off >= sizeof(struct virtio_pci_common_cfg) ||
+		    len != virtio_pci_common_width((unsigned)off))
+			return;
+		pthread_mutex_lock(&vp->lock);
+		v = virtio_pci_common_read(vp, (unsigned)off);
+		pthread_mutex_unlock(&vp->lock);
+		memcpy(data, &v, len);
+	} else if (off < VIRTIO_PCI_DEVICE_OFF) {
+		if (off != VIRTIO_PCI_ISR_OFF)
+			return;
+		/* read to clear, and it deasserts INTx */
+		v = atomic_exchange(&vp->isr, 0);
+		pthread_mutex_lock(&vp->irq_lock);
+		virtio_pci_intx_update(vp);
+		pthread_mutex_unlock(&vp->irq_lock);
+		memcpy(data, &v, 1);
+	} else if (off < VIRTIO_PCI_NOTIFY_OFF) {
+		unsigned coff = (unsigned)(off - VIRTIO_PCI_DEVICE_OFF);
+
+		if (coff + len <= vdev->config_size && vdev->ops->read_config)
+			vdev->ops->read_config(vdev, coff, data, len);
+	}
+}
+
+static void virtio_pci_bar_write(struct pci_device *pdev, unsigned bar, uint64_t off,
+				 const void *data, unsigned len)
+{
+	struct virtio_pci *vp = container_of(pdev, struct virtio_pci, pci);
+	struct virtio_device *vdev = vp->vdev;
+	uint32_t v = 0;
+
+	if (bar == VIRTIO_PCI_BAR_MSIX) {
+		if (off < VIRTIO_PCI_MSIX_PBA_OFF)
+			msix_table_write(&vp->msix, off - VIRTIO_PCI_MSIX_TABLE_OFF, data, len);
+		return; /* the PBA is read-only */
+	}
+	memcpy(&v, data, MIN(len, 4U));
+	if (off < VIRTIO_PCI_ISR_OFF) {
+		if (off >= sizeof(struct virtio_pci_common_cfg) ||
+		    len != virtio_pci_common_width((unsigned)off))
+			return;
+		pthread_mutex_lock(&vp->lock);
+		virtio_pci_common_write(vp, (unsigned)off, v);
+		pthread_mutex_unlock(&vp->lock);
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off < VIRTIO_PCI_NOTIFY_OFF) {
+		unsigned coff = (unsigned)(off - VIRTIO_PCI_DEVICE_OFF);
+
+		if (coff + len <= vdev->config_size && vdev->ops->write_config)
+			vdev->ops->write_config(vdev, coff, data, len);
+	} else if (off >= VIRTIO_PCI_NOTIFY_OFF) {
+		/* a notify the ioeventfd did not catch (another width): forward it */
+		virtio_pci_kick(vp,
+				(unsigned)((off - VIRTIO_PCI_NOTIFY_OFF) / VIRTIO_PCI_NOTIFY_MULT));
+	}
+}
+
+/* BAR0's notify area gets an ioeventfd per queue wherever the guest places the BAR. */
+static int virtio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t addr, bool map)
+{
+	struct virtio_pci *vp = container_of(pdev, struct virtio_pci, pci);
+	struct virtio_device *vdev = vp->vdev;
+	int ret;
+
+	if (bar == VIRTIO_PCI_BAR_CFG && !map && vp->notify_mapped) {
+		for (unsigned q = 0; q < vdev->nr_queues; q++)
+			vm_ioeventfd_deassign(vp->vm, vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT,
+					      2, false, vdev->vqs[q].kick_fd);
+		vp->notify_mapped = false;
+	}
+	ret = pci_device_bar_trap(pdev, bar, addr, map);
+	if (ret || bar != VIRTIO_PCI_BAR_CFG || !map)
+		return ret;
+	vp->notify_base = addr + VIRTIO_PCI_NOTIFY_OFF;
+	for (unsigned q = 0; q < vdev->nr_queues; q++) {
+		ret = vm_ioeventfd_assign(vp->vm, vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT, 2,
+					  false, vdev->vqs[q].kick_fd);
+		if (ret) {
+			while (q--)
+				vm_ioeventfd_deassign(vp->vm,
+						      vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT,
+						      2, false, vdev->vqs[q].kick_fd);
+			pci_device_bar_trap(pdev, bar, addr, false);
+			return ret;
+		}
+	}
+	vp->notify_mapped = true;
+	return 0;
+}
+
+static void virtio_pci_config_write(struct pci_device *pdev, unsigned offset, const void *data,
+				    unsigned len)
+{
+	struct virtio_pci *vp = container_of(pdev, struct virtio_pci, pci);
+
+	msix_config_write(&vp->msix, offset, len);
+	if (ranges_overlap(offset, len, PCI_COMMAND, 2)) {
+		pthread_mutex_lock(&vp->irq_lock);
+		virtio_pci_intx_update(vp);
+		pthread_mutex_unlock(&vp->irq_lock);
+	}
+}
+
+static const struct pci_device_ops virtio_pci_ops = {
+    .bar_read = virtio_pci_bar_read,
+    .bar_write = virtio_pci_bar_write,
+    .bar_map = virtio_pci_bar_map,
+    .config_write = virtio_pci_config_write,
+};
+
+/* A vendor-specific capability pointing into BAR0 (struct virtio_pci_cap). */
+static int virtio_pci_add_cap(struct virtio_pci *vp, uint8_t type, uint32_t offset, uint32_t length,
+			      unsigned cap_len)
+{
+	int cap = pci_device_add_capability(&vp->pci, PCI_CAP_ID_VNDR, cap_len);
+
+	if (cap < 0)
+		return cap;
+	vp->pci.cfg[cap + 2] = (uint8_t)cap_len;
+	vp->pci.cfg[cap + 3] = type;
+	vp->pci.cfg[cap + 4] = VIRTIO_PCI_BAR_CFG;
+	pci_config_set(&vp->pci, (unsigned)cap + 8, offset, 4);
+	pci_config_set(&vp->pci, (unsigned)cap + 12, length, 4);
+	return cap;
+}
+
+int virtio_pci_create(struct vm *vm, struct pci_bus *bus, struct virtio_device *vdev,
+		      struct virtio_pci **out)
+{
+	struct virtio_pci *vp;
+	int ret, cap;
+
+	if (vdev->nr_queues > VIRTIO_MAX_QUEUES || vdev->config_size > 0x1000)
+		return -EINVAL;
+	vp = calloc(1, sizeof(*vp));
+	if (!vp)
+		return -ENOMEM;
+	pthread_mutex_init(&vp->lock, NULL);
+	pthread_mutex_init(&vp->irq_lock, NULL);
+	vp->vm = vm;
+	vp->vdev = vdev;
+	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned v = 0; v < ARRAY_SIZE(vp->vectors); v++)
+		vp->vectors[v].fd = -1;
+	vdev->transport = &virtio_pci_transport_ops;
+	vdev->transport_priv = vp;
+
+	for (unsigned q = 0; q < vdev->nr_queues; q++) {
+		vdev->vqs[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vdev->vqs[q].kick_fd < 0) {
+			ret = -errno;
+			goto out_destroy;
+		}
+	}
+
+	pci_device_init(&vp->pci, vdev->name, VIRTIO_PCI_VENDOR,
+			(uint16_t)(VIRTIO_PCI_DEVICE_BASE + vdev->device_id),
+			virtio_pci_class(vdev->device_id), &virtio_pci_ops);
+	vp->pci.cfg[PCI_REVISION_ID] = 1; /* modern-only device */
+	pci_config_set(&vp->pci, PCI_SUBSYSTEM_VENDOR_ID, VIRTIO_PCI_VENDOR, 2);
+	pci_config_set(&vp->pci, PCI_SUBSYSTEM_ID, 0x40, 2);
+	ret = pci_device_set_bar(&vp->pci, VIRTIO_PCI_BAR_CFG, PCI_BAR_MEM64,
+				 VIRTIO_PCI_BAR_CFG_SIZE, false);
+	if (!ret)
+		ret = pci_device_set_bar(&vp->pci, VIRTIO_PCI_BAR_MSIX, PCI_BAR_MEM32,
+					 VIRTIO_PCI_BAR_MSIX_SIZE, false);
+	if (ret)
+		goto out_destroy;
+	cap =
+	    virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
+			       sizeof(struct virtio_pci_common_cfg), sizeof(struct virtio_pci_cap));
+	if (cap >= 0)
+		cap = virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 1,
+					 sizeof(struct virtio_pci_cap));
+	if (cap >= 0 && vdev->config_size)
+		cap = virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF,
+					 vdev->config_size, sizeof(struct virtio_pci_cap));
+	if (cap >= 0) {
+		cap = virtio_pci_add_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
+					 VIRTIO_PCI_NOTIFY_MULT * vdev->nr_queues,
+					 sizeof(struct virtio_pci_notify_cap));
+		if (cap >= 0)
+			pci_config_set(&vp->pci, (unsigned)cap + 16, VIRTIO_PCI_NOTIFY_MULT, 4);
+	}
+	if (cap < 0) {
+		ret = cap;
+		goto out_destroy;
+	}
+	ret = msix_init(&vp->msix, &vp->pci, vdev->nr_queues + 1, VIRTIO_PCI_BAR_MSIX,
+			VIRTIO_PCI_MSIX_TABLE_OFF, VIRTIO_PCI_MSIX_PBA_OFF, &virtio_pci_msix_ops);
+	if (ret)
+		goto out_destroy;
+	pci_device_set_intx_pin(&vp->pci, 1);
+	ret = pci_bus_add_device(bus, &vp->pci, -1);
+	if (ret)
+		goto out_destroy;
+	*out = vp;
+	return 0;
+
+out_destroy:
+	pr_err("%s: cannot create its virtio-pci function: %s", vdev->name, strerror(-ret));
+	virtio_pci_destroy(vp);
+	return ret;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev;
+
+	if (!vp)
+		return;
+	vdev = vp->vdev;
+	pthread_mutex_lock(&vp->lock);
+	if (atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK)
+		vdev->ops->reset(vdev);
+	atomic_store(&vdev->status, 0);
+	pthread_mutex_unlock(&vp->lock);
+	if (vp->pci.bus)
+		pci_bus_remove_device(vp->pci.bus, &vp->pci);
+	for (unsigned v = 0; v < ARRAY_SIZE(vp->vectors); v++) {
+		if (vp->vectors[v].fd < 0)
+			continue;
+		vm_irqfd_deassign(vp->vm, vp->vectors[v].fd, vp->vectors[v].gsi);
+		vm_msi_route_del(vp->vm, vp->vectors[v].gsi);
+		close(vp->vectors[v].fd);
+	}
+	for (unsigned q = 0; q < vdev->nr_queues; q++) {
+		if (vdev->vqs[q].kick_fd >= 0)
+			close(vdev->vqs[q].kick_fd);
+		vdev->vqs[q].kick_fd = -1;
+	}
+	if (vp->msix.pdev)
+		msix_exit(&vp->msix);
+	vdev->transport = NULL;
+	pthread_mutex_destroy(&vp->lock);
+	pthread_mutex_destroy(&vp->irq_lock);
+	free(vp);
+}
