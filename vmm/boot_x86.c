@@ -491,6 +491,12 @@ static int bzimage_load(struct boot_state *s)
 		       k->path, (unsigned long long)(setup_size + pm_size), k->size);
 		return -ENOEXEC;
 	}
+	if (pm_size <= BZ_ENTRY64_OFFSET) {
+		pr_err("kernel %s: bzImage protected-mode part of %llu bytes has no room for the "
+		       "64-bit entry at 0x%x",
+		       k->path, (unsigned long long)pm_size, BZ_ENTRY64_OFFSET);
+		return -ENOEXEC;
+	}
 	/*
 	 * The decompressor works in [base, base + init_size), base being the load address
 	 * aligned up to kernel_alignment but at least pref_address (LOAD_PHYSICAL_ADDR).

@@ -1147,6 +1147,11 @@ static void test_malformed_bzimage(void **state)
 	cfg = config(&g, fixture_write("bz-cut-pm", b, len - 16));
 	expect_load_error(&g, &cfg, -ENOEXEC, "bz-cut-pm", "truncated", "0x2a00", NULL);
 	free(b);
+	/* syssize says the protected-mode part is too small to hold the 64-bit entry */
+	h = bz_header_default();
+	h.syssize = 0x200 / 16;
+	cfg = config(&g, bz_write("bz-tiny", &h));
+	expect_load_error(&g, &cfg, -ENOEXEC, "bz-tiny", "no room for the 64-bit entry", NULL);
 	/* the decompressor's working area does not fit */
 	h = bz_header_default();
 	h.init_size = 600 * SZ_1M;
