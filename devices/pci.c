@@ -182,8 +182,8 @@ static void pci_bar_trap_write(struct bus_dev *bd, uint64_t offset, const void *
 }
 
 static const struct bus_dev_ops pci_bar_trap_ops = {
-    .read = pci_bar_trap_read,
-    .write = pci_bar_trap_write,
+	.read = pci_bar_trap_read,
+	.write = pci_bar_trap_write,
 };
 
 int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, bool map)
@@ -203,7 +203,8 @@ int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, boo
 	b->trap = (struct bus_dev){
 		.base = addr, .len = b->size, .ops = &pci_bar_trap_ops, .name = dev->name
 	};
-	return b->type == PCI_BAR_IO ? vm_register_pio(vm, &b->trap) : vm_register_mmio(vm, &b->trap);
+	return b->type == PCI_BAR_IO ? vm_register_pio(vm, &b->trap)
+				     : vm_register_mmio(vm, &b->trap);
 }
 
 static void pci_bar_unmap(struct pci_bus *bus, struct pci_bar *b)
@@ -415,9 +416,9 @@ static void pci_ecam_write(struct bus_dev *bd, uint64_t off, const void *data, u
 			     len);
 }
 
-static const struct bus_dev_ops pci_cf8_ops = {.read = pci_cf8_read, .write = pci_cf8_write};
-static const struct bus_dev_ops pci_cfc_ops = {.read = pci_cfc_read, .write = pci_cfc_write};
-static const struct bus_dev_ops pci_ecam_ops = {.read = pci_ecam_read, .write = pci_ecam_write};
+static const struct bus_dev_ops pci_cf8_ops = { .read = pci_cf8_read, .write = pci_cf8_write };
+static const struct bus_dev_ops pci_cfc_ops = { .read = pci_cfc_read, .write = pci_cfc_write };
+static const struct bus_dev_ops pci_ecam_ops = { .read = pci_ecam_read, .write = pci_ecam_write };
 
 /* ---- bus ---- */
 
@@ -523,11 +524,15 @@ int pci_bus_create(struct vm *vm, const struct pci_bus_windows *win, struct pci_
 	bus->slots[0] = &bus->host_bridge;
 
 	bus->cf8 = (struct bus_dev){
-	    .base = PCI_CONFIG_ADDR_PORT, .len = 4, .ops = &pci_cf8_ops, .name = "pci-cf8"};
+		.base = PCI_CONFIG_ADDR_PORT, .len = 4, .ops = &pci_cf8_ops, .name = "pci-cf8"
+	};
 	bus->cfc = (struct bus_dev){
-	    .base = PCI_CONFIG_DATA_PORT, .len = 4, .ops = &pci_cfc_ops, .name = "pci-cfc"};
-	bus->ecam = (struct bus_dev){
-	    .base = PCI_ECAM_BASE, .len = PCI_ECAM_SIZE, .ops = &pci_ecam_ops, .name = "pci-ecam"};
+		.base = PCI_CONFIG_DATA_PORT, .len = 4, .ops = &pci_cfc_ops, .name = "pci-cfc"
+	};
+	bus->ecam = (struct bus_dev){ .base = PCI_ECAM_BASE,
+				      .len = PCI_ECAM_SIZE,
+				      .ops = &pci_ecam_ops,
+				      .name = "pci-ecam" };
 	if (vm) {
 		ret = vm_register_pio(vm, &bus->cf8);
 		if (ret)

@@ -46,8 +46,8 @@ static void power_acpi_write(struct bus_dev *dev, uint64_t off, const void *data
 }
 
 static const struct bus_dev_ops power_acpi_ops = {
-    .read = power_acpi_read,
-    .write = power_acpi_write,
+	.read = power_acpi_read,
+	.write = power_acpi_write,
 };
 
 /* Ports 0x60-0x64: status reads as "no data, input buffer empty" so that a guest waiting
@@ -67,8 +67,8 @@ static void power_i8042_write(struct bus_dev *dev, uint64_t off, const void *dat
 }
 
 static const struct bus_dev_ops power_i8042_ops = {
-    .read = power_i8042_read,
-    .write = power_i8042_write,
+	.read = power_i8042_read,
+	.write = power_i8042_write,
 };
 
 static void power_debug_exit_write(struct bus_dev *dev, uint64_t off, const void *data,
@@ -83,7 +83,7 @@ static void power_debug_exit_write(struct bus_dev *dev, uint64_t off, const void
 }
 
 static const struct bus_dev_ops power_debug_exit_ops = {
-    .write = power_debug_exit_write,
+	.write = power_debug_exit_write,
 };
 
 int power_create(struct vm *vm, bool debug_exit, struct power **out)
@@ -94,16 +94,18 @@ int power_create(struct vm *vm, bool debug_exit, struct power **out)
 	if (!p)
 		return -ENOMEM;
 	p->vm = vm;
-	p->acpi = (struct bus_dev){.base = ACPI_SLEEP_CTL_PORT,
-				   .len = ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT + 1,
-				   .ops = &power_acpi_ops,
-				   .name = "acpi-power"};
-	p->i8042 = (struct bus_dev){.base = I8042_DATA_PORT,
-				    .len = I8042_CMD_PORT - I8042_DATA_PORT + 1,
-				    .ops = &power_i8042_ops,
-				    .name = "i8042"};
-	p->debug_exit = (struct bus_dev){
-	    .base = DEBUG_EXIT_PORT, .len = 4, .ops = &power_debug_exit_ops, .name = "debug-exit"};
+	p->acpi = (struct bus_dev){ .base = ACPI_SLEEP_CTL_PORT,
+				    .len = ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT + 1,
+				    .ops = &power_acpi_ops,
+				    .name = "acpi-power" };
+	p->i8042 = (struct bus_dev){ .base = I8042_DATA_PORT,
+				     .len = I8042_CMD_PORT - I8042_DATA_PORT + 1,
+				     .ops = &power_i8042_ops,
+				     .name = "i8042" };
+	p->debug_exit = (struct bus_dev){ .base = DEBUG_EXIT_PORT,
+					  .len = 4,
+					  .ops = &power_debug_exit_ops,
+					  .name = "debug-exit" };
 	ret = vm_register_pio(vm, &p->acpi);
 	if (ret)
 		goto out_free;

@@ -186,8 +186,8 @@ static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsi
 }
 
 static const struct bus_dev_ops uart_ops = {
-    .read = uart_read,
-    .write = uart_write,
+	.read = uart_read,
+	.write = uart_write,
 };
 
 int uart_create(uint16_t port, int out_fd, struct irq_line *irq, struct uart **out)
@@ -197,7 +197,7 @@ int uart_create(uint16_t port, int out_fd, struct irq_line *irq, struct uart **o
 	if (!u)
 		return -ENOMEM;
 	pthread_mutex_init(&u->lock, NULL);
-	u->pio = (struct bus_dev){.base = port, .len = 8, .ops = &uart_ops, .name = "uart"};
+	u->pio = (struct bus_dev){ .base = port, .len = 8, .ops = &uart_ops, .name = "uart" };
 	u->irq = irq;
 	u->out_fd = out_fd;
 	u->iir = UART_IIR_NO_INT;

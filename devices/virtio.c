@@ -61,7 +61,7 @@ struct virtio_iothread {
 int virtio_iothread_create(const char *name, struct virtio_iothread **out)
 {
 	struct virtio_iothread *t = calloc(1, sizeof(*t));
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int ret;
 
 	if (!t)
@@ -90,7 +90,7 @@ out_destroy:
 
 int virtio_iothread_add(struct virtio_iothread *t, struct virtio_io_handler *h, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.ptr = h};
+	struct epoll_event ev = { .events = events, .data.ptr = h };
 
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0) {
 		int ret = -errno;

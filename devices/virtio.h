@@ -32,8 +32,7 @@ struct virtio_device_ops {
 	 * added by the core). */
 	uint64_t (*get_features)(struct virtio_device *vdev);
 	/* Device config space; offset + len is within config_size (checked by the transport). */
-	void (*read_config)(struct virtio_device *vdev, unsigned offset, void *data,
-			    unsigned len);
+	void (*read_config)(struct virtio_device *vdev, unsigned offset, void *data, unsigned len);
 	void (*write_config)(struct virtio_device *vdev, unsigned offset, const void *data,
 			     unsigned len);
 	/* DRIVER_OK: the queues are started; start the I/O thread. -errno refuses (the
@@ -51,7 +50,7 @@ struct virtio_transport_ops {
 };
 
 struct virtio_device {
-	const char *name; /* "virtio-blk0" for logs */
+	const char *name;   /* "virtio-blk0" for logs */
 	uint32_t device_id; /* VIRTIO_ID_* */
 	unsigned nr_queues;
 	uint16_t queue_max_size;

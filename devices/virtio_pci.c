@@ -75,8 +75,8 @@ static void virtio_pci_msix_fire(struct msix *m, unsigned v)
 }
 
 static const struct msix_ops virtio_pci_msix_ops = {
-    .vector_update = virtio_pci_msix_update,
-    .vector_fire = virtio_pci_msix_fire,
+	.vector_update = virtio_pci_msix_update,
+	.vector_fire = virtio_pci_msix_fire,
 };
 
 static void virtio_pci_intx_update(struct virtio_pci *vp)
@@ -119,8 +119,8 @@ static void virtio_pci_notify_config(struct virtio_device *vdev)
 }
 
 static const struct virtio_transport_ops virtio_pci_transport_ops = {
-    .notify_queue = virtio_pci_notify_queue,
-    .notify_config = virtio_pci_notify_config,
+	.notify_queue = virtio_pci_notify_queue,
+	.notify_config = virtio_pci_notify_config,
 };
 
 /* ---- device status ---- */
@@ -502,10 +502,10 @@ static void virtio_pci_config_write(struct pci_device *pdev, unsigned offset, co
 }
 
 static const struct pci_device_ops virtio_pci_ops = {
-    .bar_read = virtio_pci_bar_read,
-    .bar_write = virtio_pci_bar_write,
-    .bar_map = virtio_pci_bar_map,
-    .config_write = virtio_pci_config_write,
+	.bar_read = virtio_pci_bar_read,
+	.bar_write = virtio_pci_bar_write,
+	.bar_map = virtio_pci_bar_map,
+	.config_write = virtio_pci_config_write,
 };
 
 /* A vendor-specific capability pointing into BAR0 (struct virtio_pci_cap). */

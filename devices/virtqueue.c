@@ -103,10 +103,10 @@ static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uin
 		return -EINVAL;
 	}
 	if (writable) {
-		elem->in[elem->n_in++] = (struct iovec){.iov_base = hva, .iov_len = len};
+		elem->in[elem->n_in++] = (struct iovec){ .iov_base = hva, .iov_len = len };
 		elem->in_len += len;
 	} else {
-		elem->out[elem->n_out++] = (struct iovec){.iov_base = hva, .iov_len = len};
+		elem->out[elem->n_out++] = (struct iovec){ .iov_base = hva, .iov_len = len };
 		elem->out_len += len;
 	}
 	return 0;

@@ -31,6 +31,11 @@ void cli_run_usage(void)
 	       "  --serial MODE          COM1 goes to: stdio (default), file=PATH, off\n"
 	       "  --boot-protocol P      auto (default: PVH if the ELF has the PVH note),\n"
 	       "                         pvh, linux64 (64-bit entry with boot_params)\n"
+	       "  --disk path=FILE[,readonly=on][,serial=ID]   virtio-blk disk (repeatable)\n"
+	       "  --net tap=NAME[,mac=MAC]  virtio-net on a tap device (repeatable)\n"
+	       "  --console virtio       a virtio console (hvc0) on stdio beside the UART\n"
+	       "  --rng [src=PATH]       virtio-rng fed from PATH (default /dev/urandom)\n"
+	       "  --balloon [free-page-reporting=on][,target=SIZE]   virtio-balloon\n"
 	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
 	       "  -h, --help             this text\n"
@@ -140,31 +145,61 @@ enum {
 	OPT_DEBUG_EXIT,
 	OPT_LOG_LEVEL,
 	OPT_BOOT_PROTOCOL,
+	OPT_DISK,
+	OPT_NET,
+	OPT_CONSOLE,
+	OPT_RNG,
+	OPT_BALLOON,
 };
+
+/* --rng and --balloon take an optional value, also as the next word ("--rng src=X") */
+static const char *cli_optional_value(int argc, char **argv)
+{
+	if (optarg)
+		return optarg;
+	if (optind < argc && strncmp(argv[optind], "--", 2))
+		return argv[optind++];
+	return "";
+}
+
+static int cli_add_device(const char *opt, const char **list, unsigned *nr, const char *val)
+{
+	if (*nr == CLI_MAX_DEVICES) {
+		pr_err("%s: at most %d of these", opt, CLI_MAX_DEVICES);
+		return -EINVAL;
+	}
+	list[(*nr)++] = val;
+	return 0;
+}
 
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
 	static const struct option opts[] = {
-	    {"kernel", required_argument, NULL, OPT_KERNEL},
-	    {"initrd", required_argument, NULL, OPT_INITRD},
-	    {"cmdline", required_argument, NULL, OPT_CMDLINE},
-	    {"memory", required_argument, NULL, OPT_MEMORY},
-	    {"cpus", required_argument, NULL, OPT_CPUS},
-	    {"serial", required_argument, NULL, OPT_SERIAL},
-	    {"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
-	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	    {"boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "rng", optional_argument, NULL, OPT_RNG },
+		{ "balloon", optional_argument, NULL, OPT_BALLOON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c, ret = 0;
 
 	*cfg = (struct vm_config){
-	    .mem_size = CLI_DEFAULT_MEMORY,
-	    .nr_cpus = 1,
-	    .serial = SERIAL_STDIO,
-	    .protocol = BOOT_PROTOCOL_AUTO,
-	    .log_level = log_level,
+		.mem_size = CLI_DEFAULT_MEMORY,
+		.nr_cpus = 1,
+		.serial = SERIAL_STDIO,
+		.protocol = BOOT_PROTOCOL_AUTO,
+		.log_level = log_level,
 	};
 	optind = 0; /* full reset: cli_parse_run may be called more than once (tests) */
 	opterr = 0;
@@ -211,6 +246,25 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_BOOT_PROTOCOL:
 			ret = cli_parse_protocol(optarg, &cfg->protocol);
+			break;
+		case OPT_DISK:
+			ret = cli_add_device("--disk", cfg->disks, &cfg->nr_disks, optarg);
+			break;
+		case OPT_NET:
+			ret = cli_add_device("--net", cfg->nets, &cfg->nr_nets, optarg);
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "virtio")) {
+				pr_err("--console: '%s' is not virtio", optarg);
+				ret = -EINVAL;
+			}
+			cfg->console_virtio = true;
+			break;
+		case OPT_RNG:
+			cfg->rng = cli_optional_value(argc, argv);
+			break;
+		case OPT_BALLOON:
+			cfg->balloon = cli_optional_value(argc, argv);
 			break;
 		case 'h':
 			cli_run_usage();

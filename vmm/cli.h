@@ -15,6 +15,8 @@ enum serial_mode {
 	SERIAL_OFF,
 };
 
+#define CLI_MAX_DEVICES 8
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;
@@ -27,6 +29,15 @@ struct vm_config {
 	bool debug_exit;
 	enum boot_protocol protocol;
 	enum log_level log_level;
+
+	/* virtio devices: the option values, parsed by each device's own parser */
+	const char *disks[CLI_MAX_DEVICES];
+	unsigned nr_disks;
+	const char *nets[CLI_MAX_DEVICES];
+	unsigned nr_nets;
+	const char *rng;     /* NULL: no rng; "" or "src=PATH" */
+	const char *balloon; /* NULL: no balloon */
+	bool console_virtio;
 };
 
 #define CLI_DEFAULT_MEMORY (512ULL << 20)

@@ -21,6 +21,8 @@
 #include "devices/pci.h"
 #include "devices/power.h"
 #include "devices/uart.h"
+#include "devices/virtio_pci.h"
+#include "devices/virtio_rng.h"
 #include "eventloop.h"
 #include "layout.h"
 #include "log.h"
@@ -32,6 +34,14 @@
 #define PTVM_VERSION "0.1"
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
+#define PTVM_MAX_VIRTIO 32
+
+struct ptvm_virtio {
+	struct virtio_device *vdev;
+	struct virtio_pci *vp;
+	void (*destroy)(struct virtio_device *vdev);
+};
+
 struct ptvm {
 	struct vm_config cfg;
 	struct vm *vm;
@@ -40,6 +50,8 @@ struct ptvm {
 	struct uart *uart;
 	struct irq_line com1_irq;
 	struct pci_bus *pci;
+	struct ptvm_virtio virtio[PTVM_MAX_VIRTIO];
+	unsigned nr_virtio;
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -115,12 +127,12 @@ static void ptvm_com1_set_level(struct irq_line *line, bool level)
 static int ptvm_devices_init(struct ptvm *p)
 {
 	struct pci_bus_windows win = {
-	    .mmio32_start = PCI_MMIO32_START,
-	    .mmio32_size = PCI_MMIO32_SIZE,
-	    .mmio64_start = p->vm->mmio64_start,
-	    .mmio64_size = PCI_MMIO64_SIZE,
-	    .io_start = PCI_IO_START,
-	    .io_size = PCI_IO_SIZE,
+		.mmio32_start = PCI_MMIO32_START,
+		.mmio32_size = PCI_MMIO32_SIZE,
+		.mmio64_start = p->vm->mmio64_start,
+		.mmio64_size = PCI_MMIO64_SIZE,
+		.io_start = PCI_IO_START,
+		.io_size = PCI_IO_SIZE,
 	};
 	int ret;
 
@@ -160,12 +172,64 @@ static void ptvm_devices_exit(struct ptvm *p)
 	power_destroy(p->power);
 }
 
+/* Puts a created virtio device on the PCI bus; on failure the device is destroyed. */
+static int ptvm_virtio_plug(struct ptvm *p, struct virtio_device *vdev,
+			    void (*destroy)(struct virtio_device *vdev))
+{
+	struct ptvm_virtio *v = &p->virtio[p->nr_virtio];
+	int ret;
+
+	if (p->nr_virtio == PTVM_MAX_VIRTIO) {
+		pr_err("too many virtio devices (at most %d)", PTVM_MAX_VIRTIO);
+		destroy(vdev);
+		return -ENOSPC;
+	}
+	ret = virtio_pci_create(p->vm, p->pci, vdev, &v->vp);
+	if (ret) {
+		destroy(vdev);
+		return ret;
+	}
+	v->vdev = vdev;
+	v->destroy = destroy;
+	p->nr_virtio++;
+	return 0;
+}
+
+static int ptvm_virtio_init(struct ptvm *p)
+{
+	struct virtio_device *vdev;
+	int ret;
+
+	if (p->cfg.rng) {
+		struct virtio_rng_config rcfg;
+
+		ret = virtio_rng_parse(p->cfg.rng, &rcfg);
+		if (!ret)
+			ret = virtio_rng_create(&rcfg, p->vm->mm, &vdev);
+		if (!ret)
+			ret = ptvm_virtio_plug(p, vdev, virtio_rng_destroy);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void ptvm_virtio_exit(struct ptvm *p)
+{
+	while (p->nr_virtio) {
+		struct ptvm_virtio *v = &p->virtio[--p->nr_virtio];
+
+		virtio_pci_destroy(v->vp);
+		v->destroy(v->vdev);
+	}
+}
+
 static int ptvm_acpi_init(struct ptvm *p)
 {
 	struct acpi_config acfg = {
-	    .nr_cpus = p->cfg.nr_cpus,
-	    .mmio64_start = p->vm->mmio64_start,
-	    .mmio64_size = PCI_MMIO64_SIZE,
+		.nr_cpus = p->cfg.nr_cpus,
+		.mmio64_start = p->vm->mmio64_start,
+		.mmio64_size = PCI_MMIO64_SIZE,
 	};
 	uint8_t *buf = memmap_gpa_to_hva(p->vm->mm, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
 	size_t used;
@@ -195,13 +259,13 @@ static struct boot_x86_entry ptvm_entry;
 static int ptvm_boot_init(struct ptvm *p)
 {
 	struct boot_x86_config bcfg = {
-	    .kernel_path = p->cfg.kernel,
-	    .initrd_path = p->cfg.initrd,
-	    .cmdline = p->cfg.cmdline,
-	    .protocol = p->cfg.protocol,
-	    .low_ram_end = p->vm->low_ram_end,
-	    .high_ram_size = p->vm->high_ram_size,
-	    .rsdp_gpa = ACPI_TABLES_GPA,
+		.kernel_path = p->cfg.kernel,
+		.initrd_path = p->cfg.initrd,
+		.cmdline = p->cfg.cmdline,
+		.protocol = p->cfg.protocol,
+		.low_ram_end = p->vm->low_ram_end,
+		.high_ram_size = p->vm->high_ram_size,
+		.rsdp_gpa = ACPI_TABLES_GPA,
 	};
 	int ret = boot_x86_load(p->vm->mm, &bcfg, &ptvm_entry);
 
@@ -314,8 +378,9 @@ static int ptvm_console_init(struct ptvm *p)
 	sigset_t set;
 	int ret;
 
-	p->stop_h = (struct eventloop_handler){
-	    .fd = p->vm->stop_fd, .name = "vm-stop", .ready = ptvm_stop_ready};
+	p->stop_h = (struct eventloop_handler){ .fd = p->vm->stop_fd,
+						.name = "vm-stop",
+						.ready = ptvm_stop_ready };
 	ret = eventloop_add(p->vm->loop, &p->stop_h, EPOLLIN);
 	if (ret) {
 		pr_err("event loop: cannot watch the stop eventfd: %s", strerror(-ret));
@@ -325,8 +390,9 @@ static int ptvm_console_init(struct ptvm *p)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	p->signal_h = (struct eventloop_handler){
-	    .fd = signalfd(-1, &set, SFD_CLOEXEC), .name = "signals", .ready = ptvm_signal_ready};
+	p->signal_h = (struct eventloop_handler){ .fd = signalfd(-1, &set, SFD_CLOEXEC),
+						  .name = "signals",
+						  .ready = ptvm_signal_ready };
 	if (p->signal_h.fd < 0)
 		return -errno;
 	ret = eventloop_add(p->vm->loop, &p->signal_h, EPOLLIN);
@@ -336,8 +402,9 @@ static int ptvm_console_init(struct ptvm *p)
 	}
 	if (p->cfg.serial == SERIAL_STDIO) {
 		term_raw_enable();
-		p->stdin_h = (struct eventloop_handler){
-		    .fd = STDIN_FILENO, .name = "stdin", .ready = ptvm_stdin_ready};
+		p->stdin_h = (struct eventloop_handler){ .fd = STDIN_FILENO,
+							 .name = "stdin",
+							 .ready = ptvm_stdin_ready };
 		/* stdin may be /dev/null or a regular file, which epoll refuses: no input then */
 		if (eventloop_add(p->vm->loop, &p->stdin_h, EPOLLIN))
 			p->stdin_h.fd = -1;
@@ -357,14 +424,15 @@ static const struct ptvm_step {
 	int (*init)(struct ptvm *p);
 	void (*exit)(struct ptvm *p);
 } ptvm_steps[] = {
-    {"kvm", ptvm_kvm_init, ptvm_kvm_exit},
-    {"memory", ptvm_memory_init, ptvm_memory_exit},
-    {"irqchip", ptvm_irqchip_init, ptvm_irqchip_exit},
-    {"devices", ptvm_devices_init, ptvm_devices_exit},
-    {"acpi", ptvm_acpi_init, ptvm_acpi_exit},
-    {"boot", ptvm_boot_init, ptvm_boot_exit},
-    {"vcpus", ptvm_vcpus_init, ptvm_vcpus_exit},
-    {"console", ptvm_console_init, ptvm_console_exit},
+	{ "kvm", ptvm_kvm_init, ptvm_kvm_exit },
+	{ "memory", ptvm_memory_init, ptvm_memory_exit },
+	{ "irqchip", ptvm_irqchip_init, ptvm_irqchip_exit },
+	{ "devices", ptvm_devices_init, ptvm_devices_exit },
+	{ "virtio", ptvm_virtio_init, ptvm_virtio_exit },
+	{ "acpi", ptvm_acpi_init, ptvm_acpi_exit },
+	{ "boot", ptvm_boot_init, ptvm_boot_exit },
+	{ "vcpus", ptvm_vcpus_init, ptvm_vcpus_exit },
+	{ "console", ptvm_console_init, ptvm_console_exit },
 };
 
 static int ptvm_run_vm(struct ptvm *p)
@@ -397,7 +465,7 @@ static int ptvm_run_vm(struct ptvm *p)
 
 static int ptvm_cmd_run(int argc, char **argv)
 {
-	struct ptvm p = {.serial_fd = -1};
+	struct ptvm p = { .serial_fd = -1 };
 	unsigned done = 0;
 	sigset_t set;
 	int ret, status = PTVM_EXIT_ERROR;

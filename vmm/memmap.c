@@ -43,19 +43,15 @@ void memmap_destroy(struct memmap *mm)
 	free(mm);
 }
 
-/* Runs region_del on the listeners before `stop` (exclusive), last first. */
-static void memmap_listeners_del_until(struct memmap *mm, struct memmap_listener *stop,
+/* Runs region_del on the listeners from l up to `stop` (exclusive), last first. */
+static void memmap_listeners_del_until(struct memmap_listener *l, struct memmap_listener *stop,
 				       struct memmap_region *r)
 {
-	struct memmap_listener *stack[32];
-	unsigned n = 0;
-
-	for (struct memmap_listener *l = mm->listeners; l && l != stop && n < ARRAY_SIZE(stack);
-	     l = l->next)
-		stack[n++] = l;
-	while (n--)
-		if (stack[n]->region_del)
-			stack[n]->region_del(stack[n], r);
+	if (!l || l == stop)
+		return;
+	memmap_listeners_del_until(l->next, stop, r);
+	if (l->region_del)
+		l->region_del(l, r);
 }
 
 static unsigned memmap_insert_pos(struct memmap *mm, uint64_t gpa)
@@ -109,7 +105,7 @@ int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 			continue;
 		ret = l->region_add(l, r);
 		if (ret) {
-			memmap_listeners_del_until(mm, l, r);
+			memmap_listeners_del_until(mm->listeners, l, r);
 			free(r);
 			goto out_unlock;
 		}
@@ -143,7 +139,7 @@ int memmap_del_region(struct memmap *mm, uint64_t gpa)
 		pthread_rwlock_unlock(&mm->lock);
 		return -ENOENT;
 	}
-	memmap_listeners_del_until(mm, NULL, r);
+	memmap_listeners_del_until(mm->listeners, NULL, r);
 	memmove(&mm->regions[i], &mm->regions[i + 1],
 		(mm->nr_regions - i - 1) * sizeof(mm->regions[0]));
 	mm->nr_regions--;

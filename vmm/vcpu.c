@@ -54,18 +54,18 @@ static int vcpu_setup_msrs(struct vcpu *vcpu)
 		uint32_t index;
 		uint64_t data;
 	} msrs[] = {
-	    {MSR_IA32_SYSENTER_CS, 0},
-	    {MSR_IA32_SYSENTER_ESP, 0},
-	    {MSR_IA32_SYSENTER_EIP, 0},
-	    {MSR_STAR, 0},
-	    {MSR_CSTAR, 0},
-	    {MSR_KERNEL_GS_BASE, 0},
-	    {MSR_SYSCALL_MASK, 0},
-	    {MSR_LSTAR, 0},
-	    {MSR_IA32_TSC, 0},
-	    {MSR_IA32_MISC_ENABLE, MSR_IA32_MISC_ENABLE_FAST_STRING},
-	    /* no firmware programs the MTRRs: default all of memory to write-back */
-	    {MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_ENABLE | MTRR_TYPE_WRBACK},
+		{ MSR_IA32_SYSENTER_CS, 0 },
+		{ MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 },
+		{ MSR_STAR, 0 },
+		{ MSR_CSTAR, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 },
+		{ MSR_SYSCALL_MASK, 0 },
+		{ MSR_LSTAR, 0 },
+		{ MSR_IA32_TSC, 0 },
+		{ MSR_IA32_MISC_ENABLE, MSR_IA32_MISC_ENABLE_FAST_STRING },
+		/* no firmware programs the MTRRs: default all of memory to write-back */
+		{ MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_ENABLE | MTRR_TYPE_WRBACK },
 	};
 	struct {
 		struct kvm_msrs hdr;
@@ -366,7 +366,7 @@ int vcpu_start(struct vcpu *vcpu)
 	int ret;
 
 	if (!handler_installed) {
-		struct sigaction sa = {.sa_handler = vcpu_kick_handler};
+		struct sigaction sa = { .sa_handler = vcpu_kick_handler };
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(VCPU_KICK_SIGNAL, &sa, NULL);

@@ -27,17 +27,17 @@ static const struct {
 	{                                                                                          \
 		c, #c                                                                              \
 	}
-    CAP(KVM_CAP_IRQCHIP),
-    CAP(KVM_CAP_USER_MEMORY),
-    CAP(KVM_CAP_SET_TSS_ADDR),
-    CAP(KVM_CAP_EXT_CPUID),
-    CAP(KVM_CAP_PIT2),
-    CAP(KVM_CAP_IRQ_ROUTING),
-    CAP(KVM_CAP_IRQFD),
-    CAP(KVM_CAP_IOEVENTFD),
-    CAP(KVM_CAP_IMMEDIATE_EXIT),
-    CAP(KVM_CAP_MP_STATE),
-    CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
+	CAP(KVM_CAP_IRQCHIP),
+	CAP(KVM_CAP_USER_MEMORY),
+	CAP(KVM_CAP_SET_TSS_ADDR),
+	CAP(KVM_CAP_EXT_CPUID),
+	CAP(KVM_CAP_PIT2),
+	CAP(KVM_CAP_IRQ_ROUTING),
+	CAP(KVM_CAP_IRQFD),
+	CAP(KVM_CAP_IOEVENTFD),
+	CAP(KVM_CAP_IMMEDIATE_EXIT),
+	CAP(KVM_CAP_MP_STATE),
+	CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
 #undef CAP
 };
 
@@ -73,7 +73,7 @@ void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
 
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 {
-	struct kvm_irq_level irq = {.irq = gsi, .level = level};
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
 
 	return ptvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
@@ -118,11 +118,11 @@ static int vm_memslot_region_add(struct memmap_listener *l, struct memmap_region
 		return id;
 	}
 	slot = (struct kvm_userspace_memory_region){
-	    .slot = (uint32_t)id,
-	    .flags = r->kind == MEMMAP_ROM ? KVM_MEM_READONLY : 0,
-	    .guest_phys_addr = r->gpa,
-	    .memory_size = r->size,
-	    .userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		.slot = (uint32_t)id,
+		.flags = r->kind == MEMMAP_ROM ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = r->gpa,
+		.memory_size = r->size,
+		.userspace_addr = (uint64_t)(uintptr_t)r->hva,
 	};
 	ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
 	if (ret) {
@@ -141,7 +141,7 @@ static int vm_memslot_region_add(struct memmap_listener *l, struct memmap_region
 static void vm_memslot_region_del(struct memmap_listener *l, struct memmap_region *r)
 {
 	struct vm *vm = container_of(l, struct vm, kvm_listener);
-	struct kvm_userspace_memory_region slot = {0};
+	struct kvm_userspace_memory_region slot = { 0 };
 
 	if (r->kvm_slot < 0)
 		return;
@@ -231,10 +231,10 @@ int vm_create(struct vm **out)
 	if (ret)
 		goto out_destroy;
 	vm->kvm_listener = (struct memmap_listener){
-	    .name = "kvm-memslots",
-	    .priority = 0,
-	    .region_add = vm_memslot_region_add,
-	    .region_del = vm_memslot_region_del,
+		.name = "kvm-memslots",
+		.priority = 0,
+		.region_add = vm_memslot_region_add,
+		.region_del = vm_memslot_region_del,
 	};
 	ret = memmap_listener_register(vm->mm, &vm->kvm_listener);
 	if (ret)
@@ -253,7 +253,7 @@ out_destroy:
 
 int vm_irqchip_create(struct vm *vm)
 {
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int ret;
 
 	ret = ptvm_ioctl_val(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
@@ -268,7 +268,7 @@ int vm_irqchip_create(struct vm *vm)
 
 int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 {
-	struct memmap_region r = {.kind = MEMMAP_RAM};
+	struct memmap_region r = { .kind = MEMMAP_RAM };
 	unsigned flags = MFD_CLOEXEC;
 	int ret;
 

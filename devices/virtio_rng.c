@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+#include "devices/virtio_rng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+#include "vmm/util.h"
+
+#define VIRTIO_RNG_QUEUE_SIZE 64
+
+struct virtio_rng {
+	struct virtio_device vdev;
+	int src_fd;
+	struct virtio_iothread *io;
+	struct virtio_io_handler kick;
+};
+
+int virtio_rng_parse(const char *spec, struct virtio_rng_config *cfg)
+{
+	snprintf(cfg->src, sizeof(cfg->src), "/dev/urandom");
+	if (!spec || !*spec)
+		return 0;
+	if (strncmp(spec, "src=", 4) || !spec[4] || strchr(spec, ',')) {
+		pr_err("--rng: '%s' is not src=PATH", spec);
+		return -EINVAL;
+	}
+	if (strlen(spec + 4) >= sizeof(cfg->src)) {
+		pr_err("--rng: source path too long");
+		return -EINVAL;
+	}
+	snprintf(cfg->src, sizeof(cfg->src), "%s", spec + 4);
+	return 0;
+}
+
+static uint64_t virtio_rng_get_features(struct virtio_device *vdev)
+{
+	return 0;
+}
+
+/* Fills each writable chain from the source; a short read returns what it got. */
+static void virtio_rng_process(struct virtio_rng *rng)
+{
+	struct virtqueue *vq = &rng->vdev.vqs[0];
+	struct virtqueue_elem elem;
+	bool pushed = false;
+	int ret;
+
+	do {
+		virtqueue_disable_notify(vq);
+		while ((ret = virtqueue_pop(vq, &elem)) > 0) {
+			ssize_t n = 0;
+
+			if (elem.n_in)
+				n = readv(rng->src_fd, elem.in, (int)elem.n_in);
+			virtqueue_push(vq, &elem, n > 0 ? (uint32_t)n : 0);
+			pushed = true;
+		}
+		if (ret < 0) {
+			virtio_set_needs_reset(&rng->vdev, "malformed request queue");
+			return;
+		}
+	} while (virtqueue_enable_notify(vq));
+	if (pushed)
+		virtio_notify_queue(&rng->vdev, vq);
+}
+
+static void virtio_rng_kick(struct virtio_io_handler *h, uint32_t events)
+{
+	struct virtio_rng *rng = container_of(h, struct virtio_rng, kick);
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	if (!virtio_needs_reset(&rng->vdev))
+		virtio_rng_process(rng);
+}
+
+static int virtio_rng_activate(struct virtio_device *vdev)
+{
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+	int ret;
+
+	rng->kick =
+	    (struct virtio_io_handler){ .fd = vdev->vqs[0].kick_fd, .ready = virtio_rng_kick };
+	ret = virtio_iothread_add(rng->io, &rng->kick, EPOLLIN);
+	if (ret)
+		return ret;
+	ret = virtio_iothread_start(rng->io);
+	if (ret)
+		virtio_iothread_del(rng->io, &rng->kick);
+	return ret;
+}
+
+static void virtio_rng_reset(struct virtio_device *vdev)
+{
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+
+	virtio_iothread_stop(rng->io);
+	virtio_iothread_del(rng->io, &rng->kick);
+}
+
+static const struct virtio_device_ops virtio_rng_ops = {
+	.get_features = virtio_rng_get_features,
+	.activate = virtio_rng_activate,
+	.reset = virtio_rng_reset,
+};
+
+int virtio_rng_create(const struct virtio_rng_config *cfg, struct memmap *mm,
+		      struct virtio_device **out)
+{
+	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+	int ret;
+
+	if (!rng)
+		return -ENOMEM;
+	virtio_device_init(&rng->vdev, VIRTIO_ID_RNG, 1, VIRTIO_RNG_QUEUE_SIZE, &virtio_rng_ops);
+	rng->vdev.name = "virtio-rng";
+	rng->vdev.mm = mm;
+	rng->src_fd = open(cfg->src, O_RDONLY | O_CLOEXEC);
+	if (rng->src_fd < 0) {
+		ret = -errno;
+		pr_err("--rng src=%s: %s", cfg->src, strerror(-ret));
+		free(rng);
+		return ret;
+	}
+	ret = virtio_iothread_create("virtio-rng", &rng->io);
+	if (ret) {
+		close(rng->src_fd);
+		free(rng);
+		return ret;
+	}
+	*out = &rng->vdev;
+	return 0;
+}
+
+void virtio_rng_destroy(struct virtio_device *vdev)
+{
+	struct virtio_rng *rng;
+
+	if (!vdev)
+		return;
+	rng = container_of(vdev, struct virtio_rng, vdev);
+	virtio_iothread_destroy(rng->io);
+	close(rng->src_fd);
+	free(rng);
+}
