@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio-net datapath through real split rings in a memmap RAM region, with a
+ * SOCK_SEQPACKET socket standing in for the tap (one frame per read/write, as a tap):
+ * transmit, receive into one or several (MRG_RXBUF) chains, parking while the guest has no
+ * buffers (without spinning), oversized frames, hostile chains, offloads set at DRIVER_OK.
+ */
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "devices/virtio_net.h"
+#include "vmm/log.h"
+
+#define BIT(n) (1ULL << (n))
+#define HDR 12
+#define RAM_SIZE (1 << 20)
+#define QSIZE 16
+#define BUF_BASE 0x10000
+
+struct ring {
+	struct virtqueue *vq;
+	uint16_t next_desc, avail_idx;
+};
+
+struct fixture {
+	struct memmap *mm;
+	uint8_t *ram;
+	int host_fd; /* the "host" end of the fake tap */
+	struct virtio_device *vdev;
+	struct ring rx, tx;
+	uint64_t next_buf; /* bump allocator for guest buffers */
+	bool active;
+};
+
+static _Atomic unsigned notified[2];
+static _Atomic unsigned offload_calls;
+static _Atomic unsigned offload_last;
+
+static void fake_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	notified[vq->index]++;
+}
+
+static void fake_notify_config(struct virtio_device *vdev)
+{
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.notify_queue = fake_notify_queue,
+	.notify_config = fake_notify_config,
+};
+
+static int fake_set_offload(int fd, unsigned flags)
+{
+	offload_calls++;
+	offload_last = flags;
+	return 0;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t guest_alloc(struct fixture *f, uint32_t len)
+{
+	uint64_t gpa = f->next_buf;
+
+	f->next_buf += (len + 63) & ~63u;
+	assert_true(f->next_buf <= RAM_SIZE);
+	return gpa;
+}
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+/* Publishes a chain of direct descriptors; returns its head. */
+static uint16_t ring_add(struct ring *r, const struct seg *segs, unsigned n)
+{
+	struct virtqueue *vq = r->vq;
+	uint16_t head = r->next_desc % vq->size;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t d = (r->next_desc++) % vq->size;
+
+		vq->desc[d].addr = segs[i].gpa;
+		vq->desc[d].len = segs[i].len;
+		vq->desc[d].flags =
+		    (segs[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0);
+		vq->desc[d].next = (d + 1) % vq->size;
+	}
+	vq->avail->ring[r->avail_idx % vq->size] = head;
+	__atomic_store_n(&vq->avail->idx, ++r->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static void kick(struct ring *r)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(r->vq->kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static uint16_t used_idx(struct ring *r)
+{
+	return __atomic_load_n(&r->vq->used->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Waits (up to 2 s) until the device has used `want` chains in all. */
+static void wait_used(struct ring *r, uint16_t want)
+{
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+
+	while (used_idx(r) != want && now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	assert_int_equal(used_idx(r), want);
+}
+
+static void ring_setup(struct fixture *f, struct ring *r, unsigned index, uint64_t base)
+{
+	struct virtqueue *vq = &f->vdev->vqs[index];
+
+	vq->size = QSIZE;
+	vq->desc_gpa = base;
+	vq->avail_gpa = base + 0x400;
+	vq->used_gpa = base + 0x800;
+	vq->enabled = true;
+	vq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(vq->kick_fd >= 0);
+	assert_int_equal(virtqueue_start(vq, f->mm), 0);
+	r->vq = vq;
+	r->next_desc = r->avail_idx = 0;
+}
+
+static int setup_features(void **state, uint64_t acked)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct virtio_net_options opts = { .tap = "fake0",
+					   .mac_set = true,
+					   .mac = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc } };
+	struct virtio_net_backend be = { .name = "fake0",
+					 .offloads = TUN_F_CSUM | TUN_F_TSO4,
+					 .set_offload = fake_set_offload };
+	struct memmap_region reg = { .gpa = 0,
+				     .size = RAM_SIZE,
+				     .kind = MEMMAP_RAM,
+				     .fd = -1,
+				     .kvm_slot = -1,
+				     .name = "ram" };
+	int sv[2];
+
+	assert_non_null(f);
+	f->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(f->ram);
+	memset(f->ram, 0, RAM_SIZE);
+	reg.hva = f->ram;
+	assert_int_equal(memmap_create(&f->mm), 0);
+	assert_int_equal(memmap_add_region(f->mm, &reg), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	f->host_fd = sv[1];
+	be.fd = sv[0];
+	assert_int_equal(virtio_net_create_backend(&opts, &be, f->mm, &f->vdev), 0);
+	f->vdev->transport = &fake_transport;
+	f->vdev->features_acked = acked;
+	ring_setup(f, &f->rx, VIRTIO_NET_RXQ, 0x1000);
+	ring_setup(f, &f->tx, VIRTIO_NET_TXQ, 0x2000);
+	f->next_buf = BUF_BASE;
+	notified[0] = notified[1] = 0;
+	offload_calls = 0;
+	offload_last = ~0u;
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	f->active = true;
+	*state = f;
+	return 0;
+}
+
+static int setup_mrg(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+					 BIT(VIRTIO_NET_F_GUEST_CSUM) |
+					 BIT(VIRTIO_NET_F_GUEST_TSO4) |
+					 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_MAC));
+}
+
+static int setup_plain(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MAC));
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->active)
+		f->vdev->ops->reset(f->vdev);
+	for (unsigned i = 0; i < 2; i++)
+		close(f->vdev->vqs[i].kick_fd);
+	virtio_net_destroy(f->vdev);
+	close(f->host_fd);
+	memmap_destroy(f->mm);
+	free(f->ram);
+	free(f);
+	return 0;
+}
+
+/* A frame as the tap would give it: a header then `len` bytes of a pattern. */
+static size_t make_frame(uint8_t *buf, size_t len, uint8_t seed)
+{
+	memset(buf, 0, HDR);
+	buf[0] = VIRTIO_NET_HDR_F_DATA_VALID; /* something the device must pass through */
+	for (size_t i = 0; i < len; i++)
+		buf[HDR + i] = (uint8_t)(seed + i * 7);
+	/* what the tap leaves in num_buffers is whatever was in memory: poison it */
+	buf[10] = 0xee;
+	buf[11] = 0xee;
+	return HDR + len;
+}
+
+static void host_send(struct fixture *f, const uint8_t *frame, size_t len)
+{
+	assert_int_equal(send(f->host_fd, frame, len, 0), (ssize_t)len);
+}
+
+static void test_offloads_set_from_acks_at_activate(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_stats st;
+	uint8_t cfg[10];
+
+	/* acked GUEST_CSUM|TSO4|TSO6, backend accepts CSUM|TSO4: TSO6 is never asked of it */
+	assert_int_equal(offload_calls, 1);
+	assert_int_equal(offload_last, TUN_F_CSUM | TUN_F_TSO4);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_offloads, TUN_F_CSUM | TUN_F_TSO4);
+	assert_int_equal(f->vdev->ops->get_features(f->vdev) &
+			     (BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_TSO4)),
+			 BIT(VIRTIO_NET_F_GUEST_TSO4));
+
+	/* config space: the MAC, link up, one queue pair */
+	assert_int_equal(f->vdev->config_size, sizeof(cfg));
+	f->vdev->ops->read_config(f->vdev, 0, cfg, sizeof(cfg));
+	assert_memory_equal(cfg, ((uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc, 1, 0, 1, 0 }),
+			    sizeof(cfg));
+
+	/* reset takes the offloads away again */
+	f->vdev->ops->reset(f->vdev);
+	f->active = false;
+	assert_int_equal(offload_last, 0);
+}
+
+static void test_tx_frame_reaches_backend(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 60], got[256];
+	uint64_t hgpa = guest_alloc(f, HDR), dgpa = guest_alloc(f, 60);
+	struct virtio_net_stats st;
+
+	make_frame(frame, 60, 1);
+	memcpy(f->ram + hgpa, frame, HDR);
+	memcpy(f->ram + dgpa, frame + HDR, 60);
+	ring_add(&f->tx, (struct seg[]){ { hgpa, HDR, false }, { dgpa, 60, false } }, 2);
+	kick(&f->tx);
+	wait_used(&f->tx, 1);
+	assert_int_equal(f->tx.vq->used->ring[0].len, 0);
+	/* header and data as one frame, header passed as is */
+	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), sizeof(frame));
+	assert_memory_equal(got, frame, sizeof(frame));
+	assert_true(notified[VIRTIO_NET_TXQ] >= 1);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.tx_frames, 1);
+	assert_int_equal(st.tx_bytes, 60);
+}
+
+static void test_tx_hostile_chains_dropped(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t a = guest_alloc(f, 128), b = guest_alloc(f, 128);
+	struct virtio_net_stats st;
+	uint8_t got[256];
+
+	/* a writable segment in a transmit chain */
+	ring_add(&f->tx, (struct seg[]){ { a, 64, false }, { b, 64, true } }, 2);
+	/* shorter than the header */
+	ring_add(&f->tx, (struct seg[]){ { a, HDR - 1, false } }, 1);
+	/* then a good one: the device keeps going */
+	ring_add(&f->tx, (struct seg[]){ { a, HDR + 20, false } }, 1);
+	kick(&f->tx);
+	wait_used(&f->tx, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(f->tx.vq->used->ring[i].len, 0);
+	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), HDR + 20);
+	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), -1);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.tx_dropped, 2);
+	assert_int_equal(st.tx_frames, 1);
+	assert_false(virtio_needs_reset(f->vdev));
+}
+
+static void test_tx_malformed_ring_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct virtqueue *vq = f->tx.vq;
+	uint64_t a = guest_alloc(f, 64);
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+
+	/* a descriptor that chains to itself */
+	vq->desc[0] =
+	    (struct vring_desc){ .addr = a, .len = 64, .flags = VRING_DESC_F_NEXT, .next = 0 };
+	vq->avail->ring[0] = 0;
+	__atomic_store_n(&vq->avail->idx, 1, __ATOMIC_RELEASE);
+	kick(&f->tx);
+	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	assert_true(virtio_needs_reset(f->vdev));
+	assert_int_equal(used_idx(&f->tx), 0);
+}
+
+static void test_rx_single_chain(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 100];
+	uint64_t a = guest_alloc(f, 2048), b = guest_alloc(f, 2048);
+	struct virtio_net_stats st;
+
+	ring_add(&f->rx, (struct seg[]){ { a, 2048, true } }, 1);
+	ring_add(&f->rx, (struct seg[]){ { b, 2048, true } }, 1);
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 100, 3));
+	wait_used(&f->rx, 1);
+	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
+	assert_int_equal(f->rx.vq->used->ring[0].len, sizeof(frame));
+	/* flags passed through, num_buffers set to 1 over the poison */
+	assert_int_equal(f->ram[a], VIRTIO_NET_HDR_F_DATA_VALID);
+	assert_int_equal(f->ram[a + 10] | f->ram[a + 11] << 8, 1);
+	assert_memory_equal(f->ram + a + HDR, frame + HDR, 100);
+	assert_true(notified[VIRTIO_NET_RXQ] >= 1);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_frames, 1);
+	assert_int_equal(st.rx_bytes, 100);
+}
+
+static void test_rx_merges_small_buffers(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 150], got[HDR + 150];
+	uint64_t b[4];
+
+	for (int i = 0; i < 4; i++) {
+		b[i] = guest_alloc(f, 64);
+		ring_add(&f->rx, (struct seg[]){ { b[i], 64, true } }, 1);
+	}
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 150, 9));
+	wait_used(&f->rx, 3);
+	/* 162 bytes = 64 + 64 + 34, in ring order, num_buffers 3 in the first */
+	assert_int_equal(f->rx.vq->used->ring[0].len, 64);
+	assert_int_equal(f->rx.vq->used->ring[1].len, 64);
+	assert_int_equal(f->rx.vq->used->ring[2].len, 34);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(f->rx.vq->used->ring[i].id, i);
+	assert_int_equal(f->ram[b[0] + 10] | f->ram[b[0] + 11] << 8, 3);
+	memcpy(got, f->ram + b[0], 64);
+	memcpy(got + 64, f->ram + b[1], 64);
+	memcpy(got + 128, f->ram + b[2], 34);
+	assert_memory_equal(got + HDR, frame + HDR, 150);
+	assert_memory_equal(got, frame, 10);
+
+	/* the fourth buffer takes the next frame */
+	host_send(f, frame, make_frame(frame, 40, 11));
+	wait_used(&f->rx, 4);
+	assert_int_equal(f->rx.vq->used->ring[3].id, 3);
+	assert_int_equal(f->rx.vq->used->ring[3].len, HDR + 40);
+	assert_memory_equal(f->ram + b[3] + HDR, frame + HDR, 40);
+}
+
+static void test_rx_parks_without_buffers_and_resumes_on_kick(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 300];
+	uint64_t cpu0, cpu1, b[3];
+
+	/* frames arrive before the guest has posted anything */
+	for (int i = 0; i < 3; i++)
+		host_send(f, frame, make_frame(frame, 100 + i, (uint8_t)(20 + i)));
+	cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	usleep(300000);
+	cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	/* the I/O thread sleeps: a spinning one would burn ~300 ms of CPU here */
+	assert_true(cpu1 - cpu0 < 30000000ull);
+	assert_int_equal(used_idx(&f->rx), 0);
+
+	/* one buffer: one frame; the rest wait for the next kick */
+	b[0] = guest_alloc(f, 2048);
+	ring_add(&f->rx, (struct seg[]){ { b[0], 2048, true } }, 1);
+	kick(&f->rx);
+	wait_used(&f->rx, 1);
+	usleep(50000);
+	assert_int_equal(used_idx(&f->rx), 1);
+	assert_int_equal(f->rx.vq->used->ring[0].len, HDR + 100);
+	assert_int_equal(f->ram[b[0] + HDR], 20);
+
+	for (int i = 1; i < 3; i++) {
+		b[i] = guest_alloc(f, 2048);
+		ring_add(&f->rx, (struct seg[]){ { b[i], 2048, true } }, 1);
+	}
+	kick(&f->rx);
+	wait_used(&f->rx, 3);
+	/* in order, nothing lost */
+	assert_int_equal(f->rx.vq->used->ring[1].len, HDR + 101);
+	assert_int_equal(f->rx.vq->used->ring[2].len, HDR + 102);
+	assert_int_equal(f->ram[b[1] + HDR], 21);
+	assert_int_equal(f->ram[b[2] + HDR], 22);
+}
+
+static void test_rx_frame_too_big_for_ring_dropped(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 400];
+	struct virtio_net_stats st;
+
+	/* the whole ring: 16 chains of 16 bytes = 256 bytes, less than the frame */
+	for (int i = 0; i < QSIZE; i++)
+		ring_add(&f->rx, (struct seg[]){ { guest_alloc(f, 16), 16, true } }, 1);
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 400, 1));
+	/* the next frame fits in ring chains the dropped one gave back */
+	host_send(f, frame, make_frame(frame, 10, 2));
+	wait_used(&f->rx, 2);
+	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
+	assert_int_equal(f->rx.vq->used->ring[0].len, 16);
+	assert_int_equal(f->rx.vq->used->ring[1].len, HDR + 10 - 16);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_dropped, 1);
+	assert_int_equal(st.rx_frames, 1);
+}
+
+static void test_rx_without_mrg_drops_big_frame_keeps_chain(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 200];
+	uint64_t a = guest_alloc(f, 100);
+	struct virtio_net_stats st;
+
+	assert_int_equal(offload_last, 0); /* no GUEST_* acks: no offloads */
+	ring_add(&f->rx, (struct seg[]){ { a, 100, true } }, 1);
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 200, 1));
+	host_send(f, frame, make_frame(frame, 50, 5));
+	wait_used(&f->rx, 1);
+	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
+	assert_int_equal(f->rx.vq->used->ring[0].len, HDR + 50);
+	assert_int_equal(f->ram[a + 10] | f->ram[a + 11] << 8, 1);
+	assert_memory_equal(f->ram + a + HDR, frame + HDR, 50);
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_dropped, 1);
+}
+
+static void test_rx_readable_chain_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 20];
+	uint64_t a = guest_alloc(f, 64), b = guest_alloc(f, 64);
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+
+	ring_add(&f->rx, (struct seg[]){ { a, 64, false }, { b, 64, true } }, 2);
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 20, 1));
+	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	assert_true(virtio_needs_reset(f->vdev));
+	assert_int_equal(used_idx(&f->rx), 0);
+}
+
+static void test_rx_chain_shorter_than_header_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 20];
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+
+	ring_add(&f->rx, (struct seg[]){ { guest_alloc(f, 8), 8, true } }, 1);
+	kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 20, 1));
+	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	assert_true(virtio_needs_reset(f->vdev));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_offloads_set_from_acks_at_activate, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tx_frame_reaches_backend, setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_hostile_chains_dropped, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tx_malformed_ring_needs_reset, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rx_single_chain, setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_merges_small_buffers, setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_parks_without_buffers_and_resumes_on_kick,
+						setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_frame_too_big_for_ring_dropped, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rx_without_mrg_drops_big_frame_keeps_chain,
+						setup_plain, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_readable_chain_needs_reset, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rx_chain_shorter_than_header_needs_reset,
+						setup_plain, teardown),
+	};
+
+	/* the device's warnings (needs reset) are expected here */
+	log_set_stream(fopen("/dev/null", "w"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
