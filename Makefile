@@ -72,13 +72,20 @@ test-unit-asan: deps $(UNIT_ASAN_BINS)
 
 -include guest/guest.mk
 -include tests/testhost/testhost.mk
+-include tests/cli/cli.mk
 
-test: test-unit test-unit-asan test-guest test-testhost
+# The unit tests that check the loader against the real Debian kernel need it fetched.
+test-unit test-unit-asan: $(if $(wildcard tests/testhost/testhost.mk),testhost-kernel)
+
+test: test-unit test-unit-asan test-cli test-guest test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])
 
 clean:
 	rm -rf $(BUILD)
+
+# keep test objects between runs (they are not throwaway intermediates)
+.SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

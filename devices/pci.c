@@ -274,8 +274,8 @@ static void pci_device_update_bars(struct pci_bus *bus, struct pci_device *dev)
 
 static bool pci_config_access_ok(unsigned offset, unsigned len)
 {
-	return (len == 1 || len == 2 || len == 4) && offset + len <= PCI_CFG_SPACE_EXP_SIZE &&
-	       (offset & (len - 1)) == 0;
+	return (len == 1 || len == 2 || len == 4) && offset < PCI_CFG_SPACE_EXP_SIZE &&
+	       len <= PCI_CFG_SPACE_EXP_SIZE - offset && (offset & (len - 1)) == 0;
 }
 
 struct pci_device *pci_bus_get_device(struct pci_bus *bus, uint8_t devfn)
@@ -424,28 +424,32 @@ static const struct bus_dev_ops pci_ecam_ops = { .read = pci_ecam_read, .write =
 
 static int pci_bus_place_bars(struct pci_bus *bus, struct pci_device *dev)
 {
+	/* allocate on copies: a device that does not fit takes no window space */
+	uint64_t next_io = bus->next_io, next_mmio32 = bus->next_mmio32,
+		 next_mmio64 = bus->next_mmio64;
+	uint64_t addrs[PCI_NUM_BARS] = { 0 };
+
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &dev->bars[i];
-		unsigned off = PCI_BASE_ADDRESS_0 + 4 * i;
 		uint64_t *next, end, addr;
 
 		switch (b->type) {
 		case PCI_BAR_NONE:
 			continue;
 		case PCI_BAR_IO:
-			next = &bus->next_io;
+			next = &next_io;
 			end = bus->win.io_start + bus->win.io_size;
 			break;
 		case PCI_BAR_MEM64:
 			/* large or prefetchable 64-bit BARs go high; small ones fit below 4G */
 			if (bus->win.mmio64_size && (b->prefetch || b->size >= 256 * SZ_1M)) {
-				next = &bus->next_mmio64;
+				next = &next_mmio64;
 				end = bus->win.mmio64_start + bus->win.mmio64_size;
 				break;
 			}
 			/* fall through */
 		default:
-			next = &bus->next_mmio32;
+			next = &next_mmio32;
 			end = bus->win.mmio32_start + bus->win.mmio32_size;
 			break;
 		}
@@ -456,12 +460,22 @@ static int pci_bus_place_bars(struct pci_bus *bus, struct pci_device *dev)
 			return -ENOSPC;
 		}
 		*next = addr + b->size;
-		pci_config_set(dev, off, pci_config_get(dev, off, 4) | (uint32_t)addr, 4);
-		if (b->type == PCI_BAR_MEM64) {
-			pci_config_set(dev, off + 4, (uint32_t)(addr >> 32), 4);
+		addrs[i] = addr;
+		if (b->type == PCI_BAR_MEM64)
 			i++; /* the upper half is not a BAR of its own */
-		}
 	}
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+		unsigned off = PCI_BASE_ADDRESS_0 + 4 * i;
+
+		if (!addrs[i])
+			continue;
+		pci_config_set(dev, off, pci_config_get(dev, off, 4) | (uint32_t)addrs[i], 4);
+		if (dev->bars[i].type == PCI_BAR_MEM64)
+			pci_config_set(dev, off + 4, (uint32_t)(addrs[i] >> 32), 4);
+	}
+	bus->next_io = next_io;
+	bus->next_mmio32 = next_mmio32;
+	bus->next_mmio64 = next_mmio64;
 	return 0;
 }
 

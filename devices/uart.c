@@ -124,7 +124,9 @@ static void uart_read(struct bus_dev *dev, uint64_t off, void *data, unsigned le
 		break;
 	case UART_MSR:
 		if (u->mcr & UART_MCR_LOOP)
-			v = (uint8_t)(((u->mcr & 0x0c) << 4) | ((u->mcr & 0x03) << 4));
+			/* loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
+			v = (uint8_t)(((u->mcr & 0x01) << 5) | ((u->mcr & 0x02) << 3) |
+				      ((u->mcr & 0x0c) << 4));
 		else
 			v = u->msr;
 		break;

@@ -223,6 +223,9 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 				pr_err("--memory: %s is too small, ptvm needs at least %llu MiB",
 				       optarg, CLI_MIN_MEMORY >> 20);
 				ret = -EINVAL;
+			} else if (!ret && !IS_ALIGNED(cfg->mem_size, SZ_4K)) {
+				pr_err("--memory: %s is not a multiple of 4 KiB", optarg);
+				ret = -EINVAL;
 			} else if (!ret && cfg->mem_size > (1ULL << 46)) {
 				pr_err("--memory: %s is more than ptvm can address", optarg);
 				ret = -EINVAL;

@@ -17,7 +17,8 @@ int parse_size(const char *s, uint64_t *out)
 	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	/* decimal, or hex with 0x: a leading zero is not octal ("010M" is ten MiB) */
+	v = strtoull(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
 	if (errno)
 		return -EINVAL;
 	switch (*end) {
