@@ -5,10 +5,17 @@
  * transmit, receive into one or several (MRG_RXBUF) chains, parking while the guest has no
  * buffers (without spinning), oversized frames, hostile chains, offloads set at DRIVER_OK.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,7 +161,8 @@ static void ring_setup(struct fixture *f, struct ring *r, unsigned index, uint64
 	r->next_desc = r->avail_idx = 0;
 }
 
-static int setup_features(void **state, uint64_t acked)
+/* Builds the device on a fake tap (a seqpacket socket) or, with tap_name, on a real tap. */
+static int setup_device(void **state, uint64_t acked, const char *tap_name)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct virtio_net_options opts = { .tap = "fake0",
@@ -177,10 +186,16 @@ static int setup_features(void **state, uint64_t acked)
 	reg.hva = f->ram;
 	assert_int_equal(memmap_create(&f->mm), 0);
 	assert_int_equal(memmap_add_region(f->mm, &reg), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	f->host_fd = sv[1];
-	be.fd = sv[0];
-	assert_int_equal(virtio_net_create_backend(&opts, &be, f->mm, &f->vdev), 0);
+	if (tap_name) {
+		f->host_fd = -1;
+		snprintf(opts.tap, sizeof(opts.tap), "%s", tap_name);
+		assert_int_equal(virtio_net_create(&opts, f->mm, &f->vdev), 0);
+	} else {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+		f->host_fd = sv[1];
+		be.fd = sv[0];
+		assert_int_equal(virtio_net_create_backend(&opts, &be, f->mm, &f->vdev), 0);
+	}
 	f->vdev->transport = &fake_transport;
 	f->vdev->features_acked = acked;
 	ring_setup(f, &f->rx, VIRTIO_NET_RXQ, 0x1000);
@@ -193,6 +208,11 @@ static int setup_features(void **state, uint64_t acked)
 	f->active = true;
 	*state = f;
 	return 0;
+}
+
+static int setup_features(void **state, uint64_t acked)
+{
+	return setup_device(state, acked, NULL);
 }
 
 static int setup_mrg(void **state)
@@ -217,7 +237,8 @@ static int teardown(void **state)
 	for (unsigned i = 0; i < 2; i++)
 		close(f->vdev->vqs[i].kick_fd);
 	virtio_net_destroy(f->vdev);
-	close(f->host_fd);
+	if (f->host_fd >= 0)
+		close(f->host_fd);
 	memmap_destroy(f->mm);
 	free(f->ram);
 	free(f);
@@ -506,6 +527,138 @@ static void test_rx_chain_shorter_than_header_needs_reset(void **state)
 	assert_true(virtio_needs_reset(f->vdev));
 }
 
+/* ---- the same device on a real tap, in a network namespace of our own ---- */
+
+#define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental: nothing else sends it */
+static char tap_skip[160];
+
+static int setup_tap(void **state)
+{
+	int fd;
+
+	*state = NULL;
+	if (unshare(CLONE_NEWNET) < 0) {
+		snprintf(tap_skip, sizeof(tap_skip),
+			 "unshare(CLONE_NEWNET) failed (%s): needs CAP_SYS_ADMIN", strerror(errno));
+		return 0;
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(tap_skip, sizeof(tap_skip), "cannot open /dev/net/tun: %s",
+			 strerror(errno));
+		return 0;
+	}
+	close(fd);
+	/* keep IPv6 autoconfiguration chatter off the new tap (best effort) */
+	fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			print_message("cannot disable IPv6 in the test namespace\n");
+		close(fd);
+	}
+	return setup_device(state,
+			    BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+				BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				BIT(VIRTIO_NET_F_MAC),
+			    "ptvmq0");
+}
+
+static int teardown_tap(void **state)
+{
+	return *state ? teardown(state) : 0;
+}
+
+/* ETHTOOL_GTXCSUM / ETHTOOL_GTSO on the tap: what TUNSETOFFLOAD turned on. */
+static unsigned ethtool_get(const char *ifname, uint32_t cmd)
+{
+	struct ethtool_value v = { .cmd = cmd };
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&v;
+	assert_int_equal(ioctl(s, SIOCETHTOOL, &ifr), 0);
+	close(s);
+	return v.data;
+}
+
+static void test_real_tap_end_to_end(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(TEST_ETHERTYPE) };
+	uint8_t mac[6], frame[HDR + 64], got[256];
+	struct pollfd pfd;
+	uint64_t buf[4];
+	int ps;
+	bool found = false;
+
+	if (tap_skip[0]) {
+		print_message("skipped: %s\n", tap_skip);
+		skip();
+	}
+	/* the guest acked GUEST_CSUM and GUEST_TSO4: the tap hands over such frames */
+	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTXCSUM), 1);
+	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTSO), 1);
+
+	ll.sll_ifindex = (int)if_nametoindex("ptvmq0");
+	assert_true(ll.sll_ifindex > 0);
+	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(TEST_ETHERTYPE));
+	assert_true(ps >= 0);
+	assert_int_equal(bind(ps, (struct sockaddr *)&ll, sizeof(ll)), 0);
+	virtio_net_get_mac(f->vdev, mac);
+
+	/* guest -> tap: header (no offload) + an Ethernet frame */
+	memset(frame, 0, sizeof(frame));
+	memset(frame + HDR, 0xff, 6);
+	memcpy(frame + HDR + 6, mac, 6);
+	frame[HDR + 12] = TEST_ETHERTYPE >> 8;
+	frame[HDR + 13] = TEST_ETHERTYPE & 0xff;
+	for (int i = 14; i < 64; i++)
+		frame[HDR + i] = (uint8_t)i;
+	buf[0] = guest_alloc(f, sizeof(frame));
+	memcpy(f->ram + buf[0], frame, sizeof(frame));
+	ring_add(&f->tx, (struct seg[]){ { buf[0], sizeof(frame), false } }, 1);
+	kick(&f->tx);
+	wait_used(&f->tx, 1);
+	pfd = (struct pollfd){ .fd = ps, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(recv(ps, got, sizeof(got), 0), 64);
+	assert_memory_equal(got, frame + HDR, 64);
+
+	/* host -> guest: sent on the tap interface, read by the device from its fd */
+	for (int i = 0; i < 4; i++) {
+		buf[i] = guest_alloc(f, 2048);
+		ring_add(&f->rx, (struct seg[]){ { buf[i], 2048, true } }, 1);
+	}
+	kick(&f->rx);
+	memcpy(frame + HDR, mac, 6);
+	memset(frame + HDR + 6, 0x02, 6);
+	frame[HDR + 20] = 0x5a;
+	assert_int_equal(sendto(ps, frame + HDR, 64, 0, (struct sockaddr *)&ll, sizeof(ll)), 64);
+	for (uint16_t n = 1; n <= 4 && !found; n++) {
+		const uint8_t *p;
+
+		wait_used(&f->rx, n);
+		p = f->ram + buf[f->rx.vq->used->ring[n - 1].id];
+		/* skip whatever else the namespace's stack sent on the new link */
+		if (p[HDR + 12] != TEST_ETHERTYPE >> 8 || p[HDR + 13] != (TEST_ETHERTYPE & 0xff))
+			continue;
+		assert_int_equal(f->rx.vq->used->ring[n - 1].len, HDR + 64);
+		assert_int_equal(p[10] | p[11] << 8, 1);
+		assert_memory_equal(p + HDR, frame + HDR, 64);
+		found = true;
+	}
+	assert_true(found);
+	close(ps);
+
+	/* reset: the tap no longer takes offloaded frames for us */
+	f->vdev->ops->reset(f->vdev);
+	f->active = false;
+	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTXCSUM), 0);
+	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTSO), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +681,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rx_chain_shorter_than_header_needs_reset,
 						setup_plain, teardown),
+		/* last: it moves the process into a network namespace of its own */
+		cmocka_unit_test_setup_teardown(test_real_tap_end_to_end, setup_tap, teardown_tap),
 	};
 
 	/* the device's warnings (needs reset) are expected here */
