@@ -21,6 +21,8 @@
 #include "devices/pci.h"
 #include "devices/power.h"
 #include "devices/uart.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
 #include "eventloop.h"
@@ -200,6 +202,28 @@ static int ptvm_virtio_init(struct ptvm *p)
 	struct virtio_device *vdev;
 	int ret;
 
+	for (unsigned i = 0; i < p->cfg.nr_disks; i++) {
+		struct virtio_blk_options o;
+
+		ret = virtio_blk_parse(p->cfg.disks[i], &o);
+		if (!ret)
+			ret = virtio_blk_create(&o, p->vm->mm, &vdev);
+		if (!ret)
+			ret = ptvm_virtio_plug(p, vdev, virtio_blk_destroy);
+		if (ret)
+			return ret;
+	}
+	for (unsigned i = 0; i < p->cfg.nr_nets; i++) {
+		struct virtio_net_options o;
+
+		ret = virtio_net_parse(p->cfg.nets[i], &o);
+		if (!ret)
+			ret = virtio_net_create(&o, p->vm->mm, &vdev);
+		if (!ret)
+			ret = ptvm_virtio_plug(p, vdev, virtio_net_destroy);
+		if (ret)
+			return ret;
+	}
 	if (p->cfg.rng) {
 		struct virtio_rng_config rcfg;
 
