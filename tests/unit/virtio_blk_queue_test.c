@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-blk through a real split ring in a memmap RAM region, with the device's own I/O
+ * thread: kick eventfd in, used ring and a fake transport's interrupts out. Direct and
+ * indirect chains, a ring that wraps, EVENT_IDX on and off, an I/O error, hostile chains that
+ * must end in DEVICE_NEEDS_RESET, and reset/re-activate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "devices/virtio_blk.h"
+#include "vmm/log.h"
+
+#define BIT(n) (1ULL << (n))
+#define SECTOR 512
+#define DISK_SECTORS 256
+#define RAM_SIZE (1 << 20)
+#define QSIZE 16
+#define RING_GPA 0x1000
+#define BUF_GPA 0x10000
+
+struct fixture {
+	char path[64];
+	struct memmap *mm;
+	uint8_t *ram;
+	struct virtio_device *vdev;
+	struct virtqueue *vq;
+	uint16_t next_desc, avail_idx;
+	uint64_t next_buf; /* bump allocator for guest buffers */
+};
+
+static _Atomic unsigned queue_irqs, config_irqs;
+
+static void fake_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	queue_irqs++;
+}
+
+static void fake_notify_config(struct virtio_device *vdev)
+{
+	config_irqs++;
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.notify_queue = fake_notify_queue,
+	.notify_config = fake_notify_config,
+};
+
+static uint8_t pattern(uint64_t o)
+{
+	return (uint8_t)((o >> 9) * 29 + (o & 0x1ff) + 3);
+}
+
+static void disk_file_make(struct fixture *f)
+{
+	uint8_t buf[SECTOR];
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/ptvm-blkq-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	for (uint64_t s = 0; s < DISK_SECTORS; s++) {
+		for (unsigned i = 0; i < SECTOR; i++)
+			buf[i] = pattern(s * SECTOR + i);
+		assert_int_equal(pwrite(fd, buf, SECTOR, (off_t)(s * SECTOR)), SECTOR);
+	}
+	close(fd);
+}
+
+static int setup_features(void **state, uint64_t acked)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct memmap_region reg = {
+		.gpa = 0, .size = RAM_SIZE, .kind = MEMMAP_RAM, .fd = -1, .name = "ram"
+	};
+	struct virtio_blk_options o = { 0 };
+	struct virtqueue *vq;
+
+	assert_non_null(f);
+	f->ram = aligned_alloc(4096, RAM_SIZE);
+	assert_non_null(f->ram);
+	memset(f->ram, 0, RAM_SIZE);
+	reg.hva = f->ram;
+	assert_int_equal(memmap_create(&f->mm), 0);
+	assert_int_equal(memmap_add_region(f->mm, &reg), 0);
+	disk_file_make(f);
+	snprintf(o.path, sizeof(o.path), "%s", f->path);
+	assert_int_equal(virtio_blk_create(&o, f->mm, &f->vdev), 0);
+	f->vdev->transport = &fake_transport;
+	f->vdev->features_acked = acked;
+
+	/* what the transport does between FEATURES_OK and DRIVER_OK */
+	vq = f->vq = &f->vdev->vqs[0];
+	vq->size = QSIZE;
+	vq->desc_gpa = RING_GPA;
+	vq->avail_gpa = RING_GPA + 16 * QSIZE;
+	vq->used_gpa = RING_GPA + 0x400;
+	vq->event_idx = acked & BIT(VIRTIO_RING_F_EVENT_IDX);
+	vq->indirect = acked & BIT(VIRTIO_RING_F_INDIRECT_DESC);
+	vq->enabled = true;
+	vq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(vq->kick_fd >= 0);
+	assert_int_equal(virtqueue_start(vq, f->mm), 0);
+	f->next_buf = BUF_GPA;
+	queue_irqs = config_irqs = 0;
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BLK_F_FLUSH) |
+					 BIT(VIRTIO_RING_F_INDIRECT_DESC));
+}
+
+static int setup_event_idx(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BLK_F_FLUSH) |
+					 BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+					 BIT(VIRTIO_RING_F_EVENT_IDX));
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	int kick_fd = f->vq->kick_fd;
+
+	virtio_blk_destroy(f->vdev); /* stops the I/O thread first */
+	close(kick_fd);
+	memmap_destroy(f->mm);
+	free(f->ram);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static uint64_t guest_alloc(struct fixture *f, uint32_t len)
+{
+	uint64_t gpa = f->next_buf;
+
+	f->next_buf += (len + 63) & ~63u;
+	assert_true(f->next_buf <= RAM_SIZE);
+	return gpa;
+}
+
+static void *hva(struct fixture *f, uint64_t gpa)
+{
+	return f->ram + gpa;
+}
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+/* Fills descriptors [first, first + n) of table as one chain. */
+static void desc_chain(struct vring_desc *table, uint16_t first, uint16_t wrap, const struct seg *s,
+		       unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((first + i) % wrap);
+
+		table[d].addr = s[i].gpa;
+		table[d].len = s[i].len;
+		table[d].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
+					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+		table[d].next = (uint16_t)((d + 1) % wrap);
+	}
+}
+
+static void avail_publish(struct fixture *f, uint16_t head)
+{
+	f->vq->avail->ring[f->avail_idx % QSIZE] = head;
+	__atomic_store_n(&f->vq->avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* Publishes a chain of direct descriptors; returns its head. */
+static uint16_t ring_add(struct fixture *f, const struct seg *s, unsigned n)
+{
+	uint16_t head = f->next_desc % QSIZE;
+
+	desc_chain(f->vq->desc, head, QSIZE, s, n);
+	f->next_desc = (uint16_t)(f->next_desc + n);
+	avail_publish(f, head);
+	return head;
+}
+
+/* Publishes the chain through one indirect descriptor whose table is in guest RAM. */
+static uint16_t ring_add_indirect(struct fixture *f, const struct seg *s, unsigned n)
+{
+	uint64_t table_gpa = guest_alloc(f, (uint32_t)(n * sizeof(struct vring_desc)));
+	uint16_t head = f->next_desc++ % QSIZE;
+
+	desc_chain(hva(f, table_gpa), 0, (uint16_t)n, s, n);
+	f->vq->desc[head] = (struct vring_desc){ .addr = table_gpa,
+						 .len = (uint32_t)(n * sizeof(struct vring_desc)),
+						 .flags = VRING_DESC_F_INDIRECT };
+	avail_publish(f, head);
+	return head;
+}
+
+static void kick(struct fixture *f)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(f->vq->kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+static uint16_t used_idx(struct fixture *f)
+{
+	return __atomic_load_n(&f->vq->used->idx, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits (up to 2 s) until the device has used `want` chains in all. */
+static void wait_used(struct fixture *f, uint16_t want)
+{
+	uint64_t end = now_ms() + 2000;
+
+	while (used_idx(f) != want && now_ms() < end)
+		usleep(500);
+	assert_int_equal(used_idx(f), want);
+}
+
+static struct vring_used_elem used_elem(struct fixture *f, uint16_t idx)
+{
+	return f->vq->used->ring[idx % QSIZE];
+}
+
+/* A request's buffers in guest RAM: header, data, status. */
+struct req {
+	uint64_t hdr, data, status;
+	uint32_t len;
+};
+
+static struct req req_make(struct fixture *f, uint32_t type, uint64_t sector, uint32_t len)
+{
+	struct req r = { .len = len };
+	struct virtio_blk_outhdr h = { .type = htole32(type), .sector = htole64(sector) };
+
+	r.hdr = guest_alloc(f, sizeof(h));
+	r.data = len ? guest_alloc(f, len) : 0;
+	r.status = guest_alloc(f, 1);
+	memcpy(hva(f, r.hdr), &h, sizeof(h));
+	*(uint8_t *)hva(f, r.status) = 0xee;
+	return r;
+}
+
+static uint16_t req_post(struct fixture *f, const struct req *r, bool write, bool indirect)
+{
+	struct seg s[3] = {
+		{ r->hdr, sizeof(struct virtio_blk_outhdr), false },
+		{ r->data, r->len, !write },
+		{ r->status, 1, true },
+	};
+	struct seg no_data[2] = { s[0], s[2] };
+
+	if (!r->len)
+		return ring_add(f, no_data, 2);
+	return indirect ? ring_add_indirect(f, s, 3) : ring_add(f, s, 3);
+}
+
+static uint8_t req_status(struct fixture *f, const struct req *r)
+{
+	return *(volatile uint8_t *)hva(f, r->status);
+}
+
+static void assert_pattern(const uint8_t *b, uint64_t off, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != pattern(off + i))
+			fail_msg("byte %zu is 0x%x, disk offset %llu holds 0x%x", i, b[i],
+				 (unsigned long long)(off + i), pattern(off + i));
+}
+
+/* ---- tests ---- */
+
+static void test_queue_write_then_read(void **state)
+{
+	struct fixture *f = *state;
+	struct req w = req_make(f, VIRTIO_BLK_T_OUT, 40, 4 * SECTOR);
+	struct req r = req_make(f, VIRTIO_BLK_T_IN, 40, 4 * SECTOR);
+	uint8_t back[4 * SECTOR];
+	uint16_t head;
+	int fd;
+
+	for (unsigned i = 0; i < 4 * SECTOR; i++)
+		((uint8_t *)hva(f, w.data))[i] = (uint8_t)(i * 11 + 7);
+	head = req_post(f, &w, true, false);
+	kick(f);
+	wait_used(f, 1);
+	assert_int_equal(used_elem(f, 0).id, head);
+	assert_int_equal(used_elem(f, 0).len, 1);
+	assert_int_equal(req_status(f, &w), VIRTIO_BLK_S_OK);
+	assert_true(queue_irqs >= 1);
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(pread(fd, back, sizeof(back), 40 * SECTOR), sizeof(back));
+	close(fd);
+	assert_memory_equal(back, hva(f, w.data), sizeof(back));
+
+	head = req_post(f, &r, false, false);
+	kick(f);
+	wait_used(f, 2);
+	assert_int_equal(used_elem(f, 1).id, head);
+	assert_int_equal(used_elem(f, 1).len, 4 * SECTOR + 1);
+	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
+	assert_memory_equal(hva(f, r.data), hva(f, w.data), 4 * SECTOR);
+	assert_int_equal(config_irqs, 0);
+}
+
+static void test_queue_indirect(void **state)
+{
+	struct fixture *f = *state;
+	struct req r = req_make(f, VIRTIO_BLK_T_IN, 100, 8 * SECTOR);
+	struct req fl = req_make(f, VIRTIO_BLK_T_FLUSH, 0, 0);
+
+	req_post(f, &r, false, true);
+	req_post(f, &fl, false, false);
+	kick(f);
+	wait_used(f, 2);
+	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
+	assert_pattern(hva(f, r.data), 100 * SECTOR, 8 * SECTOR);
+	assert_int_equal(req_status(f, &fl), VIRTIO_BLK_S_OK);
+}
+
+/*
+ * 50 reads through a 16-entry ring in batches of 8, direct (3 descriptors) and indirect (1)
+ * in turn, so that a batch fills the descriptor table: the indices wrap.
+ */
+static void test_queue_wraps(void **state)
+{
+	struct fixture *f = *state;
+	struct req r[8];
+	uint16_t done = 0;
+
+	while (done < 50) {
+		unsigned n = MIN(8u, 50u - done);
+
+		for (unsigned i = 0; i < n; i++) {
+			r[i] = req_make(f, VIRTIO_BLK_T_IN, (done + i) * 3 % DISK_SECTORS, SECTOR);
+			req_post(f, &r[i], false, (done + i) % 2);
+		}
+		kick(f);
+		wait_used(f, (uint16_t)(done + n));
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal(req_status(f, &r[i]), VIRTIO_BLK_S_OK);
+			assert_pattern(hva(f, r[i].data), (done + i) * 3 % DISK_SECTORS * SECTOR,
+				       SECTOR);
+		}
+		done = (uint16_t)(done + n);
+	}
+	assert_true(queue_irqs >= 1);
+	assert_false(virtio_needs_reset(f->vdev));
+}
+
+static void test_queue_wraps_event_idx(void **state)
+{
+	test_queue_wraps(state);
+}
+
+static void test_queue_io_error_status(void **state)
+{
+	struct fixture *f = *state;
+	struct req r = req_make(f, VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 2 * SECTOR);
+	struct req u = req_make(f, 99, 0, 0);
+
+	req_post(f, &r, false, false);
+	req_post(f, &u, false, false);
+	kick(f);
+	wait_used(f, 2);
+	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(used_elem(f, 0).len, 0);
+	assert_int_equal(req_status(f, &u), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(used_elem(f, 1).len, 1);
+	/* errors the driver is told about are no reason to reset */
+	assert_false(virtio_needs_reset(f->vdev));
+	assert_int_equal(config_irqs, 0);
+}
+
+/* After DEVICE_NEEDS_RESET the device leaves the ring alone. */
+static void assert_needs_reset_and_stopped(struct fixture *f, uint16_t used)
+{
+	struct req r;
+	uint64_t end = now_ms() + 2000;
+
+	while (!virtio_needs_reset(f->vdev) && now_ms() < end)
+		usleep(500);
+	assert_true(virtio_needs_reset(f->vdev));
+	assert_int_equal(used_idx(f), used);
+	r = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
+	req_post(f, &r, false, false);
+	kick(f);
+	usleep(50000);
+	assert_int_equal(used_idx(f), used);
+	assert_int_equal(req_status(f, &r), 0xee);
+}
+
+static void test_queue_no_status_byte_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct req r = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
+	struct seg s[2] = { { r.hdr, 16, false }, { r.data, SECTOR, false } };
+
+	ring_add(f, s, 2);
+	kick(f);
+	assert_needs_reset_and_stopped(f, 0);
+}
+
+static void test_queue_malformed_chain_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct req good = req_make(f, VIRTIO_BLK_T_IN, 1, SECTOR);
+	struct req bad = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
+	uint16_t head;
+
+	req_post(f, &good, false, false);
+	/* a chain whose second descriptor points outside guest RAM */
+	head = req_post(f, &bad, false, false);
+	f->vq->desc[(head + 1) % QSIZE].addr = RAM_SIZE - 16;
+	kick(f);
+	/* the good chain before it completed */
+	assert_needs_reset_and_stopped(f, 1);
+	assert_int_equal(req_status(f, &good), VIRTIO_BLK_S_OK);
+	assert_int_equal(req_status(f, &bad), 0xee);
+}
+
+/* A driver reset stops the thread; a new DRIVER_OK without F_FLUSH makes it write-through. */
+static void test_queue_reset_and_reactivate(void **state)
+{
+	struct fixture *f = *state;
+	struct req r = req_make(f, VIRTIO_BLK_T_IN, 2, SECTOR);
+
+	assert_false(virtio_blk_get_disk(f->vdev)->writethrough);
+	f->vdev->ops->reset(f->vdev);
+	/* kicked while reset: nothing happens */
+	req_post(f, &r, false, false);
+	kick(f);
+	usleep(50000);
+	assert_int_equal(used_idx(f), 0);
+
+	f->vdev->features_acked = BIT(VIRTIO_F_VERSION_1);
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	assert_true(virtio_blk_get_disk(f->vdev)->writethrough);
+	/* the kick latched in the eventfd is seen by the new thread */
+	wait_used(f, 1);
+	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
+	assert_pattern(hva(f, r.data), 2 * SECTOR, SECTOR);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue_write_then_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_indirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_wraps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_wraps_event_idx, setup_event_idx,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_io_error_status, setup_event_idx,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_no_status_byte_needs_reset, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_malformed_chain_needs_reset, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_reset_and_reactivate, setup, teardown),
+	};
+
+	log_level = LOG_ERR; /* the hostile chains warn by design */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
