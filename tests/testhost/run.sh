@@ -1,0 +1,125 @@
+#!/bin/bash
+# Boots the emulated test host once and runs the named suites inside it, or attaches the console.
+#
+# usage: tests/testhost/run.sh [--timeout SECONDS] SUITE...    e.g. run.sh guest linux
+#        tests/testhost/run.sh --shell [--cpus N]   boot the Linux guest under ptvm in the test
+#                                                   host, its console on this terminal
+# env: BUILD (build), TH_SMP (test host vCPUs, 2), TH_MEM (test host RAM, 1G), TH_APPEND
+#      (more test-host kernel parameters, e.g. TH_LINUX_CPUS=2 for the suites)
+#
+# The test host is QEMU TCG q35 with an emulated SVM CPU (so its kvm-amd works: nested KVM that
+# runs guest ring 0 fast), an intel-iommu and two edu PCI devices (for the VFIO suites). The
+# whole console goes to $BUILD/testhost/logs/<time>-<suites>.log with a timestamp per line;
+# this script prints the result lines (PASS/FAIL), the boot and suite times, and ends with
+#   testhost: N passed, N failed
+# Exit status: 0 when every test passed; 1 on any failure, on a test host that never reached its
+# end marker, on a timeout (each named on a line of its own), or on bad usage.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${BUILD:-build}
+IMG=$BUILD/testhost/host-initramfs.cpio
+KERNEL=$BUILD/testhost/kernel/bzImage
+TMO=900
+SHELL_MODE=0
+CPUS=2
+SUITES=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--timeout) TMO=${2:?--timeout needs seconds}; shift ;;
+	--shell) SHELL_MODE=1 ;;
+	--cpus) CPUS=${2:?--cpus needs a number}; shift ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-*) echo "run.sh: unknown option $1" >&2; exit 1 ;;
+	*) SUITES+=("$1") ;;
+	esac
+	shift
+done
+if [ $SHELL_MODE = 0 ] && [ ${#SUITES[@]} = 0 ]; then
+	echo "run.sh: name at least one suite (have: $(ls "$HERE/suites" | sed 's/\.sh$//' | tr '\n' ' ')), or --shell" >&2
+	exit 1
+fi
+for f in "$IMG" "$KERNEL"; do
+	[ -e "$f" ] || { echo "run.sh: $f missing (make test-testhost builds it)" >&2; exit 1; }
+done
+command -v qemu-system-x86_64 >/dev/null || { echo "run.sh: qemu-system-x86_64 not found (tests/install-deps.sh)" >&2; exit 1; }
+
+if [ $SHELL_MODE = 1 ]; then
+	# quiet: the terminal shows the guest's boot, not the test host's
+	MODE="quiet ptvm.shell=1 ptvm.cpus=$CPUS"
+else
+	MODE="ptvm.suites=$(IFS=,; echo "${SUITES[*]}")"
+fi
+# console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
+APPEND="console=ttyS0 panic=-1 intel_iommu=on $MODE ${TH_APPEND:-}"
+QEMU=(qemu-system-x86_64 -accel tcg -machine q35,kernel-irqchip=split -cpu qemu64,+svm,+npt
+	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}"
+	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu
+	-nographic -no-reboot -nodefaults
+	-chardev stdio,id=con,signal=off -serial chardev:con
+	-kernel "$KERNEL" -initrd "$IMG" -append "$APPEND")
+# qboot (qemu-system-data) instead of SeaBIOS: no screen-clearing escapes on the console, and
+# it is done sooner
+QBOOT=/usr/share/qemu/qboot.rom
+[ -e $QBOOT ] && QEMU+=(-bios $QBOOT)
+
+if [ $SHELL_MODE = 1 ]; then
+	# The terminal is the test host's serial console; ptvm inside puts it in raw mode.
+	# signal=off: Ctrl-C reaches the guest; Ctrl-A x quits ptvm and so the test host.
+	exec "${QEMU[@]}"
+fi
+
+mkdir -p "$BUILD/testhost/logs"
+LOG=$BUILD/testhost/logs/$(date +%Y%m%d-%H%M%S)-$(IFS=-; echo "${SUITES[*]}").log
+ln -sf "$(basename "$LOG")" "$BUILD/testhost/logs/latest.log"
+echo "# ${QEMU[*]}" > "$LOG"
+echo "testhost: booting QEMU TCG q35 (log $LOG)"
+
+T0=${EPOCHREALTIME/./}
+elapsed() { # t = seconds since QEMU started, 0.01 s resolution, no fork per console line
+	local cs=$(((${EPOCHREALTIME/./} - T0) / 10000))
+	printf -v t '%d.%02d' $((cs / 100)) $((cs % 100))
+}
+passed=0
+failed=0
+init_at=
+done_at=
+last=
+while IFS= read -r line; do
+	line=${line%$'\r'}
+	elapsed
+	printf '[%7s] %s\n' "$t" "$line" >> "$LOG"
+	case $line in
+	"" | QEMU-EXIT*) ;;
+	*) last=$line ;;
+	esac
+	case $line in
+	PASS\ *) passed=$((passed + 1)); echo "$line" ;;
+	FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
+	"  | "*) [ "$failed" -gt 0 ] && echo "$line" ;;
+	TESTHOST-INIT*) init_at=$t; echo "testhost: booted to init in $t s (QEMU start to init)" ;;
+	TESTHOST-DONE*) done_at=$t ;;
+	"TESTHOST "*) echo "testhost: ${line#TESTHOST }" ;;
+	"SUITE "*" done "*) set -- $line; echo "testhost: suite $2 took $4 s" ;;
+	esac
+done < <(timeout "$TMO" "${QEMU[@]}" < /dev/null 2>&1; echo "QEMU-EXIT $?")
+qemu_rc=$(tail -n 1 "$LOG" | sed -n 's/.*QEMU-EXIT \([0-9]*\)$/\1/p')
+elapsed
+echo "testhost: whole run $t s"
+rc=0
+if [ "$qemu_rc" = 124 ]; then
+	echo "testhost: FAIL timeout: QEMU killed after $TMO s (last console line: $last)"
+	rc=1
+elif [ -z "$init_at" ]; then
+	echo "testhost: FAIL the test host never reached its init (QEMU exit ${qemu_rc:-?}, last console line: $last)"
+	rc=1
+elif [ -z "$done_at" ]; then
+	echo "testhost: FAIL the test host never reached its end marker TESTHOST-DONE (QEMU exit ${qemu_rc:-?}, last console line: $last)"
+	rc=1
+fi
+if [ $((passed + failed)) = 0 ]; then
+	echo "testhost: FAIL no test printed a result"
+	rc=1
+fi
+[ "$failed" = 0 ] || rc=1
+echo "testhost: $passed passed, $failed failed"
+exit $rc

@@ -1,0 +1,42 @@
+# The emulated test host (tests/testhost/) and `make run`; included by the top Makefile.
+#
+#   make test-testhost   suites guest + linux inside one boot of the test host
+#   make run             the Debian kernel with a busybox shell on the console, under ptvm
+#   TESTHOST_SUITES="linux" make test-testhost   a subset of the suites
+
+TH_DIR := $(BUILD)/testhost
+TH_KERNEL := $(TH_DIR)/kernel/release
+TH_PROBE := $(TH_DIR)/kvmprobe
+TH_IMAGE := $(TH_DIR)/host-initramfs.cpio
+GUEST_LINUX_IMAGE := $(BUILD)/guest/linux-initramfs.cpio.gz
+TESTHOST_SUITES ?= guest linux
+
+# guest/guest.mk provides `guest` (build/guest/*.elf); without it the guest suite says it has
+# no programs instead of make failing.
+TH_GUEST_TARGET := $(if $(wildcard guest/guest.mk),guest)
+
+.PHONY: testhost-kernel testhost-image
+
+# Cached: fetch-kernel.sh does nothing once the kernel is unpacked.
+$(TH_KERNEL): tests/testhost/fetch-kernel.sh
+	@OUT=$(TH_DIR)/kernel tests/testhost/fetch-kernel.sh
+testhost-kernel: deps $(TH_KERNEL)
+
+# Static, so that the test host's initramfs can carry it without libraries.
+$(TH_PROBE): tests/testhost/kvmprobe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -static -o $@ $<
+
+$(GUEST_LINUX_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh $(TH_KERNEL)
+	@guest/linux/mkinitramfs.sh -k $(TH_DIR)/kernel $@
+
+# Rebuilt every time (about half a second): its inputs include build/guest/*.elf, which the
+# guest target decides about only when it runs.
+testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
+	@BUILD=$(BUILD) tests/testhost/mkhost.sh $(TH_IMAGE)
+
+test-testhost: testhost-image
+	@BUILD=$(BUILD) tests/testhost/run.sh $(TESTHOST_SUITES)
+
+run: deps $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
+	@BUILD=$(BUILD) tests/testhost/make-run.sh
