@@ -62,7 +62,8 @@ int bootinfo_parse(uint64_t paddr)
 	return 0;
 }
 
-bool cmdline_get_uint(const char *key, uint64_t *val)
+/* The value of "key=value" on the command line (up to a space or the end), or NULL. */
+static const char *cmdline_find(const char *key)
 {
 	size_t klen = strlen(key);
 	const char *p = bootinfo.cmdline;
@@ -70,23 +71,43 @@ bool cmdline_get_uint(const char *key, uint64_t *val)
 	while (*p) {
 		while (*p == ' ')
 			p++;
-		if (!strncmp(p, key, klen) && p[klen] == '=') {
-			const char *d = p + klen + 1;
-			uint64_t v = 0;
-
-			if (*d < '0' || *d > '9')
-				return false;
-			while (*d >= '0' && *d <= '9')
-				v = v * 10 + (uint64_t)(*d++ - '0');
-			if (*d && *d != ' ')
-				return false;
-			*val = v;
-			return true;
-		}
+		if (!strncmp(p, key, klen) && p[klen] == '=')
+			return p + klen + 1;
 		while (*p && *p != ' ')
 			p++;
 	}
-	return false;
+	return NULL;
+}
+
+bool cmdline_get_uint(const char *key, uint64_t *val)
+{
+	const char *d = cmdline_find(key);
+	uint64_t v = 0;
+
+	if (!d || *d < '0' || *d > '9')
+		return false;
+	while (*d >= '0' && *d <= '9')
+		v = v * 10 + (uint64_t)(*d++ - '0');
+	if (*d && *d != ' ')
+		return false;
+	*val = v;
+	return true;
+}
+
+bool cmdline_get_str(const char *key, char *buf, size_t size)
+{
+	const char *d = cmdline_find(key);
+	size_t n = 0;
+
+	if (!d)
+		return false;
+	while (d[n] && d[n] != ' ')
+		n++;
+	if (n >= size)
+		return false;
+	memcpy(buf, d, n);
+	buf[n] = '\0';
+	return true;
 }
 
 /* Removes [s, e) from every range, splitting where needed. */
@@ -99,7 +120,7 @@ static void ranges_cut(uint64_t s, uint64_t e)
 			continue;
 		if (s > r->start && e < r->end) {
 			if (nr_ranges < MAX_RANGES) {
-				ranges[nr_ranges++] = (struct range){e, r->end};
+				ranges[nr_ranges++] = (struct range){ e, r->end };
 				r->end = s;
 			} else {
 				r->end =
@@ -127,7 +148,7 @@ int page_alloc_init(void)
 		if (e > HIGH_LIMIT)
 			e = HIGH_LIMIT;
 		if (s < e)
-			ranges[nr_ranges++] = (struct range){s, e};
+			ranges[nr_ranges++] = (struct range){ s, e };
 	}
 	/* never the program itself, its modules, or anything the memmap calls ACPI/reserved */
 	ranges_cut((uint64_t)__image_start, (uint64_t)__image_end);

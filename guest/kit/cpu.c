@@ -30,19 +30,20 @@ struct __attribute__((packed)) desc_ptr {
 
 extern uint64_t kit_gdt_tss[2];
 extern const uint64_t kit_isr_table[32];
+extern const uint64_t kit_irq_table[KIT_IRQ_COUNT];
 
 static struct tss64 tss;
-static struct idt_gate idt[32];
+static struct idt_gate idt[KIT_IRQ_VECTOR_BASE + KIT_IRQ_COUNT];
 static uint8_t exception_stack[4096] __attribute__((aligned(16), section(".stacks")));
 
 static const char *const exception_names[32] = {
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
-    "#NP", "#SS", "#GP", "#PF", "res", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+	"#NP", "#SS", "#GP", "#PF", "res", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 static void idt_load(void)
 {
-	struct desc_ptr p = {sizeof(idt) - 1, (uint64_t)idt};
+	struct desc_ptr p = { sizeof(idt) - 1, (uint64_t)idt };
 
 	__asm__ volatile("lidt %0" : : "m"(p));
 }
@@ -59,15 +60,15 @@ void cpu_tables_init(void)
 	kit_gdt_tss[1] = base >> 32;
 	__asm__ volatile("ltr %w0" : : "r"(SEL_TSS));
 
-	for (int v = 0; v < 32; v++) {
-		uint64_t a = kit_isr_table[v];
+	for (int v = 0; v < KIT_IRQ_VECTOR_BASE + KIT_IRQ_COUNT; v++) {
+		uint64_t a = v < 32 ? kit_isr_table[v] : kit_irq_table[v - KIT_IRQ_VECTOR_BASE];
 
 		idt[v] = (struct idt_gate){
-		    .offset_lo = a & 0xffff,
-		    .selector = SEL_KCODE,
-		    .type = 0x8e, /* present, DPL0, 64-bit interrupt gate */
-		    .offset_mid = (a >> 16) & 0xffff,
-		    .offset_hi = a >> 32,
+			.offset_lo = a & 0xffff,
+			.selector = SEL_KCODE,
+			.type = 0x8e, /* present, DPL0, 64-bit interrupt gate */
+			.offset_mid = (a >> 16) & 0xffff,
+			.offset_hi = a >> 32,
 		};
 	}
 	idt_load();
@@ -76,6 +77,26 @@ void cpu_tables_init(void)
 void cpu_tables_load_ap(void)
 {
 	idt_load();
+}
+
+uint32_t irq_count(unsigned int vector)
+{
+	if (vector < KIT_IRQ_VECTOR_BASE || vector >= KIT_IRQ_VECTOR_BASE + KIT_IRQ_COUNT)
+		return 0;
+	return __atomic_load_n(&kit_irq_counts[vector - KIT_IRQ_VECTOR_BASE], __ATOMIC_SEQ_CST);
+}
+
+bool irq_wait(unsigned int vector, uint32_t seen, uint64_t us)
+{
+	uint64_t t0 = rdtsc();
+	bool got;
+
+	/* interrupts on only here: the rest of the kit runs with IF=0 */
+	__asm__ volatile("sti" ::: "memory");
+	while (!(got = irq_count(vector) != seen) && rdtsc() - t0 < us * 3000)
+		__asm__ volatile("pause" ::: "memory");
+	__asm__ volatile("cli" ::: "memory");
+	return got || irq_count(vector) != seen;
 }
 
 /*

@@ -104,6 +104,22 @@ static inline void mmio_write32(uint64_t addr, uint32_t v)
 {
 	*(volatile uint32_t *)addr = v;
 }
+static inline uint16_t mmio_read16(uint64_t addr)
+{
+	return *(volatile uint16_t *)addr;
+}
+static inline void mmio_write16(uint64_t addr, uint16_t v)
+{
+	*(volatile uint16_t *)addr = v;
+}
+static inline uint8_t mmio_read8(uint64_t addr)
+{
+	return *(volatile uint8_t *)addr;
+}
+static inline void mmio_write8(uint64_t addr, uint8_t v)
+{
+	*(volatile uint8_t *)addr = v;
+}
 static inline void cpu_relax(void)
 {
 	__asm__ volatile("pause" ::: "memory");
@@ -181,6 +197,8 @@ extern struct bootinfo bootinfo;
 int bootinfo_parse(uint64_t paddr);
 /* Finds "key=value" on the command line; true and *val set when present and numeric. */
 bool cmdline_get_uint(const char *key, uint64_t *val);
+/* Copies the value of "key=value" (up to the next space) into @buf; false if absent/too long. */
+bool cmdline_get_str(const char *key, char *buf, size_t size);
 
 /* ---- page allocator: 4 KiB pages of free RAM in [1 MiB, 4 GiB), not the image/modules ---- */
 #define PAGE_SIZE 4096ul
@@ -189,6 +207,16 @@ int page_alloc_init(void);
 void *page_alloc(void);
 void page_free(void *page);
 uint64_t page_free_count(void);
+/* A zeroed page (page_alloc + memset); NULL when memory ran out. */
+void *page_zalloc(void);
+
+/*
+ * Makes [pa, pa + len) reachable at the same virtual address, uncached and user-accessible:
+ * below 4 GiB the boot map already does it; above, 2 MiB pages are added (page tables from
+ * the allocator). For BARs that sit in a 64-bit window above RAM. Works at CPL0 and CPL3
+ * (only not-present entries become present: nothing to flush). 0 or -1 (out of pages).
+ */
+int mmio_map(uint64_t pa, uint64_t len);
 
 /* ---- CPU tables and rings ---- */
 #define SEL_KCODE 0x08
@@ -198,7 +226,23 @@ uint64_t page_free_count(void);
 #define SEL_KCODE32 0x28
 #define SEL_TSS 0x30
 
-void cpu_tables_init(void);    /* GDT/TSS/IDT, boot CPU */
+void cpu_tables_init(void); /* GDT/TSS/IDT, boot CPU */
+
+/*
+ * External interrupts: vectors KIT_IRQ_VECTOR_BASE.. (32 of them) each count their arrivals
+ * and EOI the LAPIC. Everything in the kit runs with IF=0; irq_wait() opens the window.
+ */
+#define KIT_IRQ_VECTOR_BASE 32
+#define KIT_IRQ_COUNT 32
+#define KIT_SPURIOUS_VECTOR 63 /* the LAPIC's spurious vector (counted like the others) */
+extern uint32_t kit_irq_counts[KIT_IRQ_COUNT];
+/* Arrivals on @vector so far (0 for vectors outside the counted range). */
+uint32_t irq_count(unsigned int vector);
+/*
+ * CPL0 only: interrupts on until irq_count(@vector) differs from @seen or about @us passed;
+ * true when it changed.
+ */
+bool irq_wait(unsigned int vector, uint32_t seen, uint64_t us);
 void cpu_tables_load_ap(void); /* IDT on an AP (the GDT came with the trampoline) */
 typedef uint64_t (*user_fn)(uint64_t arg);
 /*
@@ -259,6 +303,8 @@ const struct acpi_header *acpi_table_find(const char *sig, unsigned int index);
 #define LAPIC_BASE 0xfee00000ul
 #define SMP_MAX_CPUS 64
 uint32_t lapic_read(unsigned int reg);
+/* Software-enables the local APIC (SVR), spurious vector KIT_SPURIOUS_VECTOR. */
+void lapic_enable(void);
 void lapic_write(unsigned int reg, uint32_t v);
 unsigned int lapic_id(void);
 /* APIC IDs of the enabled (or online-capable) processors the MADT lists; count returned. */
@@ -270,6 +316,188 @@ int madt_lapic_ids(unsigned int *ids, int max);
 int smp_start_ap(unsigned int apic_id, void (*fn)(unsigned int apic_id));
 /* Busy-waits about @us microseconds (TSC based, assumes >= 1 GHz; generous is fine). */
 void delay_us(uint64_t us);
+
+/* ---- modern virtio-pci driver (virtio 1.x, split rings, polled from CPL3) ---- */
+/*
+ * Everything here is plain memory and MMIO (ECAM for config space, BARs, rings in allocator
+ * pages, all user-accessible), so it runs at CPL0 and CPL3 alike: set up anywhere, and keep
+ * the submit/poll loops in a user_call (ring 0 costs about 1 us per instruction here).
+ * Exceptions: virtio_msix_route() and irq_wait() need CPL0.
+ */
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_BIT(b) (1ull << (b))
+
+#define VIRTQ_DESC_F_NEXT 1
+#define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+#define VIRTIO_MSI_NO_VECTOR 0xffff
+
+struct virtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+_Static_assert(sizeof(struct virtq_desc) == 16, "virtq_desc ABI");
+
+struct virtq_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+/* The common configuration structure (virtio 1.x, 4.1.4.3). */
+struct virtio_pci_common_cfg {
+	uint32_t device_feature_select;
+	uint32_t device_feature;
+	uint32_t driver_feature_select;
+	uint32_t driver_feature;
+	uint16_t msix_config;
+	uint16_t num_queues;
+	uint8_t device_status;
+	uint8_t config_generation;
+	uint16_t queue_select;
+	uint16_t queue_size;
+	uint16_t queue_msix_vector;
+	uint16_t queue_enable;
+	uint16_t queue_notify_off;
+	uint64_t queue_desc;
+	uint64_t queue_driver;
+	uint64_t queue_device;
+};
+_Static_assert(sizeof(struct virtio_pci_common_cfg) == 56, "virtio_pci_common_cfg ABI");
+
+#define VIRTQ_MAX_SIZE 256 /* the driver uses at most this many entries per queue */
+
+struct virtq {
+	struct virtio_dev *vd;
+	unsigned int index;
+	uint16_t size;
+	uint16_t free_head, num_free;
+	uint16_t avail_idx;	/* next avail ring slot (the driver's shadow of avail->idx) */
+	uint16_t last_used;	/* next used ring slot to look at */
+	uint16_t last_kick_idx; /* avail idx at the last kick decision (EVENT_IDX) */
+	bool event_idx;
+	volatile struct virtq_desc *desc;
+	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+	volatile uint16_t *used;  /* flags, idx, then elems; avail_event after them */
+	uint64_t notify;	  /* MMIO address of this queue's notify register */
+	/* the driver's own bookkeeping, never in memory the device can write */
+	uint16_t free_next[VIRTQ_MAX_SIZE]; /* free descriptor list */
+	uint16_t chain_len[VIRTQ_MAX_SIZE]; /* per head in flight: descriptors used, 0 if idle */
+	/* one indirect table (a page: 256 descriptors) per head descriptor, made on first use */
+	struct virtq_desc *indirect[VIRTQ_MAX_SIZE];
+	uint64_t kicks, kicks_suppressed; /* notifications written / skipped (EVENT_IDX) */
+};
+
+#define VIRTIO_MAX_QUEUES 4
+
+struct virtio_dev {
+	unsigned int bus, dev, fn;
+	uint16_t virtio_id;
+	uint64_t bar[6]; /* guest-physical BAR addresses (0: none) */
+	uint64_t common; /* MMIO addresses of the structures the capabilities name */
+	uint64_t isr;
+	uint64_t devcfg;
+	uint32_t devcfg_len;
+	uint64_t notify_base;
+	uint32_t notify_mult;
+	unsigned int msix_cap; /* config offset of the MSI-X capability, 0 when none */
+	uint64_t msix_table;
+	unsigned int msix_size;
+	uint64_t offered;  /* device features */
+	uint64_t features; /* negotiated */
+	unsigned int num_queues;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+};
+
+/* A buffer of a chain: guest-physical address (= virtual here), length, device-writable. */
+struct virtio_buf {
+	uint64_t addr;
+	uint32_t len;
+	bool write;
+};
+
+/* PCI config space through ECAM (MMIO: fine at CPL3). */
+uint32_t pci_cfg_read32(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off);
+void pci_cfg_write32(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off,
+		     uint32_t v);
+uint16_t pci_cfg_read16(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off);
+void pci_cfg_write16(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off,
+		     uint16_t v);
+uint8_t pci_cfg_read8(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int off);
+
+/*
+ * Finds the @nth (0-based) virtio function of type @virtio_id on bus 0, turns on memory
+ * decoding and bus mastering, sizes nothing (the VMM or firmware placed the BARs), maps the
+ * BARs and walks the vendor capabilities for the common/ISR/device/notify structures and the
+ * MSI-X capability. 0, or -1 with the reason printed.
+ */
+int virtio_find(uint16_t virtio_id, unsigned int nth, struct virtio_dev *vd);
+/*
+ * Reset, ACKNOWLEDGE|DRIVER, offers VERSION_1 plus whatever of @want the device offers,
+ * FEATURES_OK (checked to stick). vd->offered and vd->features say what happened. 0 or -1.
+ */
+int virtio_init(struct virtio_dev *vd, uint64_t want);
+/*
+ * Sets queue @q up with min(device maximum, @max_size) entries in fresh pages, MSI-X vector
+ * @msix_vector (VIRTIO_MSI_NO_VECTOR: none), and enables it. 0 or -1.
+ */
+int virtio_queue_setup(struct virtio_dev *vd, unsigned int q, unsigned int max_size,
+		       uint16_t msix_vector);
+/* DRIVER_OK; 0, or -1 when the device then reports NEEDS_RESET or FAILED. */
+int virtio_driver_ok(struct virtio_dev *vd);
+void virtio_reset(struct virtio_dev *vd);
+uint8_t virtio_status(struct virtio_dev *vd);
+/* Device configuration (consistent snapshot through config_generation); off+len <= devcfg_len */
+void virtio_config_read(struct virtio_dev *vd, unsigned int off, void *buf, unsigned int len);
+
+/*
+ * Adds a chain of @n buffers (readable ones must come first) to @vq, through one indirect
+ * table when @indirect (needs VIRTIO_F_INDIRECT_DESC), and publishes it (no notify).
+ * Returns the head descriptor id, or -1 when the ring has no room.
+ */
+int virtq_add(struct virtq *vq, const struct virtio_buf *bufs, unsigned int n, bool indirect);
+/* Notifies the device unless EVENT_IDX / NO_NOTIFY say it does not need it. */
+void virtq_kick(struct virtq *vq);
+/*
+ * Takes the next used element: true with *id and *len set (and the chain's descriptors
+ * freed), false when none is there yet.
+ */
+bool virtq_get(struct virtq *vq, uint32_t *id, uint32_t *len);
+/* virtq_get until an element arrives or about @us microseconds pass (TSC based). */
+bool virtq_wait(struct virtq *vq, uint32_t *id, uint32_t *len, uint64_t us);
+/* The used_event the driver publishes (EVENT_IDX): interrupt when used idx passes @idx. */
+void virtq_set_used_event(struct virtq *vq, uint16_t idx);
+/* avail->flags: VIRTQ_AVAIL_F_NO_INTERRUPT or 0 (without EVENT_IDX). */
+void virtq_set_avail_flags(struct virtq *vq, uint16_t flags);
+/* One request, start to end: add, kick, wait; the used length, or -1 on no room / timeout. */
+int64_t virtq_transfer(struct virtq *vq, const struct virtio_buf *bufs, unsigned int n,
+		       bool indirect, uint64_t timeout_us);
+
+/*
+ * MSI-X: enables the capability and points table entry @entry at this CPU's LAPIC with
+ * @cpu_vector (fixed, edge), unmasked. CPL0 not needed, but irq_wait() is. 0 or -1.
+ */
+int virtio_msix_route(struct virtio_dev *vd, unsigned int entry, uint8_t cpu_vector);
+/* Reads (and so clears) the ISR. */
+uint8_t virtio_isr_read(struct virtio_dev *vd);
 
 /* ---- kit internals, called from entry.S ---- */
 struct exception_frame {

@@ -26,12 +26,23 @@ void lapic_write(unsigned int reg, uint32_t v)
 	mmio_write32(LAPIC_BASE + reg, v);
 }
 
+void lapic_enable(void)
+{
+	uint32_t svr = lapic_read(LAPIC_SVR);
+
+	/* software enable; spurious interrupts land on a counting vector inside the IDT */
+	if (!(svr & 0x100))
+		lapic_write(LAPIC_SVR, (svr & ~0xffu) | 0x100 | KIT_SPURIOUS_VECTOR);
+}
+
 unsigned int lapic_id(void)
 {
-	uint32_t r[4];
-
-	cpuid(1, 0, r);
-	return r[1] >> 24;
+	/*
+	 * The LAPIC's own ID register, not CPUID.1:EBX[31:24]: on this machine's nested KVM a
+	 * CPUID at CPL3 returns the host CPU's values (APIC ID 1 seen on vCPU 0), and an MSI
+	 * must name the real APIC ID from either ring.
+	 */
+	return lapic_read(LAPIC_ID) >> 24;
 }
 
 void delay_us(uint64_t us)
@@ -100,7 +111,7 @@ int smp_start_ap(unsigned int apic_id, void (*fn)(unsigned int apic_id))
 		}
 		memcpy((void *)TRAMPOLINE_PA, ap_tramp_start,
 		       (size_t)(ap_tramp_end - ap_tramp_start));
-		lapic_write(LAPIC_SVR, lapic_read(LAPIC_SVR) | 0x100 | 0xff); /* software enable */
+		lapic_enable();
 		trampoline_ready = true;
 	}
 	ap_fn = fn;

@@ -92,19 +92,26 @@ run_ptvm() {
 run_qemu() {
 	elf=$1 serial=$2 log=$3
 	shift 3
-	smp=1 mem=512M append=""
+	smp=1 mem=512M append="" dev="" nrng=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cpus) smp=$2; shift ;;
 		--cmdline) append=$2; shift ;;
 		--memory) mem=$(echo "$2" | sed 's/^size=//; s/,.*//'); shift ;;
+		--rng)
+			src=/dev/urandom
+			case $2 in src=*) src=${2#src=}; shift ;; esac
+			nrng=$((nrng + 1))
+			dev="$dev -object rng-random,id=rng$nrng,filename=$src"
+			dev="$dev -device virtio-rng-pci,rng=rng$nrng,disable-legacy=on"
+			;;
 		*) echo "run.sh: no QEMU equivalent for $1, ignored" >>"$log" ;;
 		esac
 		shift
 	done
 	timeout -k 5 "$tmo" qemu-system-x86_64 -M q35 -accel tcg -m "$mem" -smp "$smp" \
 		-kernel "$elf" -append "$append" -display none -nodefaults -serial stdio \
-		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 $dev \
 		>"$serial" 2>>"$log" </dev/null
 	st=$?
 	if [ $st -eq 124 ] || [ $st -eq 137 ]; then
