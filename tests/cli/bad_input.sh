@@ -137,6 +137,7 @@ bad memory_zero "" "--memory" "$ptvm" run --kernel /nonexistent --memory 0
 bad memory_unparseable "" "--memory" "$ptvm" run --kernel /nonexistent --memory lots
 bad memory_unit_junk "" "--memory" "$ptvm" run --kernel /nonexistent --memory 1.5G
 bad memory_below_minimum "" "--memory" "$ptvm" run --kernel /nonexistent --memory 1M
+bad memory_not_whole_pages "" "--memory" "$ptvm" run --kernel /nonexistent --memory 3000001
 bad cpus_zero "" "--cpus" "$ptvm" run --kernel /nonexistent --cpus 0
 bad cpus_negative "" "--cpus" "$ptvm" run --kernel /nonexistent --cpus -1
 bad cpus_100000 "" "--cpus" "$ptvm" run --kernel /nonexistent --cpus 100000
@@ -161,8 +162,6 @@ bad initrd_not_a_file "kvm hello" "$tmp/initrd-dir" \
 	"$ptvm" run --kernel "$hello" --initrd "$tmp/initrd-dir"
 bad memory_too_small_for_initrd "kvm hello" "$tmp/initrd-4M.img;--memory" \
 	"$ptvm" run --kernel "$hello" --initrd "$tmp/initrd-4M.img" --memory 2M
-bad memory_not_whole_pages "kvm hello" "--memory" \
-	"$ptvm" run --kernel "$hello" --memory 3000001
 bad cpus_above_kvm_limit "kvm hello" "--cpus" "$ptvm" run --kernel "$hello" --cpus 4096
 # PVH: ptvm's own limit, BOOT_CMDLINE_MAX - 1 = 65535 bytes
 bad cmdline_too_long_pvh "kvm hello" "--cmdline" \
