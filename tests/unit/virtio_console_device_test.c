@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-console driven through real virtqueues in a guest RAM region: the test plays the
+ * driver (descriptors, kicks on the queues' eventfds) and the host (a pipe for the output,
+ * virtio_console_receive for the input); the device's own I/O thread does the work.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/virtio_console.h"
+#include "vmm/util.h"
+
+#define RAM_SIZE SZ_1M
+#define RING_GPA 0x10000ULL /* queue q's rings at RING_GPA + q * 0x1000 */
+#define BUF_GPA 0x20000ULL
+#define TQ_SIZE 8
+
+struct cons_vq {
+	struct virtqueue *vq;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t next_desc, avail_idx;
+};
+
+struct cons_fixture {
+	uint8_t *ram;
+	struct memmap *mm;
+	struct virtio_device *vdev;
+	int out[2]; /* the guest's output arrives on out[0] */
+	struct cons_vq q[2];
+};
+
+static _Atomic unsigned queue_irqs, config_irqs;
+
+static void count_queue_irq(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	queue_irqs++;
+}
+
+static void count_config_irq(struct virtio_device *vdev)
+{
+	config_irqs++;
+}
+
+static const struct virtio_transport_ops counting_transport = {
+	.notify_queue = count_queue_irq,
+	.notify_config = count_config_irq,
+};
+
+/* The transport's part for one queue, and the driver's zeroed rings. */
+static void cons_vq_start(struct cons_fixture *f, unsigned q)
+{
+	struct virtqueue *vq = &f->vdev->vqs[q];
+	uint64_t base = RING_GPA + q * 0x1000;
+
+	memset(f->ram + base, 0, 0x1000);
+	vq->size = TQ_SIZE;
+	vq->desc_gpa = base;
+	vq->avail_gpa = base + 0x200;
+	vq->used_gpa = base + 0x400;
+	vq->enabled = true;
+	assert_int_equal(virtqueue_start(vq, f->mm), 0);
+	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(vq->kick_fd >= 0);
+	f->q[q] = (struct cons_vq){ .vq = vq,
+				    .desc = (void *)(f->ram + base),
+				    .avail = (void *)(f->ram + base + 0x200),
+				    .used = (void *)(f->ram + base + 0x400) };
+}
+
+/* Publishes one buffer (a single descriptor) and kicks; returns the used index to wait for. */
+static uint16_t cons_vq_post(struct cons_vq *t, uint64_t gpa, uint32_t len, bool writable)
+{
+	struct vring_desc *d = &t->desc[t->next_desc];
+	uint64_t one = 1;
+
+	d->addr = gpa;
+	d->len = len;
+	d->flags = writable ? VRING_DESC_F_WRITE : 0;
+	t->avail->ring[t->avail_idx % TQ_SIZE] = t->next_desc;
+	t->next_desc = (uint16_t)((t->next_desc + 1) % TQ_SIZE);
+	__atomic_store_n(&t->avail->idx, ++t->avail_idx, __ATOMIC_RELEASE);
+	assert_int_equal(write(t->vq->kick_fd, &one, sizeof(one)), sizeof(one));
+	return t->avail_idx;
+}
+
+static bool cons_vq_used(struct cons_vq *t, uint16_t idx, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms; i++) {
+		if ((int16_t)(__atomic_load_n(&t->used->idx, __ATOMIC_ACQUIRE) - idx) >= 0)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static struct cons_fixture *cons_create(void)
+{
+	struct cons_fixture *f = calloc(1, sizeof(*f));
+	struct memmap_region r = { .kind = MEMMAP_RAM, .size = RAM_SIZE, .fd = -1 };
+	struct virtio_console_options o;
+
+	assert_non_null(f);
+	f->ram = calloc(1, RAM_SIZE);
+	assert_non_null(f->ram);
+	assert_int_equal(memmap_create(&f->mm), 0);
+	r.hva = f->ram;
+	assert_int_equal(memmap_add_region(f->mm, &r), 0);
+	assert_int_equal(pipe2(f->out, O_CLOEXEC | O_NONBLOCK), 0);
+
+	assert_int_equal(virtio_console_parse("virtio", &o), 0);
+	o.out_fd = f->out[1];
+	assert_int_equal(virtio_console_create(&o, f->mm, &f->vdev), 0);
+	f->vdev->transport = &counting_transport;
+	f->vdev->features_acked =
+	    (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
+	cons_vq_start(f, 0);
+	cons_vq_start(f, 1);
+	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	queue_irqs = config_irqs = 0;
+	return f;
+}
+
+static void cons_destroy(struct cons_fixture *f)
+{
+	f->vdev->ops->reset(f->vdev);
+	close(f->vdev->vqs[0].kick_fd);
+	close(f->vdev->vqs[1].kick_fd);
+	virtio_console_destroy(f->vdev);
+	memmap_destroy(f->mm);
+	close(f->out[0]);
+	close(f->out[1]);
+	free(f->ram);
+	free(f);
+}
+
+/* Reads exactly len bytes of the guest's output, waiting up to 2 s. */
+static void read_output(struct cons_fixture *f, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = f->out[0], .events = POLLIN };
+		ssize_t n;
+
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		n = read(f->out[0], buf + got, len - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+static void test_tx_reaches_the_output_fd(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	char out[32] = { 0 };
+	uint16_t idx;
+
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	memcpy(f->ram + BUF_GPA, "hello ", 6);
+	memcpy(f->ram + BUF_GPA + 0x100, "hvc0\n", 5);
+	cons_vq_post(&f->q[1], BUF_GPA, 6, false);
+	idx = cons_vq_post(&f->q[1], BUF_GPA + 0x100, 5, false);
+	assert_true(cons_vq_used(&f->q[1], idx, 2000));
+	read_output(f, out, 11);
+	assert_string_equal(out, "hello hvc0\n");
+	assert_true(queue_irqs >= 1);
+	assert_int_equal(f->q[1].used->ring[0].len, 0); /* nothing written into TX buffers */
+	assert_false(virtio_needs_reset(f->vdev));
+	cons_destroy(f);
+}
+
+static void test_rx_fills_guest_buffers(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	uint16_t idx;
+
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	memset(f->ram + BUF_GPA, 0xee, 0x200);
+	cons_vq_post(&f->q[0], BUF_GPA, 8, true);
+	idx = cons_vq_post(&f->q[0], BUF_GPA + 0x100, 8, true);
+	assert_int_equal(virtio_console_receive(f->vdev, "abcdefghij", 10), 10);
+	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_int_equal(f->q[0].used->ring[0].len, 8);
+	assert_int_equal(f->q[0].used->ring[1].len, 2);
+	assert_memory_equal(f->ram + BUF_GPA, "abcdefgh", 8);
+	assert_memory_equal(f->ram + BUF_GPA + 0x100, "ij\xee", 3);
+	assert_true(queue_irqs >= 1);
+	cons_destroy(f);
+}
+
+/* Input with no receive buffer waits in the device; a posted buffer then gets it. */
+static void test_rx_without_buffers_keeps_bytes(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	uint16_t idx;
+
+	/* before the driver is up at all */
+	assert_int_equal(virtio_console_receive(f->vdev, "xy", 2), 2);
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	assert_int_equal(virtio_console_receive(f->vdev, "z", 1), 1);
+	usleep(20000);
+	assert_int_equal(f->q[0].used->idx, 0);
+	idx = cons_vq_post(&f->q[0], BUF_GPA, 16, true);
+	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_int_equal(f->q[0].used->ring[0].len, 3);
+	assert_memory_equal(f->ram + BUF_GPA, "xyz", 3);
+	cons_destroy(f);
+}
+
+/* A guest that never reads: the buffer fills and receive says how much it took. */
+static void test_rx_buffer_full_takes_what_fits(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	size_t big = VIRTIO_CONSOLE_RX_BUF + 100;
+	uint8_t *data = malloc(big);
+	uint16_t idx;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (uint8_t)i;
+	assert_int_equal(virtio_console_receive(f->vdev, data, big), VIRTIO_CONSOLE_RX_BUF);
+	assert_int_equal(virtio_console_receive(f->vdev, data, 1), 0);
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	/* 0x1000 bytes drain; the ring wraps when the next input goes in */
+	idx = cons_vq_post(&f->q[0], BUF_GPA, 0x1000, true);
+	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_memory_equal(f->ram + BUF_GPA, data, 0x1000);
+	assert_int_equal(virtio_console_receive(f->vdev, "W", 1), 1);
+	free(data);
+	cons_destroy(f);
+}
+
+static void test_emergency_write(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	uint32_t c = 'Z';
+	char out = 0;
+
+	assert_true(f->vdev->ops->get_features(f->vdev) & (1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE));
+	/* a pipe has no window size to offer */
+	assert_false(f->vdev->ops->get_features(f->vdev) & (1ULL << VIRTIO_CONSOLE_F_SIZE));
+	f->vdev->ops->write_config(f->vdev, offsetof(struct virtio_console_config, emerg_wr), &c,
+				   4);
+	read_output(f, &out, 1);
+	assert_int_equal(out, 'Z');
+	cons_destroy(f);
+}
+
+static void test_malformed_chain_needs_reset(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	char out;
+
+	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	/* a buffer that runs off the end of guest RAM */
+	cons_vq_post(&f->q[1], RAM_SIZE - 4, 8, false);
+	for (int i = 0; i < 2000 && !virtio_needs_reset(f->vdev); i++)
+		usleep(1000);
+	assert_true(virtio_needs_reset(f->vdev));
+	assert_int_equal(config_irqs, 1);
+	assert_int_equal(f->q[1].used->idx, 0);
+	assert_int_equal(read(f->out[0], &out, 1), -1);
+	assert_int_equal(errno, EAGAIN);
+	cons_destroy(f);
+}
+
+static void test_parse(void **state)
+{
+	struct virtio_console_options o;
+
+	assert_int_equal(virtio_console_parse("virtio", &o), 0);
+	assert_int_equal(o.out_fd, STDOUT_FILENO);
+	assert_int_equal(virtio_console_parse("serial", &o), -EINVAL);
+	assert_int_equal(virtio_console_parse(NULL, &o), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tx_reaches_the_output_fd),
+		cmocka_unit_test(test_rx_fills_guest_buffers),
+		cmocka_unit_test(test_rx_without_buffers_keeps_bytes),
+		cmocka_unit_test(test_rx_buffer_full_takes_what_fits),
+		cmocka_unit_test(test_emergency_write),
+		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
