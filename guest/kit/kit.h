@@ -499,6 +499,35 @@ int virtio_msix_route(struct virtio_dev *vd, unsigned int entry, uint8_t cpu_vec
 /* Reads (and so clears) the ISR. */
 uint8_t virtio_isr_read(struct virtio_dev *vd);
 
+/* ---- virtio-blk requests on top of the driver ---- */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_SECTOR 512
+#define VIRTIO_BLK_CFG_CAPACITY 0 /* le64, in 512-byte sectors */
+#define VIRTIO_BLK_CFG_SEG_MAX 12 /* le32 */
+
+/*
+ * One synchronous request on @vq: the 16-byte header (type, sector), the @n data buffers
+ * (device-readable for OUT, writable otherwise, as their .write says), the status byte.
+ * @indirect: the whole chain through one indirect table. Returns the status byte the device
+ * wrote (VIRTIO_BLK_S_*), or -1 on no room / timeout / a used length above the writable
+ * bytes / a status byte left unwritten; *used_len when non-NULL.
+ */
+int virtio_blk_request(struct virtq *vq, uint32_t type, uint64_t sector,
+		       const struct virtio_buf *data, unsigned int n, bool indirect,
+		       uint32_t *used_len);
+
 /* ---- kit internals, called from entry.S ---- */
 struct exception_frame {
 	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;

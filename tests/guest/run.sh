@@ -3,8 +3,11 @@
 # a program passes when the VMM reports result 0 through port 0xf4 AND the serial console
 # shows "PASS <name>". Extra VMM arguments come from a line in guest/<name>.c such as
 #   /* ptvm-args: --cpus 4 --cmdline cpus=4 */
-# (the build copies it to build/guest/<name>.args, which wins when present).
-# Prints "PASS name (N.N s)" or "FAIL name: reason" per program, then "guest: N passed, N failed".
+# (the build copies it to build/guest/<name>.args, which wins when present). The line is
+# expanded by the shell: virtio programs name files and values that their host side in
+# tests/guest/virtio_host.sh makes before the VM ($GUEST_TMP, $BLK_SEED, ...) and checks after.
+# Prints "PASS name (N.N s)", "FAIL name: reason" or "SKIP name: what is missing" per program,
+# then "guest: N passed, N failed[, N skipped: names]".
 #
 #   GUEST_VMM=ptvm (default)  build/ptvm run --kernel X --debug-exit --serial stdio ARGS
 #   GUEST_VMM=qemu            qemu-system-x86_64 -M q35 -accel tcg (isa-debug-exit), the same
@@ -92,12 +95,26 @@ run_ptvm() {
 run_qemu() {
 	elf=$1 serial=$2 log=$3
 	shift 3
-	smp=1 mem=512M append="" dev="" nrng=0
+	smp=1 mem=512M append="" dev="" nrng=0 ndisk=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cpus) smp=$2; shift ;;
 		--cmdline) append=$2; shift ;;
 		--memory) mem=$(echo "$2" | sed 's/^size=//; s/,.*//'); shift ;;
+		--disk)
+			ndisk=$((ndisk + 1))
+			drive="if=none,id=disk$ndisk,format=raw" vdev="virtio-blk-pci,drive=disk$ndisk"
+			for kv in $(echo "$2" | tr ',' ' '); do
+				case $kv in
+				path=*) drive="$drive,file=${kv#path=}" ;;
+				readonly=on) drive="$drive,readonly=on" ;;
+				serial=*) vdev="$vdev,serial=${kv#serial=}" ;;
+				*) echo "run.sh: --disk $kv has no QEMU equivalent, ignored" >>"$log" ;;
+				esac
+			done
+			dev="$dev -drive $drive -device $vdev,disable-legacy=on"
+			shift
+			;;
 		--rng)
 			src=/dev/urandom
 			case $2 in src=*) src=${2#src=}; shift ;; esac
@@ -124,8 +141,20 @@ run_qemu() {
 	return 67
 }
 
+# host sides of the virtio programs: host_pre_/host_post_/host_cleanup_<name>
+. tests/guest/virtio_host.sh
+
+# run_hook KIND NAME: 0 when there is no such hook or it passed; else its status
+run_hook() {
+	hook_reason=""
+	command -v "host_$1_$2" >/dev/null 2>&1 || return 0
+	"host_$1_$2"
+}
+
 pass=0
 fail=0
+skip=0
+skipped=""
 for elf in $elfs; do
 	name=$(basename "$elf" .elf)
 	src=guest/$name.c
@@ -143,6 +172,20 @@ for elf in $elfs; do
 	elif [ -f "$src" ]; then
 		args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -1)
 	fi
+	run_hook pre "$name"
+	hst=$?
+	if [ $hst -ne 0 ]; then
+		run_hook cleanup "$name"
+		if [ $hst -eq 77 ]; then
+			echo "SKIP $name: $hook_reason"
+			skip=$((skip + 1))
+			skipped="$skipped $name"
+		else
+			echo "FAIL $name: host side: $hook_reason"
+			fail=$((fail + 1))
+		fi
+		continue
+	fi
 	eval "set -- $args"
 	t0=$(now)
 	"run_$vmm" "$elf" "$serial" "$log" "$@"
@@ -150,10 +193,17 @@ for elf in $elfs; do
 	t1=$(now)
 	secs=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 	if [ $st -eq 0 ] && tr -d '\r' <"$serial" | grep -qx "PASS $name"; then
-		echo "PASS $name ($secs s)"
-		pass=$((pass + 1))
+		if run_hook post "$name"; then
+			echo "PASS $name ($secs s)"
+			pass=$((pass + 1))
+		else
+			echo "FAIL $name: guest passed, but $hook_reason ($secs s)"
+			fail=$((fail + 1))
+		fi
+		run_hook cleanup "$name"
 		continue
 	fi
+	run_hook cleanup "$name"
 	reason=$(tr -d '\r' <"$serial" | sed -n "s/^FAIL $name: //p" | head -1)
 	if [ -n "$reason" ]; then
 		reason="$reason [$(describe_status $st)]"
@@ -168,5 +218,9 @@ for elf in $elfs; do
 	tail -n 5 "$log" | sed 's/^/    log: /'
 	fail=$((fail + 1))
 done
-echo "guest: $pass passed, $fail failed"
+if [ $skip -gt 0 ]; then
+	echo "guest: $pass passed, $fail failed, $skip skipped:$skipped"
+else
+	echo "guest: $pass passed, $fail failed"
+fi
 [ $fail -eq 0 ]
