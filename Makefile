@@ -73,11 +73,12 @@ test-unit-asan: deps $(UNIT_ASAN_BINS)
 -include guest/guest.mk
 -include tests/testhost/testhost.mk
 -include tests/cli/cli.mk
+-include tests/fuzz/fuzz.mk
 
 # The unit tests that check the loader against the real Debian kernel need it fetched.
 test-unit test-unit-asan: $(if $(wildcard tests/testhost/testhost.mk),testhost-kernel)
 
-test: test-unit test-unit-asan test-cli test-guest test-testhost
+test: test-unit test-unit-asan test-cli test-cli-asan test-guest test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])

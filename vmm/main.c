@@ -520,6 +520,8 @@ static int ptvm_cmd_run(int argc, char **argv)
 	}
 	if (done == ARRAY_SIZE(ptvm_steps))
 		status = ptvm_run_vm(&p);
+	else
+		done++; /* the step that failed may be half-built: its exit undoes that much */
 	while (done--)
 		ptvm_steps[done].exit(&p);
 	return status;

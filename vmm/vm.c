@@ -155,8 +155,13 @@ static void vm_memslot_region_del(struct memmap_listener *l, struct memmap_regio
 
 static int vm_check_caps(struct vm *vm)
 {
-	int ver = ptvm_ioctl_val(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	int ver = ptvm_ioctl_val_quiet(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 
+	if (ver < 0) {
+		/* one line: something else (a bind mount, a wrong mknod) sits at /dev/kvm */
+		pr_err("/dev/kvm: not a KVM device (KVM_GET_API_VERSION: %s)", strerror(-ver));
+		return -ENOTSUP;
+	}
 	if (ver != KVM_API_VERSION) {
 		pr_err("/dev/kvm: API version %d, ptvm needs %d", ver, KVM_API_VERSION);
 		return -ENOTSUP;
