@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -157,17 +159,16 @@ static bool page_is(const uint8_t *p, uint8_t v)
 	return true;
 }
 
-/* A balloon on a fresh memfd whose every page is resident and holds PATTERN. */
-static struct fixture *fixture_create(const struct virtio_balloon_options *opts, uint64_t features)
+/* A balloon on memfd (sized already) whose every page is made resident and holds PATTERN. */
+static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_options *opts,
+					 uint64_t features)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct memmap_region r = { .kind = MEMMAP_RAM };
 	unsigned nr_q = 2;
 
 	assert_non_null(f);
-	f->memfd = memfd_create("balloon-test", MFD_CLOEXEC);
-	assert_true(f->memfd >= 0);
-	assert_int_equal(ftruncate(f->memfd, RAM_LOW_SIZE + RAM_HIGH_SIZE), 0);
+	f->memfd = memfd;
 	f->ram = mmap(NULL, RAM_LOW_SIZE + RAM_HIGH_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      f->memfd, 0);
 	assert_true(f->ram != MAP_FAILED);
@@ -210,6 +211,15 @@ static struct fixture *fixture_create(const struct virtio_balloon_options *opts,
 	notify_queue_count = notify_config_count = 0;
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
 	return f;
+}
+
+static struct fixture *fixture_create(const struct virtio_balloon_options *opts, uint64_t features)
+{
+	int memfd = memfd_create("balloon-test", MFD_CLOEXEC);
+
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, RAM_LOW_SIZE + RAM_HIGH_SIZE), 0);
+	return fixture_create_on(memfd, opts, features);
 }
 
 static void fixture_destroy(struct fixture *f)
@@ -339,6 +349,61 @@ static void test_pinned_refuses_inflation(void **state)
 	send_pfns(f, 0, &pfn, 1, 0);
 	assert_int_equal(before - memfd_blocks(f), PAGE / 512);
 	assert_true(page_is(gpa_ptr(f, 0x301 * PAGE), 0));
+	fixture_destroy(f);
+}
+
+static long huge_pages_free(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * hugetlb-backed RAM: a lone 4 KiB PFN cannot release its huge page; a request covering a
+ * whole aligned huge page releases it (back to the host's pool).
+ */
+static void test_inflate_hugetlb_whole_huge_pages_only(void **state)
+{
+	struct virtio_balloon_options o = default_opts();
+	int memfd = memfd_create("balloon-test-huge", MFD_CLOEXEC | MFD_HUGETLB);
+	struct virtio_balloon_info info;
+	uint32_t pfns[512];
+	struct fixture *f;
+	long free_before;
+
+	if (memfd < 0 || ftruncate(memfd, RAM_LOW_SIZE + RAM_HIGH_SIZE) < 0 ||
+	    fallocate(memfd, 0, 0, RAM_LOW_SIZE + RAM_HIGH_SIZE) < 0) {
+		print_message("skipped: this host has no four free 2 MiB huge pages for a hugetlb "
+			      "memfd (/proc/sys/vm/nr_hugepages)\n");
+		if (memfd >= 0)
+			close(memfd);
+		skip();
+	}
+	f = fixture_create_on(memfd, &o, 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
+	free_before = huge_pages_free();
+	pfns[0] = 0x300;
+	send_pfns(f, 0, pfns, 1, 0);
+	assert_true(page_is(gpa_ptr(f, 0x300 * PAGE), PATTERN));
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.discarded_bytes, 0);
+	assert_int_equal(info.inflated_pages, 1);
+
+	/* the whole huge page at 2 MiB in one request of 512 consecutive PFNs */
+	for (unsigned i = 0; i < 512; i++)
+		pfns[i] = (uint32_t)(SZ_2M / PAGE) + i;
+	send_pfns(f, 0, pfns, 512, 0);
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.discarded_bytes, SZ_2M);
+	assert_int_equal(huge_pages_free(), free_before + 1);
+	assert_true(page_is(gpa_ptr(f, SZ_2M), 0));
 	fixture_destroy(f);
 }
 
@@ -568,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_inflate_releases_memfd_pages),
 		cmocka_unit_test(test_inflate_skips_what_is_not_ram),
 		cmocka_unit_test(test_pinned_refuses_inflation),
+		cmocka_unit_test(test_inflate_hugetlb_whole_huge_pages_only),
 		cmocka_unit_test(test_stats_kept_and_requested_again),
 		cmocka_unit_test(test_free_page_reporting),
 		cmocka_unit_test(test_reporting_queue_moves_down_without_stats),
