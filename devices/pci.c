@@ -229,7 +229,8 @@ static void pci_bar_map(struct pci_bus *bus, struct pci_bar *b, uint64_t addr)
 
 	/* An address the guest left at 0 or that wraps is "not placed": Linux sizes BARs
 	 * with decoding off, but a hostile guest need not. */
-	if (!addr || addr + b->size < addr || (b->type == PCI_BAR_IO && addr + b->size > 0x10000))
+	if (!addr || addr + b->size < addr || (b->type == PCI_BAR_IO && addr + b->size > 0x10000) ||
+	    (b->type == PCI_BAR_MEM32 && addr + b->size > (1ULL << 32)))
 		return;
 	b->addr = addr;
 	if (dev->ops && dev->ops->bar_map)
@@ -237,7 +238,7 @@ static void pci_bar_map(struct pci_bus *bus, struct pci_bar *b, uint64_t addr)
 	else
 		ret = pci_device_bar_trap(dev, b->index, addr, true);
 	if (ret) {
-		pr_warn("pci %02x.%x %s: BAR%u at 0x%llx cannot be decoded there, left unmapped",
+		pr_debug("pci %02x.%x %s: BAR%u at 0x%llx cannot be decoded there, left unmapped",
 			PCI_SLOT(dev->devfn), PCI_FUNC(dev->devfn), dev->name, b->index,
 			(unsigned long long)addr);
 		return;

@@ -36,6 +36,8 @@ struct memmap_region {
 	int kvm_slot;
 };
 
+/* Callbacks run with the map's write lock held: a listener must not call back into the map
+ * (memmap_gpa_to_hva, memmap_find, ...); everything it needs is in the region it is given. */
 struct memmap_listener {
 	const char *name;
 	/* Lower runs first on add and last on delete. */
