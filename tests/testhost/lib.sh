@@ -1,7 +1,7 @@
 # Helpers for the suites that run inside the test host (sourced; busybox ash).
 #
 # A suite is /testhost/suites/<name>.sh: it runs its tests and prints, per test, exactly one
-#   PASS <test> (<details>)      or      FAIL <test>: <reason>
+#   PASS <test> (<details>)   or   FAIL <test>: <reason>   or   SKIP <test>: <what is missing>
 # on the console, where the host side (tests/testhost/run.sh) collects them. Everything else a
 # test prints goes through th_show, indented with "  | ", so that a guest's own "PASS ..." line
 # can never be mistaken for a result.
@@ -24,6 +24,10 @@ th_pass() { # th_pass TEST DETAILS [LOG]: with TH_VERBOSE=1 the whole log follow
 	if [ "${TH_VERBOSE:-0}" = 1 ] && [ -n "${3:-}" ]; then
 		th_show "$3"
 	fi
+}
+
+th_skip() { # th_skip TEST WHAT-IS-MISSING: counted and named by the host side, never a pass
+	echo "SKIP $1: $2"
 }
 
 th_fail() { # th_fail TEST REASON [LOG]: the result line, then the log's last lines and dmesg

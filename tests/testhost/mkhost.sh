@@ -30,8 +30,13 @@ for elf in "$BUILD"/guest/*.elf; do
 	cp "$elf" "$STAGE/elf/"
 	src=$TOP/guest/$name.c
 	args=
-	# the same extraction as tests/guest/run.sh; the suite evals it the same way too
-	[ -f "$src" ] && args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -n 1)
+	# as tests/guest/run.sh: the build's copy wins, else the line in the source; the suite
+	# expands it the same way (eval, after the program's host-side hook)
+	if [ -f "$BUILD/guest/$name.args" ]; then
+		args=$(cat "$BUILD/guest/$name.args")
+	elif [ -f "$src" ]; then
+		args=$(sed -n 's|.*ptvm-args:\(.*\)|\1|p' "$src" | sed 's|\*/.*||' | head -n 1)
+	fi
 	printf '%s\n' "$args" > "$STAGE/elf/$name.args"
 done
 
@@ -41,12 +46,16 @@ for lib in $(ldd "$PTVM" 2>/dev/null | grep -o -E '/[^ ]+\.so[^ ]*'); do
 	LIBS="$LIBS -f $lib=$lib"
 done
 
-# shellcheck disable=SC2086 # LIBS is a list of options by design
+# The host side of guest programs that need one (tests/guest/run.sh sources the same file).
+HOOKS=
+[ -f "$TOP/tests/guest/virtio_host.sh" ] && HOOKS="-f $TOP/tests/guest/virtio_host.sh=/testhost/guest/virtio_host.sh"
+
+# shellcheck disable=SC2086 # LIBS and HOOKS are lists of options by design
 "$TOP/guest/linux/mkinitramfs.sh" -k "$KROOT" -i "$HERE/init" -z "${COMPRESS:-none}" \
 	-m "kvm-amd vfio_iommu_type1 vfio-pci" \
 	-f "$PTVM=/bin/ptvm" -f "$BUILD/testhost/kvmprobe=/bin/kvmprobe" $LIBS \
 	-f "$STAGE/elf=/guest/elf" \
 	-f "$KROOT/vmlinux=/guest/linux/vmlinux" -f "$KROOT/bzImage=/guest/linux/bzImage" \
 	-f "$GUEST_IMG=/guest/linux/initramfs.cpio.gz" \
-	-f "$HERE/lib.sh=/testhost/lib.sh" -f "$HERE/suites=/testhost/suites" \
+	-f "$HERE/lib.sh=/testhost/lib.sh" -f "$HERE/suites=/testhost/suites" $HOOKS \
 	"$OUT"

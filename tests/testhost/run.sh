@@ -81,6 +81,8 @@ elapsed() { # t = seconds since QEMU started, 0.01 s resolution, no fork per con
 }
 passed=0
 failed=0
+results=0
+skipped=()
 init_at=
 done_at=
 last=
@@ -93,13 +95,22 @@ while IFS= read -r line; do
 	*) last=$line ;;
 	esac
 	case $line in
-	PASS\ *) passed=$((passed + 1)); echo "$line" ;;
-	FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
+	PASS\ *) passed=$((passed + 1)); results=$((results + 1)); echo "$line" ;;
+	FAIL\ *) failed=$((failed + 1)); results=$((results + 1)); echo "$line" ;;
+	SKIP\ *) skipped+=("${line%%:*}"); results=$((results + 1)); echo "$line" ;;
+	"SUITE "*" start") results=0 ;;
 	"  | "*) [ "$failed" -gt 0 ] && echo "$line" ;;
 	TESTHOST-INIT*) init_at=$t; echo "testhost: booted to init in $t s (QEMU start to init)" ;;
 	TESTHOST-DONE*) done_at=$t ;;
 	"TESTHOST "*) echo "testhost: ${line#TESTHOST }" ;;
-	"SUITE "*" done "*) set -- $line; echo "testhost: suite $2 took $4 s" ;;
+	"SUITE "*" done "*)
+		set -- $line
+		echo "testhost: suite $2 took $4 s"
+		if [ "$results" = 0 ]; then # a suite that broke before its first test
+			echo "FAIL suite-$2: the suite printed no result (see $LOG)"
+			failed=$((failed + 1))
+		fi
+		;;
 	esac
 done < <(timeout "$TMO" "${QEMU[@]}" < /dev/null 2>&1; echo "QEMU-EXIT $?")
 qemu_rc=$(tail -n 1 "$LOG" | sed -n 's/.*QEMU-EXIT \([0-9]*\)$/\1/p')
@@ -121,5 +132,9 @@ if [ $((passed + failed)) = 0 ]; then
 	rc=1
 fi
 [ "$failed" = 0 ] || rc=1
-echo "testhost: $passed passed, $failed failed"
+if [ ${#skipped[@]} -gt 0 ]; then
+	echo "testhost: $passed passed, $failed failed, ${#skipped[@]} skipped: ${skipped[*]#SKIP }"
+else
+	echo "testhost: $passed passed, $failed failed"
+fi
 exit $rc

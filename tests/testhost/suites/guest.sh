@@ -1,18 +1,56 @@
-# Suite "guest": every guest/ test program under ptvm, inside the test host.
-# Conventions of tests/guest/run.sh: ptvm run --kernel <name>.elf --debug-exit plus the
-# program's "/* ptvm-args: ... */" line (copied to <name>.args when the image was built); the
-# program passes when ptvm exits 0 and its serial output has a line "PASS <name>".
+# Suite "guest": every guest/ test program under ptvm, inside the test host, with the
+# conventions of tests/guest/run.sh: ptvm run --kernel <name>.elf --debug-exit --serial stdio
+# plus the program's ptvm arguments (build/guest/<name>.args, else the "/* ptvm-args: ... */"
+# line, both copied into the image), expanded by the shell after the program's host-side hooks
+# (tests/guest/virtio_host.sh: host_pre_/host_post_/host_cleanup_<name>) have run. A program
+# passes when ptvm exits 0, its serial output has the line "PASS <name>" and its post hook agrees.
 . /testhost/lib.sh
 
 TMO=${TH_GUEST_TIMEOUT:-30} # each takes well under a second here
+HOOKS=/testhost/guest/virtio_host.sh
+logdir=$TH_LOGS/guest # the hooks keep their files below it
+mkdir -p $logdir
+hooks_missing= # a command the hooks need that busybox does not have
+if [ -f $HOOKS ]; then
+	. $HOOKS
+	for c in python3 perl; do
+		if grep -q "\\b$c\\b" $HOOKS && ! command -v $c > /dev/null; then
+			hooks_missing=$c
+		fi
+	done
+fi
+
+# run_hook KIND NAME: 0 when there is no such hook or it passed; else its status (77 = skip)
+run_hook() {
+	hook_reason=
+	command -v "host_$1_$2" > /dev/null 2>&1 || return 0
+	"host_$1_$2"
+}
+
 found=0
 for elf in /guest/elf/*.elf; do
 	[ -e "$elf" ] || break
 	found=1
 	name=$(basename "$elf" .elf)
+	test=guest-$name
+	if [ -n "$hooks_missing" ] && command -v "host_pre_$name" > /dev/null 2>&1; then
+		th_skip "$test" "its host side (tests/guest/virtio_host.sh) needs $hooks_missing, which the busybox test host lacks"
+		continue
+	fi
+	run_hook pre "$name"
+	hst=$?
+	if [ $hst != 0 ]; then
+		run_hook cleanup "$name"
+		if [ $hst = 77 ]; then
+			th_skip "$test" "$hook_reason"
+		else
+			th_fail "$test" "host side: $hook_reason"
+		fi
+		continue
+	fi
 	args=$(cat "/guest/elf/$name.args" 2>/dev/null)
 	eval "set -- $args"
-	log=$TH_LOGS/guest-$name.log
+	log=$TH_LOGS/$test.log
 	t0=$(th_now)
 	th_run "$log" "$TMO" ptvm run --kernel "$elf" --debug-exit --serial stdio "$@"
 	rc=$?
@@ -20,13 +58,16 @@ for elf in /guest/elf/*.elf; do
 	# the program's own verdict, if it printed one
 	why=$(sed -n "s/^[0-9.]* FAIL $name: //p" "$log" | head -n 1)
 	if [ "$TH_TIMEDOUT" = 1 ]; then
-		th_fail "guest-$name" "timeout after $TMO s (ptvm run --kernel $name.elf --debug-exit $args)" "$log"
+		th_fail "$test" "timeout after $TMO s (ptvm run --kernel $name.elf --debug-exit $args)" "$log"
 	elif [ $rc != 0 ]; then
-		th_fail "guest-$name" "${why:+$why [}ptvm $(th_status_reason $rc)${why:+]}: $(th_last_err "$log")" "$log"
+		th_fail "$test" "${why:+$why [}ptvm $(th_status_reason $rc)${why:+]}: $(th_last_err "$log")" "$log"
 	elif ! th_has "$log" "^PASS $name\$"; then
-		th_fail "guest-$name" "ptvm exited 0 but the guest printed no 'PASS $name' line${why:+ ($why)}" "$log"
+		th_fail "$test" "ptvm exited 0 but the guest printed no 'PASS $name' line${why:+ ($why)}" "$log"
+	elif ! run_hook post "$name"; then
+		th_fail "$test" "the guest passed, but $hook_reason" "$log"
 	else
-		th_pass "guest-$name" "$took s" "$log"
+		th_pass "$test" "$took s" "$log"
 	fi
+	run_hook cleanup "$name"
 done
 [ $found = 1 ] || echo "FAIL guest: no guest programs in the image (build/guest/*.elf was empty)"
