@@ -113,10 +113,7 @@ static void blk_setup(void)
 		test_fail(12, "queue setup failed");
 	if (virtio_driver_ok(&blk))
 		test_fail(13, "DRIVER_OK refused");
-	if (blk.features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
-		virtq_set_used_event(&blk.vq[0], 0x8000);
-	else
-		virtq_set_avail_flags(&blk.vq[0], VIRTQ_AVAIL_F_NO_INTERRUPT);
+	virtq_interrupts(&blk.vq[0], false);
 	virtio_config_read(&blk, VIRTIO_BLK_CFG_CAPACITY, &cap, sizeof(cap));
 	if (blk.features & VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX))
 		virtio_config_read(&blk, VIRTIO_BLK_CFG_SEG_MAX, &seg_max, sizeof(seg_max));

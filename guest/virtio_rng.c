@@ -142,10 +142,7 @@ static uint64_t rng_setup(uint64_t want)
 	if (virtio_driver_ok(&rng))
 		test_fail(13, "DRIVER_OK refused");
 	/* polled: no interrupts wanted */
-	if (rng.features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
-		virtq_set_used_event(&rng.vq[0], 0x8000);
-	else
-		virtq_set_avail_flags(&rng.vq[0], VIRTQ_AVAIL_F_NO_INTERRUPT);
+	virtq_interrupts(&rng.vq[0], false);
 	printf("virtio_rng: device features 0x%llx, negotiated 0x%llx, queue size %u\n",
 	       (unsigned long long)rng.offered, (unsigned long long)rng.features, rng.vq[0].size);
 	return 0;
@@ -181,10 +178,7 @@ static uint64_t user_irq_request(uint64_t arg)
 	struct virtq *vq = &rng.vq[0];
 	struct virtio_buf b = { (uint64_t)pages[0], 64, true };
 
-	if (rng.features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
-		virtq_set_used_event(vq, vq->last_used);
-	else
-		virtq_set_avail_flags(vq, 0);
+	virtq_interrupts(vq, true);
 	if (virtq_transfer(vq, &b, 1, false, TIMEOUT_US) <= 0)
 		test_fail(40, "interrupt request did not complete");
 	return 0;

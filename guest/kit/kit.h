@@ -483,10 +483,12 @@ void virtq_kick(struct virtq *vq);
 bool virtq_get(struct virtq *vq, uint32_t *id, uint32_t *len);
 /* virtq_get until an element arrives or about @us microseconds pass (TSC based). */
 bool virtq_wait(struct virtq *vq, uint32_t *id, uint32_t *len, uint64_t us);
-/* The used_event the driver publishes (EVENT_IDX): interrupt when used idx passes @idx. */
-void virtq_set_used_event(struct virtq *vq, uint16_t idx);
-/* avail->flags: VIRTQ_AVAIL_F_NO_INTERRUPT or 0 (without EVENT_IDX). */
-void virtq_set_avail_flags(struct virtq *vq, uint16_t flags);
+/*
+ * Interrupts after used buffers: @on asks for one at the next used element, off suppresses
+ * them (used_event far ahead with EVENT_IDX, else VIRTQ_AVAIL_F_NO_INTERRUPT). A device may
+ * still send some when suppressed (the spec allows it; QEMU sends the first after a reset).
+ */
+void virtq_interrupts(struct virtq *vq, bool on);
 /* One request, start to end: add, kick, wait; the used length, or -1 on no room / timeout. */
 int64_t virtq_transfer(struct virtq *vq, const struct virtio_buf *bufs, unsigned int n,
 		       bool indirect, uint64_t timeout_us);

@@ -390,15 +390,13 @@ static inline void mb(void)
 	__asm__ volatile("mfence" ::: "memory");
 }
 
-void virtq_set_used_event(struct virtq *vq, uint16_t idx)
+void virtq_interrupts(struct virtq *vq, bool on)
 {
-	vq->avail[AVAIL_RING + vq->size] = idx;
-	mb();
-}
-
-void virtq_set_avail_flags(struct virtq *vq, uint16_t flags)
-{
-	vq->avail[AVAIL_FLAGS] = flags;
+	if (vq->event_idx)
+		/* used_event: interrupt when used idx moves past it */
+		vq->avail[AVAIL_RING + vq->size] = on ? vq->last_used : vq->last_used + 0x8000u;
+	else
+		vq->avail[AVAIL_FLAGS] = on ? 0 : VIRTQ_AVAIL_F_NO_INTERRUPT;
 	mb();
 }
 

@@ -95,7 +95,7 @@ run_ptvm() {
 run_qemu() {
 	elf=$1 serial=$2 log=$3
 	shift 3
-	smp=1 mem=512M append="" dev="" nrng=0 ndisk=0
+	smp=1 mem=512M append="" dev="" nrng=0 ndisk=0 nnet=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--cpus) smp=$2; shift ;;
@@ -113,6 +113,19 @@ run_qemu() {
 				esac
 			done
 			dev="$dev -drive $drive -device $vdev,disable-legacy=on"
+			shift
+			;;
+		--net)
+			nnet=$((nnet + 1))
+			netdev="tap,id=net$nnet,script=no,downscript=no" vdev="virtio-net-pci,netdev=net$nnet"
+			for kv in $(echo "$2" | tr ',' ' '); do
+				case $kv in
+				tap=*) netdev="$netdev,ifname=${kv#tap=}" ;;
+				mac=*) vdev="$vdev,mac=${kv#mac=}" ;;
+				*) echo "run.sh: --net $kv has no QEMU equivalent, ignored" >>"$log" ;;
+				esac
+			done
+			dev="$dev -netdev $netdev -device $vdev,disable-legacy=on"
 			shift
 			;;
 		--rng)

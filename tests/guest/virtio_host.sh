@@ -54,22 +54,112 @@ blk_setup() {
 host_pre_virtio_blk() { blk_setup virtio_blk; }
 host_pre_virtio_blk_ro() { blk_setup virtio_blk_ro; }
 
-# the guest wrote sectors 1000-1063 with (~seed, s) and flushed
-host_post_virtio_blk() {
-	if ! hook_reason=$(blk_image_check "$GUEST_TMP/virtio_blk.img" "$BLK_SEED" \
-		"$BLK_SECTORS" 1000 64); then
-		hook_reason="host check of the image after the guest's write: $hook_reason"
+# blk_post NAME WSTART WCOUNT: the image holds what the guest wrote there, nothing else changed
+blk_post() {
+	if ! hook_reason=$(blk_image_check "$GUEST_TMP/$1.img" "$BLK_SEED" "$BLK_SECTORS" "$2" \
+		"$3"); then
+		hook_reason="the host's check of $1.img after the VM: $hook_reason"
 		return 1
 	fi
-	rm -f "$GUEST_TMP/virtio_blk.img"
+	rm -f "$GUEST_TMP/$1.img"
 }
 
-# nothing may have changed
-host_post_virtio_blk_ro() {
-	if ! hook_reason=$(blk_image_check "$GUEST_TMP/virtio_blk_ro.img" "$BLK_SEED" \
-		"$BLK_SECTORS" 0 0); then
-		hook_reason="read-only image changed: $hook_reason"
+# the guest wrote sectors 1000-1063 with (~seed, s) and flushed; the read-only disk is intact
+host_post_virtio_blk() { blk_post virtio_blk 1000 64; }
+host_post_virtio_blk_ro() { blk_post virtio_blk_ro 0 0; }
+
+# ---- virtio_net: a tap, and a peer on it that answers the guest's ping ----
+
+# net_peer TAP NONCE READY RESULT: answers every "PTVM-PING NONCE ..." frame (ethertype
+# 0x88b5) arriving from the tap with "PTVM-PONG NONCE" sent to its source MAC; writes the
+# source MAC of the first ping to RESULT. Runs until killed (or 60 s).
+net_peer() {
+	python3 - "$@" <<'PY'
+import socket, struct, sys, time
+tap, nonce, ready, result = sys.argv[1:5]
+ETH = 0x88b5
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH))
+s.bind((tap, ETH))
+s.settimeout(0.5)
+me = bytes.fromhex("02aabbccddee")
+open(ready, "w").write("ready\n")
+want = ("PTVM-PING %s " % nonce).encode()
+end = time.time() + 60
+seen = False
+while time.time() < end:
+    try:
+        f = s.recv(4096)
+    except socket.timeout:
+        continue
+    if len(f) < 14 + len(want) or struct.unpack("!H", f[12:14])[0] != ETH:
+        continue
+    if not f[14:].startswith(want):
+        continue
+    src = f[6:12]
+    reply = src + me + struct.pack("!H", ETH) + ("PTVM-PONG %s" % nonce).encode()
+    s.send(reply.ljust(60, b"\0"))
+    if not seen:
+        open(result, "w").write(":".join("%02x" % b for b in src) + "\n")
+        seen = True
+PY
+}
+
+host_pre_virtio_net() {
+	NET_TAP=ptvmg$$
+	if [ "$(id -u)" != 0 ]; then
+		hook_reason="needs root to create tap $NET_TAP"
+		return 77
+	fi
+	if [ ! -c /dev/net/tun ]; then
+		hook_reason="/dev/net/tun missing"
+		return 77
+	fi
+	if ! command -v ip >/dev/null || ! command -v python3 >/dev/null; then
+		hook_reason="needs ip (iproute2) and python3"
+		return 77
+	fi
+	if ! err=$(ip tuntap add dev "$NET_TAP" mode tap 2>&1); then
+		hook_reason="ip tuntap add dev $NET_TAP failed: $err"
+		return 77
+	fi
+	# no IPv6 chatter from the host on the tap; the guest ignores what is not its answer
+	sysctl -qw "net.ipv6.conf.$NET_TAP.disable_ipv6=1" 2>/dev/null
+	ip link set "$NET_TAP" up
+	NET_NONCE=$(python3 -c 'import random; print(random.getrandbits(32))')
+	NET_MAC=52:54:00:$(python3 -c 'import random; print(":".join("%02x" % random.getrandbits(8) for _ in range(3)))')
+	NET_OPTS="tap=$NET_TAP,mac=$NET_MAC"
+	NET_CMDLINE="nonce=$NET_NONCE mac=$NET_MAC"
+	export NET_TAP NET_NONCE NET_MAC NET_OPTS NET_CMDLINE
+	rm -f "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result"
+	net_peer "$NET_TAP" "$NET_NONCE" "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result" \
+		>"$GUEST_TMP/net.peer.log" 2>&1 &
+	NET_PEER_PID=$!
+	i=0
+	while [ ! -f "$GUEST_TMP/net.ready" ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ ! -f "$GUEST_TMP/net.ready" ]; then
+		hook_reason="the tap peer did not start: $(tail -n 1 "$GUEST_TMP/net.peer.log")"
 		return 1
 	fi
-	rm -f "$GUEST_TMP/virtio_blk_ro.img"
+}
+
+# the peer saw the guest's ping, from the MAC the guest was given
+host_post_virtio_net() {
+	got=$(cat "$GUEST_TMP/net.result" 2>/dev/null)
+	if [ "$got" != "$NET_MAC" ]; then
+		hook_reason="the tap peer saw ${got:-no ping} (want a ping from $NET_MAC)"
+		return 1
+	fi
+}
+
+host_cleanup_virtio_net() {
+	if [ -n "$NET_PEER_PID" ]; then
+		kill "$NET_PEER_PID" 2>/dev/null
+		wait "$NET_PEER_PID" 2>/dev/null
+		NET_PEER_PID=""
+	fi
+	[ -n "$NET_TAP" ] && ip link del "$NET_TAP" 2>/dev/null
+	rm -f "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result" "$GUEST_TMP/net.peer.log"
 }
