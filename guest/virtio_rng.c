@@ -7,7 +7,7 @@
  * constant, not zero, many distinct values, different between reads, and nothing written
  * past the length the device reported. The loops run at CPL3; finally one request completes
  * with its MSI-X vector pointed at the LAPIC, and the interrupt must arrive (and none while
- * interrupts were suppressed).
+ * interrupts were suppressed). Round 2 runs with the BAR moved above 4 GiB.
  */
 #include "kit.h"
 
@@ -19,6 +19,7 @@ const char test_name[] = "virtio_rng";
 #define SENTINEL 0xa5
 #define TIMEOUT_US 5000000ull
 #define IRQ_VECTOR 40
+#define HIGH_BAR 0x140000000ull /* 5 GiB */
 
 static struct virtio_dev rng;
 static uint8_t *pages[NREQ]; /* one page per request: REQ bytes of data, then sentinels */
@@ -165,8 +166,42 @@ static uint64_t user_round1(uint64_t arg)
 	return 0;
 }
 
+/*
+ * Moves the BAR holding the common config to 5 GiB (in the 64-bit window of both ptvm and
+ * QEMU q35 while RAM stays below 4 GiB), so the driver must map it (mmio_map) and the VMM
+ * must follow the move. Decoding is off while the BAR changes.
+ */
+static void bar_move_high(void)
+{
+	unsigned int bar = 6;
+	uint32_t lo, cmd;
+
+	for (unsigned int i = 0; i < 6; i++)
+		if (rng.bar[i] && rng.common >= rng.bar[i] && rng.common < rng.bar[i] + 0x4000)
+			bar = i;
+	if (bar == 6)
+		test_fail(50, "cannot tell which BAR holds the common config at 0x%llx",
+			  (unsigned long long)rng.common);
+	lo = pci_cfg_read32(0, rng.dev, rng.fn, 0x10 + 4 * bar);
+	if ((lo & 0x6) != 0x4)
+		test_fail(51, "BAR%u (0x%x) is not a 64-bit BAR", bar, lo);
+	cmd = pci_cfg_read32(0, rng.dev, rng.fn, 0x04) & 0xffff;
+	pci_cfg_write32(0, rng.dev, rng.fn, 0x04, cmd & ~2u);
+	pci_cfg_write32(0, rng.dev, rng.fn, 0x10 + 4 * bar, (uint32_t)HIGH_BAR | (lo & 0xf));
+	pci_cfg_write32(0, rng.dev, rng.fn, 0x14 + 4 * bar, (uint32_t)(HIGH_BAR >> 32));
+	pci_cfg_write32(0, rng.dev, rng.fn, 0x04, cmd);
+}
+
 static uint64_t user_round2(uint64_t arg)
 {
+	virtio_reset(&rng);
+	bar_move_high();
+	if (virtio_find(VIRTIO_ID_RNG, 0, &rng))
+		test_fail(52, "the device is gone after moving its BAR");
+	if (rng.common < HIGH_BAR)
+		test_fail(53, "common config at 0x%llx after moving the BAR to 0x%llx",
+			  (unsigned long long)rng.common, HIGH_BAR);
+	printf("virtio_rng: BAR moved: common cfg now at 0x%llx\n", (unsigned long long)rng.common);
 	rng_setup(0);
 	round_run(&rng.vq[0], "round 2");
 	return 0;

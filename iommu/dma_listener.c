@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: MIT
+#include "iommu/dma_listener.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "vmm/log.h"
+#include "vmm/util.h"
+
+struct dma_mapping {
+	uint64_t iova, size;
+	void *hva;
+	bool writable;
+	char name[32];
+};
+
+struct dma_listener {
+	struct memmap_listener ml;
+	struct memmap *mm;
+	struct vfio_container *c;
+	const struct dma_backend_ops *ops;
+	bool p2p;
+	bool registered;
+	/* CAP_DMA_AVAIL when the listener was created (it makes the container's mappings),
+	 * 0 = the kernel did not say */
+	uint32_t limit;
+	char name[24];
+	unsigned nr_maps;
+	struct dma_mapping maps[MEMMAP_MAX_REGIONS];
+	struct dma_listener_stats stats;
+};
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Human sizes for messages: "512 MiB", "4 KiB", "1.5 GiB". */
+static const char *fmt_size(char *buf, size_t len, uint64_t v)
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	unsigned u = 0;
+
+	while (d >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		d /= 1024;
+		u++;
+	}
+	if (d == (double)(uint64_t)d)
+		snprintf(buf, len, "%" PRIu64 " %s", (uint64_t)d, units[u]);
+	else
+		snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
+}
+
+/* VmLck of this process: memory locked already (mlock, and pages VFIO pinned). */
+static uint64_t locked_bytes(void)
+{
+	char line[128];
+	uint64_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %" SCNu64, &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* RAM and ROM in the map plus r (when r is not in it yet); the caller holds the map's lock. */
+static uint64_t guest_ram_bytes(struct memmap *mm, const struct memmap_region *r)
+{
+	uint64_t total = 0;
+	bool seen = false;
+
+	for (unsigned i = 0; i < mm->nr_regions; i++) {
+		const struct memmap_region *o = mm->regions[i];
+
+		if (o->kind == MEMMAP_RAM || o->kind == MEMMAP_ROM)
+			total += o->size;
+		seen |= o == r;
+	}
+	return seen ? total : total + r->size;
+}
+
+static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memmap_region *r,
+					     int err)
+{
+	char b1[32], b2[32], b3[32], b4[32];
+	uint64_t locked = locked_bytes(), others, ram = guest_ram_bytes(l->mm, r);
+	struct rlimit rl = { 0, 0 };
+
+	/* what is locked besides this container's pinned mappings */
+	others = locked > l->stats.bytes_in_place ? locked - l->stats.bytes_in_place : 0;
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	if (rl.rlim_cur == RLIM_INFINITY) {
+		pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+		       ": %s: RLIMIT_MEMLOCK is unlimited, so the host could not pin %s of guest "
+		       "RAM (out of memory?)",
+		       l->name, r->name, r->gpa, r->size, strerror(-err), fmt_size(b1, 32, ram));
+		return;
+	}
+	pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+	       ": %s: pinning guest RAM for DMA needs RLIMIT_MEMLOCK of at least %s (guest RAM %s "
+	       "+ %s already locked), the current limit is %s: raise it (ulimit -l %" PRIu64
+	       ", LimitMEMLOCK=, or CAP_IPC_LOCK)",
+	       l->name, r->name, r->gpa, r->size, strerror(-err), fmt_size(b1, 32, ram + others),
+	       fmt_size(b2, 32, ram), fmt_size(b3, 32, others),
+	       fmt_size(b4, 32, (uint64_t)rl.rlim_cur), (ram + others + 1023) / 1024);
+}
+
+/*
+ * Is [gpa, gpa+size) usable as IOVA in this container? -EINVAL with no message, *why filled
+ * with the colliding range, when it is not.
+ */
+static int dma_listener_check_iova(struct dma_listener *l, const struct memmap_region *r, char *why,
+				   size_t len)
+{
+	struct vfio_container *c = l->c;
+	uint64_t end = r->gpa + r->size - 1, x = r->gpa;
+
+	for (unsigned i = 0; i < c->nr_reserved; i++) {
+		const struct vfio_reserved_range *v = &c->reserved[i];
+
+		if (r->gpa <= v->end && v->start <= end) {
+			snprintf(why, len, "reserved IOVA range [0x%" PRIx64 "-0x%" PRIx64 "] (%s)",
+				 v->start, v->end, v->what);
+			return -EINVAL;
+		}
+	}
+	if (!c->nr_ranges)
+		return 0;
+	/* walk from gpa through the usable ranges; the first address none covers is the hole */
+	for (;;) {
+		const struct vfio_iova_range *in = NULL;
+		uint64_t hole_end = UINT64_MAX;
+
+		for (unsigned i = 0; i < c->nr_ranges; i++) {
+			if (c->ranges[i].start <= x && x <= c->ranges[i].end)
+				in = &c->ranges[i];
+			else if (c->ranges[i].start > x && c->ranges[i].start - 1 < hole_end)
+				hole_end = c->ranges[i].start - 1;
+		}
+		if (!in) {
+			snprintf(why, len,
+				 "[0x%" PRIx64 "-0x%" PRIx64 "], outside the IOMMU's usable IOVA "
+				 "ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE)",
+				 x, hole_end);
+			return -EINVAL;
+		}
+		if (in->end >= end)
+			return 0;
+		x = in->end + 1;
+	}
+}
+
+static struct dma_mapping *dma_listener_find(struct dma_listener *l, uint64_t iova)
+{
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		if (l->maps[i].iova == iova)
+			return &l->maps[i];
+	return NULL;
+}
+
+/*
+ * Refuses r for a reason other than the map call itself. For DEVICE_RAM (peer-to-peer only)
+ * a warning and 0: the guest runs, p2p DMA to that BAR faults.
+ */
+static int dma_listener_refuse(struct dma_listener *l, struct memmap_region *r, int err,
+			       const char *fmt, const char *arg)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	if (r->kind == MEMMAP_DEVICE_RAM) {
+		pr_warn("%s: not mapping BAR %s [0x%" PRIx64 "-0x%" PRIx64 "] for peer-to-peer: %s",
+			l->name, r->name, r->gpa, r->gpa + r->size - 1, msg);
+		return 0;
+	}
+	pr_err("%s: guest %s %s [0x%" PRIx64 "-0x%" PRIx64 "] %s", l->name,
+	       memmap_kind_name(r->kind), r->name, r->gpa, r->gpa + r->size - 1, msg);
+	return err;
+}
+
+static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_region *r)
+{
+	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
+	uint64_t pgsize = l->c->pgsize_bitmap ? l->c->pgsize_bitmap & -l->c->pgsize_bitmap : SZ_4K;
+	bool writable = r->kind != MEMMAP_ROM;
+	struct dma_mapping *m;
+	char why[192];
+	double t0, dt;
+	int ret;
+
+	if (r->kind == MEMMAP_MMIO)
+		return 0;
+	if (r->kind == MEMMAP_DEVICE_RAM && !l->p2p) {
+		pr_debug("%s: BAR %s not mapped for DMA (p2p off)", l->name, r->name);
+		return 0;
+	}
+	if (!r->hva)
+		return dma_listener_refuse(l, r, -EINVAL, "%s", "has no host mapping to pin");
+	if (!IS_ALIGNED(r->gpa | r->size | (uintptr_t)r->hva, pgsize)) {
+		snprintf(why, sizeof(why), "is not aligned to the IOMMU page size 0x%" PRIx64,
+			 pgsize);
+		return dma_listener_refuse(l, r, -EINVAL, "%s", why);
+	}
+	if (dma_listener_check_iova(l, r, why, sizeof(why)))
+		return dma_listener_refuse(l, r, -EINVAL, "collides with %s", why);
+	if ((l->limit && l->nr_maps >= l->limit) || l->nr_maps == ARRAY_SIZE(l->maps)) {
+		snprintf(why, sizeof(why),
+			 "would be DMA mapping %u, beyond the container's limit of %u "
+			 "(vfio_iommu_type1 dma_entry_limit)",
+			 l->nr_maps + 1, l->limit ? l->limit : (unsigned)ARRAY_SIZE(l->maps));
+		return dma_listener_refuse(l, r, -ENOSPC, "%s", why);
+	}
+
+	t0 = now_seconds();
+	ret = l->ops->map(l, r->gpa, r->size, r->hva, writable);
+	dt = now_seconds() - t0;
+	if (ret) {
+		if (r->kind == MEMMAP_DEVICE_RAM) {
+			pr_warn("%s: VFIO_IOMMU_MAP_DMA of BAR %s for peer-to-peer failed: %s; "
+				"peer-to-peer DMA to it will fault",
+				l->name, r->name, strerror(-ret));
+			return 0;
+		}
+		if (ret == -ENOMEM || ret == -EPERM)
+			dma_listener_explain_pin_failure(l, r, ret);
+		else
+			pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+			       " hva %p: %s",
+			       l->name, r->name, r->gpa, r->size, r->hva, strerror(-ret));
+		return ret;
+	}
+	m = &l->maps[l->nr_maps++];
+	*m = (struct dma_mapping){
+		.iova = r->gpa, .size = r->size, .hva = r->hva, .writable = writable
+	};
+	snprintf(m->name, sizeof(m->name), "%s", r->name);
+	l->stats.nr_maps++;
+	l->stats.bytes_mapped += r->size;
+	l->stats.map_seconds += dt;
+	l->stats.max_map_seconds = MAX(l->stats.max_map_seconds, dt);
+	l->stats.nr_mappings = l->nr_maps;
+	l->stats.bytes_in_place += r->size;
+	pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s%s in %.1f ms",
+		l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
+		r->hugepages ? " (huge pages)" : "", dt * 1e3);
+	return 0;
+}
+
+static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_region *r)
+{
+	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
+	struct dma_mapping *m = dma_listener_find(l, r->gpa);
+	double t0, dt;
+	int ret;
+
+	if (!m)
+		return; /* MMIO, p2p off, or a BAR whose p2p mapping failed */
+	t0 = now_seconds();
+	ret = l->ops->unmap(l, m->iova, m->size);
+	dt = now_seconds() - t0;
+	if (ret)
+		pr_warn("%s: VFIO_IOMMU_UNMAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s",
+			l->name, m->name, m->iova, m->size, strerror(-ret));
+	else
+		pr_debug("%s: unmapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " in %.1f ms",
+			 l->name, m->name, m->iova, m->size, dt * 1e3);
+	l->stats.nr_unmaps++;
+	l->stats.unmap_seconds += dt;
+	l->stats.bytes_in_place -= m->size;
+	/* the region is gone from the guest either way: forget it */
+	*m = l->maps[--l->nr_maps];
+	l->stats.nr_mappings = l->nr_maps;
+}
+
+int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
+			const struct dma_backend_ops *ops, struct dma_listener **out)
+{
+	struct dma_listener *l = calloc(1, sizeof(*l));
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	snprintf(l->name, sizeof(l->name), "container%u", c->index);
+	l->ml = (struct memmap_listener){
+		.name = l->name,
+		/* after the KVM memslot listener: the guest sees RAM before devices DMA to it */
+		.priority = 10,
+		.region_add = dma_listener_region_add,
+		.region_del = dma_listener_region_del,
+	};
+	l->mm = mm;
+	l->c = c;
+	l->ops = ops;
+	l->p2p = p2p;
+	l->limit = c->dma_avail;
+	ret = memmap_listener_register(mm, &l->ml);
+	if (ret) {
+		free(l);
+		return ret;
+	}
+	l->registered = true;
+	c->listener = l;
+	if (l->stats.nr_maps)
+		pr_info("%s: %u DMA mappings, %" PRIu64 " MiB pinned in %.1f ms", l->name,
+			l->stats.nr_maps, l->stats.bytes_mapped >> 20, l->stats.map_seconds * 1e3);
+	*out = l;
+	return 0;
+}
+
+void dma_listener_destroy(struct dma_listener *l)
+{
+	if (!l)
+		return;
+	if (l->registered)
+		memmap_listener_unregister(l->mm, &l->ml);
+	if (l->c && l->c->listener == l)
+		l->c->listener = NULL;
+	free(l);
+}
+
+struct vfio_container *dma_listener_container(struct dma_listener *l)
+{
+	return l->c;
+}
+
+const struct dma_listener_stats *dma_listener_stats(struct dma_listener *l)
+{
+	return &l->stats;
+}
+
+int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t end,
+			      const char *what)
+{
+	for (unsigned i = 0; i < l->nr_maps; i++) {
+		const struct dma_mapping *m = &l->maps[i];
+
+		if (m->iova <= end && start <= m->iova + m->size - 1) {
+			pr_err("%s: guest %s [0x%" PRIx64 "-0x%" PRIx64
+			       "] is DMA mapped and collides with reserved IOVA range [0x%" PRIx64
+			       "-0x%" PRIx64 "] (%s)",
+			       l->name, m->name, m->iova, m->iova + m->size - 1, start, end, what);
+			return -EINVAL;
+		}
+	}
+	return vfio_container_add_reserved(l->c, start, end, what);
+}
+
+void dma_listener_for_each(struct dma_listener *l,
+			   void (*fn)(void *opaque, const char *name, uint64_t iova, uint64_t size,
+				      void *hva, bool writable),
+			   void *opaque)
+{
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size, l->maps[i].hva,
+		   l->maps[i].writable);
+}
+
+void dma_listener_report(struct dma_listener *l)
+{
+	const struct dma_listener_stats *s = &l->stats;
+
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s", l->name,
+			l->maps[i].name, l->maps[i].iova, l->maps[i].iova + l->maps[i].size - 1,
+			l->maps[i].hva, l->maps[i].writable ? "" : " read-only");
+	pr_info("%s:   %u mappings (%" PRIu64 " MiB) in place%s; %u maps (%" PRIu64
+		" MiB) took %.1f ms, slowest %.1f ms; %u unmaps took %.1f ms",
+		l->name, s->nr_mappings, s->bytes_in_place >> 20,
+		l->limit ? "" : ", no entry limit reported", s->nr_maps, s->bytes_mapped >> 20,
+		s->map_seconds * 1e3, s->max_map_seconds * 1e3, s->nr_unmaps,
+		s->unmap_seconds * 1e3);
+}
+
+static int dma_backend_vfio_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
+				bool writable)
+{
+	return vfio_container_map_dma(l->c, iova, size, vaddr, writable);
+}
+
+static int dma_backend_vfio_unmap(struct dma_listener *l, uint64_t iova, uint64_t size)
+{
+	return vfio_container_unmap_dma(l->c, iova, size);
+}
+
+const struct dma_backend_ops dma_backend_vfio = {
+	.map = dma_backend_vfio_map,
+	.unmap = dma_backend_vfio_unmap,
+};

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VFIO DMA listener: one per container, a memmap listener that maps every RAM region
+ * IOVA = guest-physical (VFIO_IOMMU_MAP_DMA, one mapping per region, not per page) and
+ * unmaps it when the region goes. DEVICE_RAM is mapped only with p2p, and its failure is
+ * not fatal. Before mapping it checks the container's usable IOVA ranges and the group's
+ * reserved regions (the error names the colliding guest range) and the DMA-entry limit; a
+ * pinning failure names the RLIMIT_MEMLOCK needed. The backend is a table of two calls so
+ * that unit tests can run it against a fake.
+ */
+#ifndef PTVM_IOMMU_DMA_LISTENER_H
+#define PTVM_IOMMU_DMA_LISTENER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iommu/vfio_container.h"
+#include "vmm/memmap.h"
+
+struct dma_listener;
+
+struct dma_backend_ops {
+	int (*map)(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
+		   bool writable);
+	int (*unmap)(struct dma_listener *l, uint64_t iova, uint64_t size);
+};
+
+struct dma_listener_stats {
+	unsigned nr_maps, nr_unmaps;
+	uint64_t bytes_mapped;
+	double map_seconds; /* time spent in map calls (pinning) */
+	double unmap_seconds;
+	double max_map_seconds; /* the slowest single map */
+	unsigned nr_mappings;	/* mappings in place now */
+	uint64_t bytes_in_place;
+};
+
+/* The real backend: VFIO_IOMMU_MAP_DMA/UNMAP_DMA on the listener's container. */
+extern const struct dma_backend_ops dma_backend_vfio;
+
+/* Creates and registers on mm (replaying every RAM region): -errno on a refused region. */
+int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
+			const struct dma_backend_ops *ops, struct dma_listener **out);
+/* Unregisters (unmapping all) and frees. Accepts NULL. */
+void dma_listener_destroy(struct dma_listener *l);
+struct vfio_container *dma_listener_container(struct dma_listener *l);
+const struct dma_listener_stats *dma_listener_stats(struct dma_listener *l);
+/*
+ * Reserved IOVA ranges beyond the container's (from /sys/kernel/iommu_groups/N/reserved_regions),
+ * for a group joining a container whose RAM is mapped already: -EINVAL, naming both ranges,
+ * when a mapping collides (the range is then not recorded). Ranges known before the listener
+ * exists go to vfio_container_add_reserved and are checked on every region_add.
+ */
+int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t end,
+			      const char *what);
+/* Logs every mapping and the stats at info level. */
+void dma_listener_report(struct dma_listener *l);
+/* Calls fn for each mapping in place, in iova order of insertion (the JSON report). */
+void dma_listener_for_each(struct dma_listener *l,
+			   void (*fn)(void *opaque, const char *name, uint64_t iova, uint64_t size,
+				      void *hva, bool writable),
+			   void *opaque);
+
+#endif

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+#include "iommu/vfio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iommu/dma_listener.h"
+#include "iommu/sysfs.h"
+#include "iommu/vfio_container.h"
+#include "iommu/vfio_group.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
+
+#define VFIO_MAX_DEVICES 16
+
+struct vfio {
+	struct memmap *mm;
+	unsigned nr_devices, nr_groups, nr_containers;
+	struct vfio_device *devices[VFIO_MAX_DEVICES];
+	struct vfio_group *groups[VFIO_MAX_DEVICES];
+	struct vfio_container *containers[VFIO_MAX_DEVICES];
+	unsigned next_container_index;
+};
+
+int vfio_create(struct memmap *mm, struct vfio **out)
+{
+	struct vfio *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->mm = mm;
+	*out = v;
+	return 0;
+}
+
+void vfio_destroy(struct vfio *v)
+{
+	if (!v)
+		return;
+	while (v->nr_devices)
+		vfio_detach_device(v, v->devices[v->nr_devices - 1]);
+	free(v);
+}
+
+bool vfio_has_devices(struct vfio *v)
+{
+	return v && v->nr_devices > 0;
+}
+
+/* Removes p from an array of n pointers, keeping the order. */
+static void ptr_array_remove(void **arr, unsigned *n, void *p)
+{
+	for (unsigned i = 0; i < *n; i++) {
+		if (arr[i] == p) {
+			memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof(arr[0]));
+			(*n)--;
+			return;
+		}
+	}
+}
+
+/* The group's reserved regions from sysfs, in the form the container keeps them. */
+static int vfio_group_reserved(struct vfio_group *g, struct vfio_reserved_range *out, unsigned max,
+			       unsigned *nr)
+{
+	struct vfio_reserved_region regions[VFIO_MAX_RESERVED];
+	unsigned n;
+	int ret;
+
+	ret = vfio_sysfs_reserved_regions(g->id, regions, MIN(max, VFIO_MAX_RESERVED), &n);
+	if (ret) {
+		pr_err("vfio: reading the reserved regions of IOMMU group %d: %s", g->id,
+		       strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		out[i] = (struct vfio_reserved_range){ regions[i].start, regions[i].end, "" };
+		snprintf(out[i].what, sizeof(out[i].what), "%s, IOMMU group %d", regions[i].type,
+			 g->id);
+	}
+	*nr = n;
+	return 0;
+}
+
+/*
+ * Puts g into an existing container when the kernel accepts it and the container's mappings
+ * stay clear of g's reserved regions. 1 when it joined, 0 when none would take it.
+ */
+static int vfio_group_join_existing(struct vfio *v, struct vfio_group *g,
+				    const struct vfio_reserved_range *resv, unsigned nr_resv)
+{
+	for (unsigned i = 0; i < v->nr_containers; i++) {
+		struct vfio_container *c = v->containers[i];
+		int ret = 0;
+
+		if (vfio_group_set_container(g, c))
+			continue;
+		for (unsigned j = 0; j < nr_resv && !ret; j++)
+			ret = c->listener ? dma_listener_add_reserved(c->listener, resv[j].start,
+								      resv[j].end, resv[j].what)
+					  : vfio_container_add_reserved(c, resv[j].start,
+									resv[j].end, resv[j].what);
+		if (ret) {
+			vfio_group_unset_container(g);
+			return ret;
+		}
+		pr_info("vfio: IOMMU group %d joined container%u", g->id, c->index);
+		return 1;
+	}
+	return 0;
+}
+
+/* A new container for g, with its own DMA listener replaying the guest's RAM into it. */
+static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p2p,
+				    const struct vfio_reserved_range *resv, unsigned nr_resv)
+{
+	struct vfio_container *c;
+	struct dma_listener *l;
+	int ret;
+
+	if (v->nr_containers == VFIO_MAX_DEVICES)
+		return -ENOSPC;
+	ret = vfio_container_create(v->next_container_index, &c);
+	if (ret)
+		return ret;
+	ret = vfio_group_set_container(g, c);
+	if (ret) {
+		pr_err("vfio: VFIO_GROUP_SET_CONTAINER for IOMMU group %d into a new container: %s",
+		       g->id, strerror(-ret));
+		goto out_destroy_container;
+	}
+	ret = vfio_container_set_iommu(c);
+	if (ret)
+		goto out_unset_container;
+	for (unsigned j = 0; j < nr_resv && !ret; j++)
+		ret = vfio_container_add_reserved(c, resv[j].start, resv[j].end, resv[j].what);
+	if (ret)
+		goto out_unset_container;
+	ret = dma_listener_create(v->mm, c, p2p, &dma_backend_vfio, &l);
+	if (ret)
+		goto out_unset_container;
+	v->containers[v->nr_containers++] = c;
+	v->next_container_index++;
+	pr_info("vfio: IOMMU group %d in new container%u", g->id, c->index);
+	return 0;
+
+out_unset_container:
+	vfio_group_unset_container(g);
+out_destroy_container:
+	vfio_container_destroy(c);
+	return ret;
+}
+
+static struct vfio_group *vfio_find_group(struct vfio *v, int id)
+{
+	for (unsigned i = 0; i < v->nr_groups; i++)
+		if (v->groups[i]->id == id)
+			return v->groups[i];
+	return NULL;
+}
+
+/* Opens group id and puts it in a container (an existing one if the kernel agrees). */
+static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **out)
+{
+	struct vfio_reserved_range resv[VFIO_MAX_RESERVED];
+	struct vfio_group *g = vfio_find_group(v, id);
+	unsigned nr_resv;
+	int ret;
+
+	if (g) {
+		if (p2p && g->container->listener)
+			pr_warn("vfio: IOMMU group %d is in container%u already; p2p=on applies "
+				"only as the first device of a container asks for it",
+				id, g->container->index);
+		*out = g;
+		return 0;
+	}
+	if (v->nr_groups == VFIO_MAX_DEVICES)
+		return -ENOSPC;
+	ret = vfio_group_open(id, &g);
+	if (ret)
+		return ret;
+	ret = vfio_group_reserved(g, resv, VFIO_MAX_RESERVED, &nr_resv);
+	if (ret)
+		goto out_close;
+	ret = vfio_group_join_existing(v, g, resv, nr_resv);
+	if (ret == 0)
+		ret = vfio_group_new_container(v, g, p2p, resv, nr_resv);
+	if (ret < 0)
+		goto out_close;
+	v->groups[v->nr_groups++] = g;
+	*out = g;
+	return 0;
+
+out_close:
+	vfio_group_close(g);
+	return ret;
+}
+
+/* Closes g when no device uses it, and its container when no group is left in it. */
+static void vfio_group_put(struct vfio *v, struct vfio_group *g)
+{
+	struct vfio_container *c = g->container;
+
+	if (g->nr_devices)
+		return;
+	/* the last group leaving drops the container's IOMMU domain: unmap explicitly first */
+	if (c && c->nr_groups == 1) {
+		dma_listener_destroy(c->listener);
+		vfio_group_unset_container(g);
+		ptr_array_remove((void **)v->containers, &v->nr_containers, c);
+		vfio_container_destroy(c);
+	}
+	ptr_array_remove((void **)v->groups, &v->nr_groups, g);
+	vfio_group_close(g);
+}
+
+int vfio_attach_device(struct vfio *v, const char *arg, bool p2p, struct vfio_device **out)
+{
+	char bdf[VFIO_BDF_LEN];
+	struct vfio_group *g;
+	struct vfio_device *d;
+	int id, ret;
+
+	if (vfio_bdf_parse(arg, bdf)) {
+		pr_err("vfio: '%s' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)", arg ? arg : "");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < v->nr_devices; i++) {
+		if (!strcmp(v->devices[i]->bdf, bdf)) {
+			pr_err("vfio: %s is given twice: a device can be assigned once", bdf);
+			return -EEXIST;
+		}
+	}
+	if (v->nr_devices == VFIO_MAX_DEVICES) {
+		pr_err("vfio: %s: at most %d passthrough devices", bdf, VFIO_MAX_DEVICES);
+		return -ENOSPC;
+	}
+	ret = vfio_sysfs_check_device(bdf);
+	if (ret)
+		return ret;
+	ret = vfio_sysfs_iommu_group(bdf, &id);
+	if (ret)
+		return ret;
+	ret = vfio_group_get(v, id, p2p, &g);
+	if (ret)
+		return ret;
+	ret = vfio_device_open(g, bdf, &d);
+	if (ret) {
+		vfio_group_put(v, g);
+		return ret;
+	}
+	v->devices[v->nr_devices++] = d;
+	*out = d;
+	return 0;
+}
+
+void vfio_detach_device(struct vfio *v, struct vfio_device *d)
+{
+	struct vfio_group *g;
+
+	if (!d)
+		return;
+	g = d->group;
+	ptr_array_remove((void **)v->devices, &v->nr_devices, d);
+	vfio_device_close(d);
+	vfio_group_put(v, g);
+}
+
+void vfio_report(struct vfio *v)
+{
+	if (!v || !v->nr_containers)
+		return;
+	for (unsigned i = 0; i < v->nr_containers; i++) {
+		struct vfio_container *c = v->containers[i];
+
+		pr_info("vfio: container%u: %s, %u group(s), IOMMU page sizes 0x%" PRIx64
+			", %u usable IOVA ranges, %u reserved",
+			c->index, c->iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1",
+			c->nr_groups, c->pgsize_bitmap, c->nr_ranges, c->nr_reserved);
+		for (unsigned j = 0; j < c->nr_ranges; j++)
+			pr_info("vfio: container%u:   usable IOVA [0x%" PRIx64 "-0x%" PRIx64 "]",
+				c->index, (uint64_t)c->ranges[j].start, (uint64_t)c->ranges[j].end);
+		for (unsigned j = 0; j < c->nr_reserved; j++)
+			pr_info("vfio: container%u:   reserved IOVA [0x%" PRIx64 "-0x%" PRIx64
+				"] (%s)",
+				c->index, c->reserved[j].start, c->reserved[j].end,
+				c->reserved[j].what);
+		for (unsigned j = 0; j < v->nr_groups; j++) {
+			struct vfio_group *g = v->groups[j];
+
+			if (g->container != c)
+				continue;
+			pr_info("vfio: container%u:   IOMMU group %d", c->index, g->id);
+			for (unsigned k = 0; k < v->nr_devices; k++)
+				if (v->devices[k]->group == g)
+					pr_info("vfio: container%u:     device %s", c->index,
+						v->devices[k]->bdf);
+		}
+		if (c->listener)
+			dma_listener_report(c->listener);
+	}
+}
