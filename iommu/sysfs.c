@@ -409,12 +409,31 @@ static int cmd_device(const char *cmd, const char *arg, char bdf[VFIO_BDF_LEN], 
 	return 0;
 }
 
-static int drivers_probe(const char *bdf)
+/*
+ * The kernel's rebind dance: driver_override, unbind from the current driver (if bound),
+ * drivers_probe; now gets the driver that took the device.
+ */
+static int sysfs_rebind(const char *bdf, const char *override, bool bound, char *now, size_t len)
 {
 	char path[PATH_MAX];
+	int ret;
 
+	dev_path(path, sizeof(path), bdf, "driver_override");
+	ret = sysfs_write(path, override);
+	if (ret)
+		return ret;
+	if (bound) {
+		dev_path(path, sizeof(path), bdf, "driver/unbind");
+		ret = sysfs_write(path, bdf);
+		if (ret)
+			return ret;
+	}
 	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", vfio_sysfs_root);
-	return sysfs_write(path, bdf);
+	ret = sysfs_write(path, bdf);
+	if (ret)
+		return ret;
+	vfio_sysfs_driver(bdf, now, len);
+	return 0;
 }
 
 int vfio_sysfs_bind(const char *arg)
@@ -446,39 +465,25 @@ int vfio_sysfs_bind(const char *arg)
 		       bdf, group, why);
 		return -EBUSY;
 	}
-	dev_path(path, sizeof(path), bdf, "driver_override");
-	ret = sysfs_write(path, VFIO_PCI_DRIVER);
-	if (ret)
-		return ret;
-	if (drv[0]) {
-		dev_path(path, sizeof(path), bdf, "driver/unbind");
-		ret = sysfs_write(path, bdf);
-		if (ret)
-			goto out_clear_override;
-	}
-	ret = drivers_probe(bdf);
-	if (ret)
-		goto out_clear_override;
-	vfio_sysfs_driver(bdf, now, sizeof(now));
-	if (strcmp(now, VFIO_PCI_DRIVER)) {
+	ret = sysfs_rebind(bdf, VFIO_PCI_DRIVER, drv[0], now, sizeof(now));
+	if (!ret && strcmp(now, VFIO_PCI_DRIVER)) {
 		pr_err("vfio bind: %s has %s%s after drivers_probe, not vfio-pci (see dmesg)", bdf,
 		       now[0] ? "driver " : "no driver", now);
 		ret = -EIO;
-		goto out_clear_override;
+	}
+	if (ret) {
+		dev_path(path, sizeof(path), bdf, "driver_override");
+		sysfs_write(path, "\n");
+		return ret;
 	}
 	pr_info("vfio bind: %s moved from %s to vfio-pci (IOMMU group %d)", bdf,
 		drv[0] ? drv : "no driver", group);
 	return 0;
-
-out_clear_override:
-	dev_path(path, sizeof(path), bdf, "driver_override");
-	sysfs_write(path, "\n");
-	return ret;
 }
 
 int vfio_sysfs_unbind(const char *arg)
 {
-	char bdf[VFIO_BDF_LEN], drv[64], now[64], path[PATH_MAX];
+	char bdf[VFIO_BDF_LEN], drv[64], now[64];
 	int ret;
 
 	ret = cmd_device("unbind", arg, bdf, drv, sizeof(drv));
@@ -488,21 +493,10 @@ int vfio_sysfs_unbind(const char *arg)
 		pr_err("vfio unbind: %s is bound to %s, not vfio-pci: nothing to undo", bdf, drv);
 		return -EINVAL;
 	}
-	/* an empty write clears the override, so that the probe finds the host driver */
-	dev_path(path, sizeof(path), bdf, "driver_override");
-	ret = sysfs_write(path, "\n");
+	/* an empty override lets the probe find the host driver */
+	ret = sysfs_rebind(bdf, "\n", drv[0], now, sizeof(now));
 	if (ret)
 		return ret;
-	if (drv[0]) {
-		dev_path(path, sizeof(path), bdf, "driver/unbind");
-		ret = sysfs_write(path, bdf);
-		if (ret)
-			return ret;
-	}
-	ret = drivers_probe(bdf);
-	if (ret)
-		return ret;
-	vfio_sysfs_driver(bdf, now, sizeof(now));
 	if (!strcmp(now, VFIO_PCI_DRIVER)) {
 		pr_err("vfio unbind: %s is still bound to vfio-pci after drivers_probe", bdf);
 		return -EIO;

@@ -67,40 +67,50 @@ void vfio_container_destroy(struct vfio_container *c)
 	free(c);
 }
 
+const void *vfio_info_cap_find(const void *info, uint32_t argsz, uint32_t off, uint16_t id,
+			       size_t min_size)
+{
+	/* a hostile or buggy chain could loop: a cap can only point forward */
+	while (off && off + min_size <= argsz) {
+		const struct vfio_info_cap_header *h = (const void *)((const char *)info + off);
+
+		if (h->id == id)
+			return h;
+		if (h->next <= off)
+			break;
+		off = h->next;
+	}
+	return NULL;
+}
+
 /* The capability chain of VFIO_IOMMU_GET_INFO: usable IOVA ranges and DMA entries left. */
 static void vfio_container_parse_caps(struct vfio_container *c, struct vfio_iommu_type1_info *info)
 {
-	uint32_t off = info->cap_offset;
-	unsigned hops = 0;
+	const struct vfio_iommu_type1_info_cap_iova_range *iova;
+	const struct vfio_iommu_type1_info_dma_avail *avail;
 
-	while (off && off + sizeof(struct vfio_info_cap_header) <= info->argsz && hops++ < 64) {
-		struct vfio_info_cap_header *h = (void *)((char *)info + off);
+	iova = vfio_info_cap_find(info, info->argsz, info->cap_offset,
+				  VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, sizeof(*iova));
+	if (iova) {
+		uint32_t off = (uint32_t)((const char *)iova - (const char *)info);
 
-		if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-			struct vfio_iommu_type1_info_cap_iova_range *cap = (void *)h;
-
-			c->nr_ranges = 0;
-			for (uint32_t i = 0; i < cap->nr_iovas; i++) {
-				if (off + sizeof(*cap) + (i + 1) * sizeof(cap->iova_ranges[0]) >
-				    info->argsz)
-					break;
-				if (c->nr_ranges == VFIO_MAX_IOVA_RANGES) {
-					pr_warn("container%u: more than %d usable IOVA ranges, "
-						"using the first ones",
-						c->index, VFIO_MAX_IOVA_RANGES);
-					break;
-				}
-				c->ranges[c->nr_ranges++] =
-				    (struct vfio_iova_range){ cap->iova_ranges[i].start,
-							      cap->iova_ranges[i].end };
+		for (uint32_t i = 0; i < iova->nr_iovas; i++) {
+			if (off + sizeof(*iova) + (i + 1) * sizeof(iova->iova_ranges[0]) >
+			    info->argsz)
+				break;
+			if (c->nr_ranges == VFIO_MAX_IOVA_RANGES) {
+				pr_warn("container%u: more than %d usable IOVA ranges, using the "
+					"first ones",
+					c->index, VFIO_MAX_IOVA_RANGES);
+				break;
 			}
-		} else if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
-			struct vfio_iommu_type1_info_dma_avail *cap = (void *)h;
-
-			c->dma_avail = cap->avail;
+			c->ranges[c->nr_ranges++] = iova->iova_ranges[i];
 		}
-		off = h->next;
 	}
+	avail = vfio_info_cap_find(info, info->argsz, info->cap_offset,
+				   VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, sizeof(*avail));
+	if (avail)
+		c->dma_avail = avail->avail;
 }
 
 static int vfio_container_get_info(struct vfio_container *c)

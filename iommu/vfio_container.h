@@ -9,6 +9,7 @@
 
 #include <linux/vfio.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* struct vfio_iova_range { __u64 start, end; } (inclusive) comes from <linux/vfio.h>: the
@@ -36,6 +37,11 @@ struct vfio_container {
 	struct dma_listener *listener;
 	unsigned index; /* for logs: "container0" */
 };
+
+/* The capability with id in a VFIO *_GET_INFO answer of argsz bytes whose chain starts at
+ * off, when all of its min_size bytes lie inside; NULL otherwise. */
+const void *vfio_info_cap_find(const void *info, uint32_t argsz, uint32_t off, uint16_t id,
+			       size_t min_size);
 
 /* Opens /dev/vfio/vfio and checks the API version; -errno after a pr_err. */
 int vfio_container_create(unsigned index, struct vfio_container **out);

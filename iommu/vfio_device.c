@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "iommu/vfio_container.h"
 #include "iommu/vfio_group.h"
 #include "vmm/ioctl.h"
 #include "vmm/log.h"
@@ -69,32 +70,26 @@ void vfio_device_close(struct vfio_device *d)
 static void vfio_region_parse_sparse(struct vfio_device *d, struct vfio_region_info *info,
 				     struct vfio_region *out)
 {
-	uint32_t off = info->cap_offset;
-	unsigned hops = 0;
+	const struct vfio_region_info_cap_sparse_mmap *cap;
+	uint32_t off;
 
-	while (off && off + sizeof(struct vfio_info_cap_header) <= info->argsz && hops++ < 64) {
-		struct vfio_info_cap_header *h = (void *)((char *)info + off);
-
-		if (h->id == VFIO_REGION_INFO_CAP_SPARSE_MMAP) {
-			struct vfio_region_info_cap_sparse_mmap *cap = (void *)h;
-
-			out->nr_sparse = 0;
-			for (uint32_t i = 0; i < cap->nr_areas; i++) {
-				if (off + sizeof(*cap) + (i + 1) * sizeof(cap->areas[0]) >
-				    info->argsz)
-					break;
-				if (out->nr_sparse == VFIO_MAX_SPARSE) {
-					pr_warn("%s: region %u has more than %d mmap areas; the "
-						"rest stay trapped",
-						d->bdf, out->index, VFIO_MAX_SPARSE);
-					break;
-				}
-				out->sparse[out->nr_sparse].offset = cap->areas[i].offset;
-				out->sparse[out->nr_sparse].size = cap->areas[i].size;
-				out->nr_sparse++;
-			}
+	cap = vfio_info_cap_find(info, info->argsz, info->cap_offset,
+				 VFIO_REGION_INFO_CAP_SPARSE_MMAP, sizeof(*cap));
+	if (!cap)
+		return;
+	off = (uint32_t)((const char *)cap - (const char *)info);
+	out->nr_sparse = 0;
+	for (uint32_t i = 0; i < cap->nr_areas; i++) {
+		if (off + sizeof(*cap) + (i + 1) * sizeof(cap->areas[0]) > info->argsz)
+			break;
+		if (out->nr_sparse == VFIO_MAX_SPARSE) {
+			pr_warn("%s: region %u has more than %d mmap areas; the rest stay trapped",
+				d->bdf, out->index, VFIO_MAX_SPARSE);
+			break;
 		}
-		off = h->next;
+		out->sparse[out->nr_sparse].offset = cap->areas[i].offset;
+		out->sparse[out->nr_sparse].size = cap->areas[i].size;
+		out->nr_sparse++;
 	}
 }
 
