@@ -790,7 +790,8 @@ void virtio_balloon_destroy(struct virtio_device *vdev)
 	vb = to_vb(vdev);
 	virtio_iothread_destroy(vb->io);
 	if (vb->info.discarded_bytes || vb->info.reported_bytes || vb->info.refused_pages)
-		pr_info("%s: released %llu MiB on inflation and %llu MiB on free page reports; "
+		pr_info("%s: discarded %llu MiB of guest RAM on inflation and %llu MiB on free "
+			"page reports; "
 			"%llu pages refused while memory was pinned",
 			vdev->name, (unsigned long long)(vb->info.discarded_bytes >> 20),
 			(unsigned long long)(vb->info.reported_bytes >> 20),

@@ -56,8 +56,8 @@ struct virtio_balloon_info {
 	uint32_t num_pages;	  /* the target: pages the guest should hold in the balloon */
 	uint32_t actual;	  /* pages the guest says it holds */
 	uint64_t inflated_pages;  /* inflated less deflated (the device's own count) */
-	uint64_t discarded_bytes; /* host memory released by inflation */
-	uint64_t reported_bytes;  /* host memory released by free page reporting */
+	uint64_t discarded_bytes; /* guest RAM discarded on inflation (resident or not) */
+	uint64_t reported_bytes;  /* guest RAM discarded on free page reports */
 	uint64_t refused_pages;	  /* pages not released because memory is pinned */
 	uint64_t bad_entries;	  /* PFNs, ranges and stats entries skipped as malformed */
 	unsigned stats_updates;	  /* statistics buffers received */
