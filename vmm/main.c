@@ -21,7 +21,9 @@
 #include "devices/pci.h"
 #include "devices/power.h"
 #include "devices/uart.h"
+#include "devices/virtio_balloon.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
@@ -54,6 +56,8 @@ struct ptvm {
 	struct pci_bus *pci;
 	struct ptvm_virtio virtio[PTVM_MAX_VIRTIO];
 	unsigned nr_virtio;
+	struct virtio_device *hvc;     /* --console virtio: stdin goes here instead of COM1 */
+	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -224,6 +228,30 @@ static int ptvm_virtio_init(struct ptvm *p)
 		if (ret)
 			return ret;
 	}
+	if (p->cfg.console_virtio) {
+		struct virtio_console_options co;
+
+		ret = virtio_console_parse("virtio", &co);
+		if (!ret)
+			ret = virtio_console_create(&co, p->vm->mm, &vdev);
+		if (!ret)
+			ret = ptvm_virtio_plug(p, vdev, virtio_console_destroy);
+		if (ret)
+			return ret;
+		p->hvc = vdev;
+	}
+	if (p->cfg.balloon) {
+		struct virtio_balloon_options bo;
+
+		ret = virtio_balloon_parse(p->cfg.balloon, &bo);
+		if (!ret)
+			ret = virtio_balloon_create(&bo, p->vm->mm, &vdev);
+		if (!ret)
+			ret = ptvm_virtio_plug(p, vdev, virtio_balloon_destroy);
+		if (ret)
+			return ret;
+		p->balloon = vdev;
+	}
 	if (p->cfg.rng) {
 		struct virtio_rng_config rcfg;
 
@@ -364,12 +392,17 @@ static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
 			}
 			if (c != CONSOLE_ESCAPE)
 				continue;
-		} else if (c == CONSOLE_ESCAPE && p->cfg.serial == SERIAL_STDIO &&
-			   isatty(STDIN_FILENO)) {
+		} else if (c == CONSOLE_ESCAPE && isatty(STDIN_FILENO)) {
 			p->escape_pending = true;
 			continue;
 		}
 		out[n_out++] = c;
+	}
+	if (p->hvc) {
+		/* the console keeps what the guest has no buffers for yet (up to 64 KiB) */
+		if (virtio_console_receive(p->hvc, out, n_out) < n_out)
+			pr_warn("virtio console: input buffer full, dropped typed bytes");
+		return;
 	}
 	for (size_t done = 0, tries = 0; done < n_out && tries < 10000; tries++) {
 		done += uart_receive(p->uart, out + done, n_out - done);
@@ -424,7 +457,8 @@ static int ptvm_console_init(struct ptvm *p)
 		pr_err("event loop: cannot watch signals: %s", strerror(-ret));
 		return ret;
 	}
-	if (p->cfg.serial == SERIAL_STDIO) {
+	/* stdin feeds COM1 on --serial stdio, or hvc0 with --console virtio */
+	if (p->cfg.serial == SERIAL_STDIO || p->hvc) {
 		term_raw_enable();
 		p->stdin_h = (struct eventloop_handler){ .fd = STDIN_FILENO,
 							 .name = "stdin",
