@@ -16,6 +16,7 @@
 const char *vfio_sysfs_root = "/sys";
 const char *vfio_dev_root = "/dev";
 const char *vfio_proc_root = "/proc";
+void (*vfio_sysfs_write_hook)(const char *path, const char *data);
 
 #define VFIO_PCI_DRIVER "vfio-pci"
 
@@ -99,6 +100,8 @@ static int sysfs_write(const char *path, const char *s)
 		pr_err("vfio: writing '%s' to %s: %s", s[0] == '\n' ? "\\n" : s, path,
 		       strerror(-ret));
 	close(fd);
+	if (!ret && vfio_sysfs_write_hook)
+		vfio_sysfs_write_hook(path, s);
 	return ret;
 }
 
@@ -413,7 +416,8 @@ static int cmd_device(const char *cmd, const char *arg, char bdf[VFIO_BDF_LEN], 
  * The kernel's rebind dance: driver_override, unbind from the current driver (if bound),
  * drivers_probe; now gets the driver that took the device.
  */
-static int sysfs_rebind(const char *bdf, const char *override, bool bound, char *now, size_t len)
+static int sysfs_rebind(const char *bdf, const char *override, const char *drv, char *now,
+			size_t len)
 {
 	char path[PATH_MAX];
 	int ret;
@@ -422,8 +426,8 @@ static int sysfs_rebind(const char *bdf, const char *override, bool bound, char 
 	ret = sysfs_write(path, override);
 	if (ret)
 		return ret;
-	if (bound) {
-		dev_path(path, sizeof(path), bdf, "driver/unbind");
+	if (drv[0]) {
+		snprintf(path, sizeof(path), "%s/bus/pci/drivers/%s/unbind", vfio_sysfs_root, drv);
 		ret = sysfs_write(path, bdf);
 		if (ret)
 			return ret;
@@ -432,7 +436,15 @@ static int sysfs_rebind(const char *bdf, const char *override, bool bound, char 
 	ret = sysfs_write(path, bdf);
 	if (ret)
 		return ret;
-	vfio_sysfs_driver(bdf, now, len);
+	/* vfio-pci probes synchronously, but a host driver may probe asynchronously: give the
+	 * device a second to settle on one */
+	for (int i = 0; i < 100; i++) {
+		vfio_sysfs_driver(bdf, now, len);
+		if (override[0] != '\n' ? !strcmp(now, override)
+					: strcmp(now, VFIO_PCI_DRIVER) != 0)
+			break;
+		usleep(10000);
+	}
 	return 0;
 }
 
@@ -465,7 +477,7 @@ int vfio_sysfs_bind(const char *arg)
 		       bdf, group, why);
 		return -EBUSY;
 	}
-	ret = sysfs_rebind(bdf, VFIO_PCI_DRIVER, drv[0], now, sizeof(now));
+	ret = sysfs_rebind(bdf, VFIO_PCI_DRIVER, drv, now, sizeof(now));
 	if (!ret && strcmp(now, VFIO_PCI_DRIVER)) {
 		pr_err("vfio bind: %s has %s%s after drivers_probe, not vfio-pci (see dmesg)", bdf,
 		       now[0] ? "driver " : "no driver", now);
@@ -494,7 +506,7 @@ int vfio_sysfs_unbind(const char *arg)
 		return -EINVAL;
 	}
 	/* an empty override lets the probe find the host driver */
-	ret = sysfs_rebind(bdf, "\n", drv[0], now, sizeof(now));
+	ret = sysfs_rebind(bdf, "\n", drv, now, sizeof(now));
 	if (ret)
 		return ret;
 	if (!strcmp(now, VFIO_PCI_DRIVER)) {

@@ -22,6 +22,13 @@ extern const char *vfio_sysfs_root; /* "/sys" */
 extern const char *vfio_dev_root;   /* "/dev" */
 extern const char *vfio_proc_root;  /* "/proc" */
 
+/*
+ * Called after each successful sysfs write with the path and the bytes written; NULL in ptvm.
+ * Unit tests set it to play the kernel's part in a fake tree (a driver_override plus
+ * drivers_probe binding the device, an unbind removing its driver link).
+ */
+extern void (*vfio_sysfs_write_hook)(const char *path, const char *data);
+
 /* "DDDD:BB:DD.F", NUL included */
 #define VFIO_BDF_LEN 13
 
