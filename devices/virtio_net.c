@@ -298,12 +298,15 @@ static enum net_rx_result net_rx_deliver(struct virtio_net *n)
 	/* the tap leaves num_buffers alone (it writes 10 of the 12 bytes) */
 	nb = htole16((uint16_t)count);
 	iov_from_buf(n->rx_first.in, n->rx_first.n_in, NET_NUM_BUFFERS_OFFSET, &nb, sizeof(nb));
+	/* fill every chain of the frame, then publish them together: a driver polling the
+	 * used ring must never see the head chain before the rest */
 	for (unsigned i = 0; i < count; i++) {
-		/* push only reads the head and clamps to in_len */
+		/* fill only reads the head and clamps to in_len */
 		struct virtqueue_elem used = { .head = n->rx_heads[i], .in_len = n->rx_lens[i] };
 
-		virtqueue_push(vq, &used, n->rx_lens[i]);
+		virtqueue_fill(vq, &used, n->rx_lens[i], (uint16_t)i);
 	}
+	virtqueue_flush(vq, (uint16_t)count);
 	stat_add(n, rx_frames, 1);
 	stat_add(n, rx_bytes, n->rx_len - NET_HDR_SIZE);
 	return NET_RX_DONE;

@@ -221,18 +221,30 @@ void virtqueue_unpop(struct virtqueue *vq)
 	vq->last_avail_idx--;
 }
 
-void virtqueue_push(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written)
+void virtqueue_fill(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written,
+		    uint16_t offset)
 {
-	struct vring_used_elem *u = &vq->used->ring[vq->used_idx & (vq->size - 1)];
+	struct vring_used_elem *u =
+	    &vq->used->ring[(uint16_t)(vq->used_idx + offset) & (vq->size - 1)];
 
 	/* never report more than the writable part: the driver trusts this length */
 	if (written > elem->in_len)
 		written = (uint32_t)elem->in_len;
 	__atomic_store_n(&u->id, (uint32_t)elem->head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, written, __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* release: the element is visible before the index that publishes it */
+}
+
+void virtqueue_flush(struct virtqueue *vq, uint16_t count)
+{
+	vq->used_idx += count;
+	/* release: the elements are visible before the index that publishes them */
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtqueue_push(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written)
+{
+	virtqueue_fill(vq, elem, written, 0);
+	virtqueue_flush(vq, 1);
 }
 
 bool virtqueue_should_notify(struct virtqueue *vq)

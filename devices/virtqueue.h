@@ -63,10 +63,19 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm);
  * empty, -EINVAL (after a warning saying what was wrong) on a malformed ring or chain.
  */
 int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem);
-/* Puts a chain back (it will be popped again), e.g. when a device cannot take it yet. */
+/* Puts a chain back (it will be popped again), e.g. when a device cannot take it yet.
+ * May be called several times in a row to give back several chains, last popped first. */
 void virtqueue_unpop(struct virtqueue *vq);
 /* Returns the chain to the driver with `written` bytes in its writable part. */
 void virtqueue_push(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written);
+/*
+ * Two-step push for a result that spans several chains (a merged RX frame): fill writes a
+ * used entry `offset` places past the used index without publishing it; flush publishes
+ * `count` filled entries at once, so the driver never sees part of the set.
+ */
+void virtqueue_fill(struct virtqueue *vq, const struct virtqueue_elem *elem, uint32_t written,
+		    uint16_t offset);
+void virtqueue_flush(struct virtqueue *vq, uint16_t count);
 /* Whether the driver wants an interrupt now (EVENT_IDX / NO_INTERRUPT); updates state. */
 bool virtqueue_should_notify(struct virtqueue *vq);
 /* With EVENT_IDX: tells the driver to kick again once it adds past what we consumed.
