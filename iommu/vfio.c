@@ -304,3 +304,96 @@ void vfio_report(struct vfio *v)
 			dma_listener_report(c->listener);
 	}
 }
+
+/* JSON strings here are BDFs, region names and reserved-range labels: escape what JSON needs. */
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+struct json_maps {
+	FILE *out;
+	bool first;
+};
+
+static void json_mapping(void *opaque, const char *name, uint64_t iova, uint64_t size, void *hva,
+			 bool writable)
+{
+	struct json_maps *j = opaque;
+
+	fprintf(j->out, "%s{\"name\":", j->first ? "" : ",");
+	json_string(j->out, name);
+	fprintf(j->out,
+		",\"iova\":\"0x%" PRIx64 "\",\"size\":\"0x%" PRIx64
+		"\",\"hva\":\"%p\",\"writable\":%s}",
+		iova, size, hva, writable ? "true" : "false");
+	j->first = false;
+}
+
+static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *out)
+{
+	fprintf(
+	    out, "{\"index\":%u,\"iommu\":\"%s\",\"pgsizes\":\"0x%" PRIx64 "\",\"iova_ranges\":[",
+	    c->index, c->iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1", c->pgsize_bitmap);
+	for (unsigned j = 0; j < c->nr_ranges; j++)
+		fprintf(out, "%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\"}",
+			j ? "," : "", (uint64_t)c->ranges[j].start, (uint64_t)c->ranges[j].end);
+	fprintf(out, "],\"reserved\":[");
+	for (unsigned j = 0; j < c->nr_reserved; j++) {
+		fprintf(out, "%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64 "\",\"what\":",
+			j ? "," : "", c->reserved[j].start, c->reserved[j].end);
+		json_string(out, c->reserved[j].what);
+		fputc('}', out);
+	}
+	fprintf(out, "],\"groups\":[");
+	for (unsigned j = 0, n = 0; j < v->nr_groups; j++) {
+		struct vfio_group *g = v->groups[j];
+
+		if (g->container != c)
+			continue;
+		fprintf(out, "%s{\"id\":%d,\"devices\":[", n++ ? "," : "", g->id);
+		for (unsigned k = 0, m = 0; k < v->nr_devices; k++) {
+			if (v->devices[k]->group != g)
+				continue;
+			if (m++)
+				fputc(',', out);
+			json_string(out, v->devices[k]->bdf);
+		}
+		fprintf(out, "]}");
+	}
+	fprintf(out, "],\"mappings\":[");
+	if (c->listener) {
+		const struct dma_listener_stats *s = dma_listener_stats(c->listener);
+		struct json_maps j = { out, true };
+
+		dma_listener_for_each(c->listener, json_mapping, &j);
+		fprintf(out,
+			"],\"stats\":{\"maps\":%u,\"unmaps\":%u,\"bytes_mapped\":%" PRIu64
+			",\"map_ms\":%.3f,\"max_map_ms\":%.3f,\"unmap_ms\":%.3f}}",
+			s->nr_maps, s->nr_unmaps, s->bytes_mapped, s->map_seconds * 1e3,
+			s->max_map_seconds * 1e3, s->unmap_seconds * 1e3);
+	} else {
+		fprintf(out, "],\"stats\":null}");
+	}
+}
+
+int vfio_report_json(struct vfio *v, FILE *out)
+{
+	fprintf(out, "{\"containers\":[");
+	for (unsigned i = 0; v && i < v->nr_containers; i++) {
+		if (i)
+			fputc(',', out);
+		vfio_container_json(v, v->containers[i], out);
+	}
+	fprintf(out, "]}");
+	return ferror(out) ? -EIO : 0;
+}

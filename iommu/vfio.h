@@ -9,6 +9,7 @@
 #define PTVM_IOMMU_VFIO_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "iommu/vfio_device.h"
 #include "vmm/memmap.h"
@@ -25,5 +26,18 @@ void vfio_detach_device(struct vfio *v, struct vfio_device *d);
 bool vfio_has_devices(struct vfio *v);
 /* Logs containers, groups and mappings at info level (and, later, to the JSON report). */
 void vfio_report(struct vfio *v);
+/*
+ * The same as one JSON object, no trailing newline, for --report FILE:
+ *   {"containers":[{"index":0,"iommu":"type1v2","pgsizes":"0x40201000",
+ *     "iova_ranges":[{"start":"0x0","end":"0xfedfffff"}],
+ *     "reserved":[{"start":"0xfee00000","end":"0xfeefffff","what":"msi, IOMMU group 1"}],
+ *     "groups":[{"id":1,"devices":["0000:00:01.0"]}],
+ *     "mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000","hva":"0x7f..",
+ *                  "writable":true}],
+ *     "stats":{"maps":1,"unmaps":0,"bytes_mapped":67108864,"map_ms":12.3,
+ *              "max_map_ms":12.3,"unmap_ms":0.0}}]}
+ * Addresses are hex strings (JSON numbers lose precision above 2^53).
+ */
+int vfio_report_json(struct vfio *v, FILE *out);
 
 #endif

@@ -308,6 +308,9 @@ static int cmd_attach(int argc, char **argv)
 		      devs[0]->bdf + 5, strerror(-ret));
 	}
 	vfio_report(v);
+	printf("JSON ");
+	vfio_report_json(v, stdout);
+	printf("\n");
 	if (do_edu && devs[0]) {
 		struct edu e = { .d = devs[0] };
 

@@ -148,7 +148,12 @@ log=$TH_LOGS/vfio-host-two.log
 th_run "$log" "$TMO" $HC attach "$E1" "$E2"
 rc=$?
 conts=$(result "$log" container | sort -u | wc -l)
-if [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ]; then
+json=$(out "$log" | sed -n 's/^JSON //p')
+want_map='"mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000",'
+if [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ] &&
+	! echo "$json" | grep -q -F "$want_map"; then
+	th_fail vfio-host-two-devices "the JSON report lacks $want_map: $json" "$log"
+elif [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ]; then
 	if [ "$conts" = 1 ]; then
 		how="groups $(group_of "$E1") and $(group_of "$E2") share container0 (the kernel accepted VFIO_GROUP_SET_CONTAINER)"
 	else
