@@ -86,6 +86,16 @@ if [ $rc = 0 ] && [ "$drv" != vfio-pci ] && [ "$ovr" = "(null)" ]; then
 else
 	th_fail vfio-host-unbind "status $rc, driver $drv, driver_override '$ovr'" "$log"
 fi
+# bad input against the real tree: a BDF that does not exist, a device not on vfio-pci
+log=$TH_LOGS/vfio-host-bad-input.log
+th_run "$log" "$TMO" $HC attach 0000:00:1e.7 "$E2"
+if th_has "$log" "no PCI device 0000:00:1e.7 " &&
+	th_has "$log" "$E2 has no driver, not vfio-pci: run .ptvm vfio bind $E2. first" &&
+	[ "$(out "$log" | grep -c '^ptvm: error')" = 2 ]; then
+	th_pass vfio-host-bad-input "one error line each for a missing BDF and a device off vfio-pci" "$log"
+else
+	th_fail vfio-host-bad-input "the missing BDF or the unbound device was not refused by name" "$log"
+fi
 $HC bind "$E2" > /dev/null 2>&1
 
 # a group that holds a device bound to a host driver and another one: binding must be refused
