@@ -1,0 +1,25 @@
+# The benchmarks of issue 5 (tests/bench/): ptvm against QEMU, side by side. Included by the top
+# Makefile.
+#
+#   make bench           every figure, with the repetitions the results need (a few minutes)
+#   make bench QUICK=1   few repetitions and small counts, under two minutes: `make test` runs
+#                        it to check that the harness still runs and writes its table
+# Writes $(BUILD)/bench/results.md (figure, ptvm, QEMU, ratio, how measured), results.tsv,
+# chart.png (gnuplot) and raw/ (every run's output). Never fails on a time; it fails when it
+# cannot measure (a VMM that does not start, a guest that fails).
+
+BENCH_DIR := $(BUILD)/bench
+BENCH_GUESTS := $(patsubst guest/%.c,$(BUILD)/guest/%.elf,$(wildcard guest/bench_*.c))
+
+.PHONY: bench bench-deps
+
+$(BENCH_DIR)/kvm_floor: tests/bench/kvm_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -o $@ $<
+
+# gnuplot for the chart, python3 for the harness (the same pattern as tests/install-deps.sh)
+bench-deps:
+	@tests/bench/install-deps.sh
+
+bench: bench-deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
+	@tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)

@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""ptvm against QEMU, side by side (issue 5): `make bench` runs this.
+
+Writes BUILD/bench/results.md (figure, ptvm, QEMU, ratio, how measured), results.tsv (the same,
+machine-readable), chart.png (gnuplot) and raw/ (every run's output). Benchmarks never fail on a
+time: the exit status is non-zero only when the harness itself could not run (a VMM that does
+not start, a guest that fails, an unparsable result) -- and then the row says so too.
+
+    tests/bench/bench.py [--quick] [--build DIR] [--only startup,memory,exits,blk]
+
+--quick (make bench QUICK=1): few repetitions and small counts, well under two minutes on a
+2-core machine, for `make test` to check that the harness still runs and writes its table.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TRACEFS = "/sys/kernel/tracing"
+MARKER_PORT = 0x80
+MARKER_VALUE = 0x42
+KVM_RUN = 0xAE80
+# the kit's serial_init() sets DLAB first: its first port write, right after the long-mode
+# switch and clearing .bss (a firmware never writes this to COM1 with -nodefaults here)
+KIT_FIRST_IO = "pio_write at 0x3fb size 1 count 1 val 0x80 "
+QEMU = "qemu-system-x86_64"
+QEMU_MACHINES = {
+    "microvm": ["-M", "microvm"],
+    "q35": ["-M", "q35"],
+}
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = args.build
+        self.out = os.path.join(self.build, "bench")
+        self.raw = os.path.join(self.out, "raw")
+        os.makedirs(self.raw, exist_ok=True)
+        self.ptvm = os.path.join(self.build, "ptvm")
+        self.floor = os.path.join(self.out, "kvm_floor")
+        self.quick = args.quick
+        self.rows = []  # (figure, ptvm, qemu, ratio, how)
+        self.chart = []  # (label, ptvm/qemu ratio, lower_is_better)
+        self.notes = []
+        self.errors = 0
+        self.tsc_khz = None
+        self.has_qemu = shutil.which(QEMU) is not None
+
+    # ---- helpers ----
+
+    def elf(self, name):
+        return os.path.join(self.build, "guest", name + ".elf")
+
+    def row(self, figure, p, q, how, unit="", lower_is_better=True, fmt="%.1f", chart=True):
+        """A table row; p and q are numbers or strings (a string says why there is none)."""
+        ps = (fmt % p + unit) if isinstance(p, (int, float)) else p
+        qs = (fmt % q + unit) if isinstance(q, (int, float)) else q
+        ratio = "-"
+        if isinstance(p, (int, float)) and isinstance(q, (int, float)) and q > 0:
+            ratio = "%.2f" % (p / q)
+            if chart:
+                self.chart.append((figure, p / q, lower_is_better))
+        self.rows.append((figure, ps, qs, ratio, how))
+
+    def fail(self, what):
+        """The harness could not measure something: counted, and named in the results."""
+        self.errors += 1
+        self.notes.append("HARNESS ERROR: " + what)
+        log("ERROR: " + what)
+
+    def ptvm_cmd(self, elf, extra=(), memory="128M"):
+        return [self.ptvm, "run", "--kernel", elf, "--debug-exit", "--serial", "stdio",
+                "--memory", memory] + list(extra)
+
+    def qemu_cmd(self, machine, elf, cmdline="", memory="128M", extra=()):
+        return ([QEMU] + QEMU_MACHINES[machine] +
+                ["-accel", "kvm", "-m", memory, "-smp", "1", "-kernel", elf,
+                 "-append", cmdline, "-display", "none", "-nodefaults", "-serial", "stdio",
+                 "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"] + list(extra))
+
+    @staticmethod
+    def vmm_ok(vmm, status):
+        """ptvm exits 0 on a passing guest; QEMU's isa-debug-exit makes it (0 << 1) | 1."""
+        return status == (0 if vmm == "ptvm" else 1)
+
+    def run(self, name, cmd, timeout=120):
+        """Runs cmd, output kept in raw/NAME.{out,err}; (status, stdout text, seconds)."""
+        t0 = time.monotonic()
+        with open(os.path.join(self.raw, name + ".out"), "w") as out, \
+                open(os.path.join(self.raw, name + ".err"), "w") as err:
+            try:
+                st = subprocess.run(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                    timeout=timeout).returncode
+            except subprocess.TimeoutExpired:
+                st = 124
+        secs = time.monotonic() - t0
+        with open(os.path.join(self.raw, name + ".out"), errors="replace") as f:
+            text = f.read()
+        return st, text, secs
+
+    def measure_tsc(self):
+        st, text, _ = self.run("tsc-khz", [self.floor, "--tsc-khz"], timeout=10)
+        if st == 0 and text.strip().isdigit():
+            self.tsc_khz = int(text.strip())
+            log("host TSC: %d kHz" % self.tsc_khz)
+        else:
+            self.fail("kvm_floor --tsc-khz failed (status %d)" % st)
+
+    # ---- figure 1: start-up, by ftrace ----
+
+    def trace_setup(self):
+        """A private ftrace instance with the events the start-up figure reads, or None."""
+        if not os.path.isdir(os.path.join(TRACEFS, "instances")):
+            subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS],
+                           stderr=subprocess.DEVNULL)
+        inst = os.path.join(TRACEFS, "instances", "ptvm-bench-%d" % os.getpid())
+        try:
+            os.mkdir(inst)
+        except OSError as e:
+            self.notes.append("start-up: no ftrace instance (%s): exec-to-exit wall time only"
+                              % e)
+            return None
+        try:
+            self.tw(inst, "trace_clock", "mono")
+            self.tw(inst, "buffer_size_kb", "16384")
+            self.tw(inst, "options/event-fork", "1")
+            # this machine's nested KVM emits no kvm_entry/kvm_exit: the first KVM_RUN
+            # ioctl stands for the first guest instruction
+            self.tw(inst, "events/syscalls/sys_enter_ioctl/filter", "cmd == 0x%x" % KVM_RUN)
+            for ev in ("sched/sched_process_exec", "sched/sched_process_exit",
+                       "syscalls/sys_enter_ioctl", "kvm/kvm_pio", "kvm/kvm_mmio",
+                       "kvm/kvm_userspace_exit"):
+                self.tw(inst, "events/%s/enable" % ev, "1")
+        except OSError as e:
+            self.notes.append("start-up: ftrace instance not usable (%s)" % e)
+            self.trace_teardown(inst)
+            return None
+        return inst
+
+    @staticmethod
+    def tw(inst, path, val):
+        with open(os.path.join(inst, path), "w") as f:
+            f.write(val)
+
+    @staticmethod
+    def trace_teardown(inst):
+        try:
+            for ev in ("sched", "kvm", "syscalls"):
+                Bench.tw(inst, "events/%s/enable" % ev, "0")
+            Bench.tw(inst, "events/syscalls/sys_enter_ioctl/filter", "0")
+        except OSError:
+            pass
+        try:
+            os.rmdir(inst)
+        except OSError:
+            pass
+
+    def traced_run(self, inst, name, cmd):
+        """One traced VMM run: dict of times (ms after exec) and exit counts."""
+        self.tw(inst, "trace", "")
+        self.tw(inst, "set_event_pid", "")
+        self.tw(inst, "tracing_on", "1")
+        # the child puts itself in set_event_pid, then execs the VMM: the exec is traced
+        wrap = ["sh", "-c", 'echo $$ > "$0/set_event_pid" && exec "$@"', inst] + cmd
+        st, out, secs = self.run(name, wrap)
+        t_reaped = time.clock_gettime(time.CLOCK_MONOTONIC)  # the trace's clock ("mono")
+        self.tw(inst, "tracing_on", "0")
+        with open(os.path.join(inst, "trace")) as f:
+            trace = f.read()
+        with open(os.path.join(self.raw, name + ".trace"), "w") as f:
+            f.write(trace)
+        # syscall events print as "sys_ioctl(fd: ..., cmd: ...)" rather than "name: ..."
+        ev = re.compile(r"^\s*(.+?)-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+)[:(]\s*(.*)$")
+        r = {"status": st, "wall": secs * 1000, "uexits": 0}
+        t_exec = None
+        main_pid = None
+        for line in trace.splitlines():
+            m = ev.match(line)
+            if not m:
+                continue
+            pid, t, name_, rest = int(m.group(2)), float(m.group(3)), m.group(4), m.group(5)
+            if name_ == "sched_process_exec":
+                # the wrapper shell's own exec may be seen too: the VMM's is the one
+                fn = rest.split("filename=", 1)[-1].split()[0]
+                if os.path.basename(fn) == os.path.basename(cmd[0]):
+                    t_exec, main_pid = t, pid
+                continue
+            if t_exec is None:
+                continue
+            ms = (t - t_exec) * 1000
+            if name_ == "sys_ioctl":
+                r.setdefault("first_entry", ms)
+            elif name_ == "kvm_userspace_exit":
+                r["uexits"] += 1
+            elif name_ == "kvm_pio":
+                if KIT_FIRST_IO in rest + " ":
+                    r.setdefault("kernel", ms)
+                if ("pio_write at 0x%x " % MARKER_PORT) in rest and \
+                        ("val 0x%x " % MARKER_VALUE) in rest + " " and "kernel" in r:
+                    r.setdefault("marker", ms)
+            elif name_ == "sched_process_exit" and pid == main_pid:
+                r["exit_event"] = ms
+        if t_exec is not None:
+            r["exit"] = (t_reaped - t_exec) * 1000
+        return r
+
+    def fig_startup(self):
+        elf = self.elf("bench_startup")
+        runs = 3 if self.quick else 21
+        vmms = [("ptvm", self.ptvm_cmd(elf))]
+        if self.has_qemu:
+            for m in QEMU_MACHINES:
+                vmms.append(("qemu-" + m, self.qemu_cmd(m, elf)))
+        inst = self.trace_setup()
+        res = {}
+        try:
+            for vmm, cmd in vmms:
+                res[vmm] = []
+                for i in range(runs + 1):  # run 0 warms the page cache, not counted
+                    name = "startup-%s-%d" % (vmm, i)
+                    if inst:
+                        r = self.traced_run(inst, name, cmd)
+                    else:
+                        st, _, secs = self.run(name, cmd)
+                        r = {"status": st, "wall": secs * 1000}
+                    if not self.vmm_ok(vmm.split("-")[0], r["status"]):
+                        self.fail("start-up: %s exited %d (raw/%s.err)" % (vmm, r["status"],
+                                                                          name))
+                        break
+                    if i:
+                        res[vmm].append(r)
+                log("start-up %s: %s" % (vmm, self.summary(res[vmm])))
+        finally:
+            if inst:
+                self.trace_teardown(inst)
+        how_trace = ("median of %d runs (1 warm-up dropped), 128 MiB, guest/bench_startup.elf; "
+                     "ftrace (mono clock) in a private instance: sched_process_exec of the VMM "
+                     "to the %s" % (runs, "%s"))
+        figs = [
+            ("first_entry", "start-up: exec to first guest instruction (ms)",
+             "first KVM_RUN ioctl of the process (sys_enter_ioctl; this nested KVM emits no "
+             "kvm_entry events). For QEMU the first instruction is its firmware's "
+             "(SeaBIOS on q35, qboot on microvm)"),
+            ("kernel", "start-up: exec to the kit's first port write (ms)",
+             "kvm_pio of the kit's serial_init() (0x80 to port 0x3fb), its first I/O: the "
+             "PVH entry, long-mode switch and .bss clearing (ring 0, ~1 us an instruction "
+             "here) lie before it; for QEMU also the firmware"),
+            ("marker", "start-up: exec to guest marker port write (ms)",
+             "kvm_pio write of 0x42 to port 0x80, the first thing test_main does after "
+             "the kit's boot"),
+            ("exit", "start-up: exec to VMM exit (ms)",
+             "the parent's waitpid() returning, read on the same clock (CLOCK_MONOTONIC), "
+             "after the guest's debug-exit write. Not sched_process_exit: QEMU leaves its VM "
+             "fd to the kernel's exit_files(), after that event, while ptvm closes it itself "
+             "before; destroying the VM takes ~20-30 ms on this nested KVM either way"),
+        ]
+        if not inst:
+            figs = [("wall", "start-up: exec to VMM exit (ms)", "")]
+            how_trace = "median of %d runs: wall time from fork to wait (%s)" % (runs, "%s")
+        for key, title, what in figs:
+            pv = self.median(res.get("ptvm", []), key)
+            for m in QEMU_MACHINES:
+                qv = self.median(res.get("qemu-" + m, []), key) if self.has_qemu \
+                    else "no %s" % QEMU
+                self.row("%s, QEMU %s" % (title, m), pv, qv,
+                         (how_trace % what) + ("; QEMU %s -accel kvm -kernel (PVH)" % m),
+                         fmt="%.2f")
+        for key, title in (("uexits", "start-up: exits to userspace"),):
+            if inst:
+                pv = self.median(res.get("ptvm", []), key)
+                for m in QEMU_MACHINES:
+                    qv = self.median(res.get("qemu-" + m, []), key) if self.has_qemu \
+                        else "no %s" % QEMU
+                    self.row("%s, QEMU %s" % (title, m), pv, qv,
+                             "kvm_userspace_exit events in the same traces "
+                             "(median); explains the times above", fmt="%.0f", chart=False)
+
+    @staticmethod
+    def median(rs, key):
+        v = [r[key] for r in rs if key in r]
+        if not v:
+            return "not seen in the trace" if rs else "no run"
+        return statistics.median(v)
+
+    @staticmethod
+    def summary(rs):
+        keys = ("first_entry", "kernel", "marker", "exit", "wall")
+        return ", ".join("%s %.2f ms" % (k, statistics.median([r[k] for r in rs if k in r]))
+                         for k in keys if any(k in r for r in rs))
+
+    # ---- figure 2: memory overhead ----
+
+    @staticmethod
+    def smaps(pid, ram_kb):
+        """(PSS total, RSS total, PSS of the guest RAM mappings) in KiB."""
+        tot = {}
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if v.strip().endswith("kB"):
+                    tot[k] = int(v.split()[0])
+        ram_pss = 0
+        cur_size = 0
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                if line.startswith("Size:"):
+                    cur_size = int(line.split()[1])
+                elif line.startswith("Pss:") and cur_size == ram_kb:
+                    ram_pss += int(line.split()[1])
+        return tot.get("Pss", 0), tot.get("Rss", 0), ram_pss
+
+    def mem_one(self, vmm, cmd):
+        outp = os.path.join(self.raw, "memory-%s.out" % vmm)
+        with open(outp, "w") as out, open(outp[:-4] + ".err", "w") as err:
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            t_end = time.monotonic() + 60
+            while time.monotonic() < t_end:
+                with open(outp, errors="replace") as f:
+                    if "bench_startup: ready" in f.read():
+                        break
+                if p.poll() is not None:
+                    self.fail("memory: %s exited %d before the guest was ready (%s)"
+                              % (vmm, p.returncode, outp[:-4] + ".err"))
+                    return None
+                time.sleep(0.05)
+            else:
+                self.fail("memory: %s guest not ready after 60 s" % vmm)
+                return None
+            time.sleep(0.5)  # the VMM's threads settle
+            return self.smaps(p.pid, 128 * 1024)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def fig_memory(self):
+        elf = self.elf("bench_startup")
+        tmp = tempfile.mkdtemp(prefix="mem-", dir=self.out)
+        disk = os.path.join(tmp, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(64 << 20)
+        tap = "ptvmb%d" % (os.getpid() % 100000)
+        have_tap = os.geteuid() == 0 and subprocess.run(
+            ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+            stderr=subprocess.DEVNULL).returncode == 0
+        if have_tap:
+            subprocess.run(["ip", "link", "set", tap, "up"])
+        else:
+            self.notes.append("memory: no tap (needs root and /dev/net/tun): measured "
+                              "without a net device")
+        try:
+            pext = ["--disk", "path=" + disk, "--cmdline", "hold=1"]
+            if have_tap:
+                pext += ["--net", "tap=" + tap]
+            res = {"ptvm": self.mem_one("ptvm", self.ptvm_cmd(elf, pext))}
+            if self.has_qemu:
+                for m in QEMU_MACHINES:
+                    sfx = "device" if m == "microvm" else "pci"
+                    qext = ["-drive", "if=none,id=d0,format=raw,file=" + disk,
+                            "-device", "virtio-blk-%s,drive=d0" % sfx]
+                    if have_tap:
+                        qext += ["-netdev", "tap,id=n0,script=no,downscript=no,ifname=" + tap,
+                                 "-device", "virtio-net-%s,netdev=n0" % sfx]
+                    res["qemu-" + m] = self.mem_one(
+                        "qemu-" + m, self.qemu_cmd(m, elf, "hold=1", extra=qext))
+        finally:
+            if have_tap:
+                subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+            shutil.rmtree(tmp, ignore_errors=True)
+        for k, v in res.items():
+            if v:
+                log("memory %s: PSS %d KiB, RSS %d KiB, guest RAM PSS %d KiB" % ((k,) + v))
+
+        def val(k, i):
+            v = res.get(k)
+            if v is None:
+                return "failed" if k in res else "no %s" % QEMU
+            return (v[0] - v[2]) / 1024.0 if i == "pss" else (v[1] - v[2]) / 1024.0
+        devs = "virtio-blk (64 MiB raw file)" + (" and virtio-net (tap)" if have_tap else "")
+        for m in QEMU_MACHINES:
+            self.row("memory: VMM PSS minus guest RAM (MiB), QEMU %s" % m, val("ptvm", "pss"),
+                     val("qemu-" + m, "pss"),
+                     "1 vCPU, 128 MiB, %s, guest/bench_startup.elf hold=1 idling at CPL3; "
+                     "/proc/PID/smaps_rollup Pss minus the Pss of the 128 MiB guest RAM "
+                     "mapping(s) in /proc/PID/smaps, 0.5 s after the guest said ready" % devs,
+                     fmt="%.1f")
+            self.row("memory: VMM RSS minus guest RAM (MiB), QEMU %s" % m, val("ptvm", "rss"),
+                     val("qemu-" + m, "rss"),
+                     "as above with Rss (shared libraries counted whole)", fmt="%.1f",
+                     chart=False)
+
+    # ---- figure 3: VM-exit round trip ----
+
+    def guest_cycles(self, text):
+        m = re.search(r"bench_exit: (\d+) .* writes, (\d+) cycles", text)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def fig_exits(self):
+        if not self.tsc_khz:
+            self.fail("exits: no host TSC frequency, cannot turn guest cycles into ns")
+            return
+        elf = self.elf("bench_exit")
+        variants = [("ring-3 MMIO write", "", 2000 if self.quick else 1000000),
+                    ("ring-0 port write", " port=1", 200 if self.quick else 20000)]
+        for what, extra, n in variants:
+            cmdline = "n=%d%s" % (n, extra)
+            res = {}
+            runs = [("ptvm", self.ptvm_cmd(elf, ["--cmdline", cmdline]))]
+            if self.has_qemu:
+                runs.append(("qemu-q35", self.qemu_cmd("q35", elf, cmdline)))
+            for vmm, cmd in runs:
+                name = "exits-%s-%s" % (vmm, "port" if extra else "mmio")
+                st, out, _ = self.run(name, cmd, timeout=600)
+                c = self.guest_cycles(out)
+                if not self.vmm_ok(vmm.split("-")[0], st) or not c:
+                    self.fail("exits: %s (%s) exited %d without a result (raw/%s.*)"
+                              % (vmm, what, st, name))
+                    continue
+                res[vmm] = c[1] / c[0] * 1e6 / self.tsc_khz
+            fl = [self.floor] + (["--port"] if extra else []) + [str(n)]
+            name = "exits-floor-%s" % ("port" if extra else "mmio")
+            st, out, _ = self.run(name, fl, timeout=600)
+            m = re.search(r"(\d+) ns per exit", out)
+            if st == 0 and m:
+                res["floor"] = float(m.group(1))
+            else:
+                self.fail("exits: kvm_floor %s failed (raw/%s.*)" % (" ".join(fl[1:]), name))
+            log("exits %s: %s" % (what, ", ".join("%s %.0f ns" % kv for kv in res.items())))
+            how = ("guest/bench_exit.elf %s: %d writes to %s, timed by the guest's rdtsc "
+                   "(host TSC %d kHz); one run each" %
+                   (cmdline, n, "the host bridge's read-only vendor ID in ECAM (00:00.0 "
+                    "offset 0, a no-op in both VMMs)" if not extra else "port 0x80",
+                    self.tsc_khz))
+            self.row("VM exit round trip, %s (ns)" % what, res.get("ptvm", "failed"),
+                     res.get("qemu-q35", "failed" if self.has_qemu else "no " + QEMU),
+                     how + "; QEMU q35 -accel kvm", fmt="%.0f")
+            self.row("VM exit round trip, %s: ptvm vs the bare KVM_RUN floor (ns)" % what,
+                     res.get("ptvm", "failed"), res.get("floor", "failed"),
+                     "QEMU column: tests/bench/kvm_floor.c %s, the same writes from an "
+                     "11-byte guest entered directly at CPL%d, timed by the host around "
+                     "its KVM_RUN loop" % ("--port " + str(n) if extra else str(n),
+                                           0 if extra else 3), fmt="%.0f", chart=False)
+
+    # ---- output ----
+
+    def write(self, started):
+        md = os.path.join(self.out, "results.md")
+        tsv = os.path.join(self.out, "results.tsv")
+        with open(tsv, "w") as f:
+            f.write("figure\tptvm\tqemu\tratio\thow\n")
+            for r in self.rows:
+                f.write("\t".join(r) + "\n")
+        chart_ok = self.plot()
+        with open(md, "w") as f:
+            f.write("# ptvm against QEMU\n\n")
+            f.write("%s run on %s, %s; %s, %d CPUs; %s; %.0f s.\n\n" % (
+                "`make bench QUICK=1` (few repetitions: a smoke run, not figures to quote)"
+                if self.quick else "`make bench`",
+                time.strftime("%Y-%m-%d %H:%M"), os.uname().release, self.cpu_model(),
+                os.cpu_count(), self.qemu_version(), time.time() - started))
+            f.write("Ratio = ptvm / QEMU (below 1: ptvm takes less time or memory). "
+                    "Raw output of every run: `raw/`. Chart: `chart.png`%s.\n\n" %
+                    ("" if chart_ok else " (not drawn: gnuplot missing or failed)"))
+            f.write("| figure | ptvm | QEMU | ratio | how measured |\n|---|---|---|---|---|\n")
+            for r in self.rows:
+                f.write("| %s |\n" % " | ".join(x.replace("|", "/") for x in r))
+            if self.notes:
+                f.write("\n## Notes\n\n")
+                for n in self.notes:
+                    f.write("- %s\n" % n)
+            analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+            if os.path.exists(analysis):
+                f.write("\n")
+                with open(analysis) as a:
+                    f.write(a.read())
+        log("wrote %s, %s%s" % (md, tsv, ", chart.png" if chart_ok else ""))
+
+    def plot(self):
+        png = os.path.join(self.out, "chart.png")
+        if os.path.exists(png):
+            os.unlink(png)
+        if not shutil.which("gnuplot") or not self.chart:
+            return False
+        dat = os.path.join(self.out, "chart.dat")
+        with open(dat, "w") as f:
+            for i, (label, ratio, _) in enumerate(self.chart):
+                short = label.replace("start-up: ", "").replace(" (ms)", "") \
+                    .replace(" (MiB)", "").replace(" (ns)", "").replace(" (MB/s)", "")
+                f.write('%d "%s" %.4f\n' % (i, short.replace('"', "'"), ratio))
+        gp = """set terminal pngcairo size 1400,%d font ",10" noenhanced
+set output "%s"
+set title "ptvm / QEMU (1 = same; below 1: ptvm uses less time or memory)"
+set style fill solid 0.8
+set boxwidth 0.7
+set yrange [-1:%d]
+set ytics nomirror
+set logscale x 2
+set xlabel "ratio ptvm / QEMU (log scale)"
+set grid xtics
+unset key
+plot "%s" using (1):1:(1):($3):($1-0.35):($1+0.35):ytic(2) with boxxyerror lc rgb "#3070b0", \\
+     "%s" using ($3):1:(sprintf("%%.2f", $3)) with labels left offset 0.5,0
+""" % (120 + 28 * len(self.chart), png, len(self.chart), dat, dat)
+        gpf = os.path.join(self.out, "chart.gp")
+        with open(gpf, "w") as f:
+            f.write(gp)
+        st = subprocess.run(["gnuplot", gpf], capture_output=True, text=True)
+        if st.returncode != 0 or not os.path.exists(png):
+            self.notes.append("chart: gnuplot failed: " + st.stderr.strip()[:200])
+            return False
+        return True
+
+    @staticmethod
+    def cpu_model():
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        return "unknown CPU"
+
+    def qemu_version(self):
+        if not self.has_qemu:
+            return "no QEMU"
+        st = subprocess.run([QEMU, "--version"], capture_output=True, text=True)
+        return st.stdout.splitlines()[0] if st.stdout else "QEMU"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--only", default="startup,memory,exits")
+    args = ap.parse_args()
+    b = Bench(args)
+    started = time.time()
+    for f in (b.ptvm, b.floor):
+        if not os.access(f, os.X_OK):
+            print("bench: %s missing (make bench builds it)" % f, file=sys.stderr)
+            return 1
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("bench: /dev/kvm missing or not accessible: nothing can be measured",
+              file=sys.stderr)
+        return 1
+    if not b.has_qemu:
+        b.notes.append("%s not installed: QEMU columns empty (make deps installs it)" % QEMU)
+    b.measure_tsc()
+    figs = {"startup": b.fig_startup, "memory": b.fig_memory, "exits": b.fig_exits}
+    for name in args.only.split(","):
+        if name not in figs:
+            print("bench: --only %s: no such figure (have %s)" % (name, ",".join(figs)),
+                  file=sys.stderr)
+            return 1
+        log("figure: " + name)
+        figs[name]()
+    b.write(started)
+    return 1 if b.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
