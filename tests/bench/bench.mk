@@ -11,15 +11,12 @@
 BENCH_DIR := $(BUILD)/bench
 BENCH_GUESTS := $(patsubst guest/%.c,$(BUILD)/guest/%.elf,$(wildcard guest/bench_*.c))
 
-.PHONY: bench bench-deps
+.PHONY: bench
 
 $(BENCH_DIR)/kvm_floor: tests/bench/kvm_floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O2 -o $@ $<
 
-# gnuplot for the chart, python3 for the harness (the same pattern as tests/install-deps.sh)
-bench-deps:
-	@tests/bench/install-deps.sh
-
-bench: bench-deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
+# tests/install-deps.sh brings QEMU; bench.py installs gnuplot-nox for the chart if missing
+bench: deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
 	@tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)

@@ -491,11 +491,21 @@ class Bench:
                     f.write(a.read())
         log("wrote %s, %s%s" % (md, tsv, ", chart.png" if chart_ok else ""))
 
+    def gnuplot(self):
+        """gnuplot, installed from Debian's gnuplot-nox when missing (root or sudo)."""
+        if not shutil.which("gnuplot"):
+            log("installing gnuplot-nox for the chart")
+            sudo = [] if os.geteuid() == 0 else ["sudo"]
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run(sudo + ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                                   "gnuplot-nox"], env=env, stdout=subprocess.DEVNULL)
+        return shutil.which("gnuplot")
+
     def plot(self):
         png = os.path.join(self.out, "chart.png")
         if os.path.exists(png):
             os.unlink(png)
-        if not shutil.which("gnuplot") or not self.chart:
+        if not self.chart or not self.gnuplot():
             return False
         dat = os.path.join(self.out, "chart.dat")
         with open(dat, "w") as f:
