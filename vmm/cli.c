@@ -15,6 +15,7 @@ void cli_usage(void)
 	       "\n"
 	       "commands:\n"
 	       "  run      boot a guest: ptvm run --kernel FILE [options] (ptvm run --help)\n"
+	       "  vfio     list | bind BDF | unbind BDF: host devices for passthrough\n"
 	       "  help     this text\n"
 	       "  version  print the version\n");
 }

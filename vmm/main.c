@@ -28,6 +28,7 @@
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
 #include "eventloop.h"
+#include "iommu/sysfs.h"
 #include "layout.h"
 #include "log.h"
 #include "term.h"
@@ -561,6 +562,27 @@ static int ptvm_cmd_run(int argc, char **argv)
 	return status;
 }
 
+/* ptvm vfio list | bind BDF | unbind BDF */
+static int ptvm_cmd_vfio(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "list") && argc == 2)
+		return vfio_sysfs_list(stdout) ? PTVM_EXIT_ERROR : 0;
+	if (argc == 3 && !strcmp(argv[1], "bind"))
+		return vfio_sysfs_bind(argv[2]) ? PTVM_EXIT_ERROR : 0;
+	if (argc == 3 && !strcmp(argv[1], "unbind"))
+		return vfio_sysfs_unbind(argv[2]) ? PTVM_EXIT_ERROR : 0;
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf(
+		    "usage: ptvm vfio list           IOMMU groups, devices, drivers, "
+		    "assignability\n"
+		    "       ptvm vfio bind BDF       move a device to vfio-pci (driver_override)\n"
+		    "       ptvm vfio unbind BDF     give it back to its host driver\n");
+		return 0;
+	}
+	pr_err("vfio: usage: ptvm vfio list | bind BDF | unbind BDF");
+	return PTVM_EXIT_ERROR;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -569,6 +591,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return ptvm_cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vfio"))
+		return ptvm_cmd_vfio(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		cli_usage();
 		return 0;
