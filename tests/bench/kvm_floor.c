@@ -8,7 +8,10 @@
  * instead (for the test host, whose KVM runs ring 0 at full speed; on a nested, emulating
  * KVM ring-3 port I/O is not possible and ring-0 code is ~1000x slow).
  *
- *   kvm_floor [--port] N     prints "kvm_floor: N exits in T ns: X ns per exit"
+ *   kvm_floor [--port] [--irqchip] [--cpuid] N
+ *                            prints "kvm_floor: N exits in T ns: X ns per exit"; --irqchip adds
+ *                            the in-kernel IRQ chip and PIT, --cpuid KVM's supported CPUID
+ *                            (what a real VMM sets up), to find what an exit's cost depends on
  *   kvm_floor --tsc-khz      prints the host TSC frequency in kHz (what the guests' rdtsc
  *                            counts at: KVM gives guests the host rate unless scaling)
  */
@@ -80,6 +83,22 @@ static void seg_set(struct kvm_segment *s, uint16_t sel, uint8_t type, unsigned 
 	s->g = 1;
 }
 
+/* KVM's supported CPUID as the vCPU's, as a VMM would (minus its own edits) */
+static int cpuid_set(int kvm, int vcpu)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 256 * sizeof(struct kvm_cpuid_entry2));
+	int ret;
+
+	if (!c)
+		return -1;
+	c->nent = 256;
+	ret = ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c);
+	if (!ret)
+		ret = ioctl(vcpu, KVM_SET_CPUID2, c);
+	free(c);
+	return ret;
+}
+
 static int die(const char *what)
 {
 	fprintf(stderr, "kvm_floor: %s: %s\n", what, strerror(errno));
@@ -97,7 +116,7 @@ int main(int argc, char **argv)
 	 */
 	static const uint8_t port_code[] = { 0xee, 0x48, 0xff, 0xc9, 0x75, 0xfa,
 					     0x66, 0x89, 0xf2, 0xee, 0xeb, 0xfe };
-	int port = 0, kvm, vm, vcpu, mmap_size;
+	int port = 0, irqchip = 0, want_cpuid = 0, kvm, vm, vcpu, mmap_size;
 	unsigned long n;
 	uint8_t *mem;
 	uint64_t *pml4, *pdpt, *pd, *gdt, exits = 0, t0, t1;
@@ -109,13 +128,21 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && !strcmp(argv[1], "--tsc-khz"))
 		return tsc_khz_print();
-	if (argc > 1 && !strcmp(argv[1], "--port")) {
-		port = 1;
+	while (argc > 2 && !strncmp(argv[1], "--", 2)) {
+		if (!strcmp(argv[1], "--port"))
+			port = 1;
+		else if (!strcmp(argv[1], "--irqchip"))
+			irqchip = 1;
+		else if (!strcmp(argv[1], "--cpuid"))
+			want_cpuid = 1;
+		else
+			break;
 		argc--;
 		argv++;
 	}
 	if (argc != 2 || (n = strtoul(argv[1], NULL, 0)) == 0) {
-		fprintf(stderr, "usage: kvm_floor [--port] N | kvm_floor --tsc-khz\n");
+		fprintf(stderr, "usage: kvm_floor [--port] [--irqchip] [--cpuid] N | kvm_floor "
+				"--tsc-khz\n");
 		return 1;
 	}
 	cpl = port ? 0 : 3;
@@ -149,9 +176,18 @@ int main(int argc, char **argv)
 	else
 		memcpy(mem + CODE_GPA, mmio_code, sizeof(mmio_code));
 
+	if (irqchip) {
+		struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+		if (ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul) || ioctl(vm, KVM_CREATE_IRQCHIP, 0) ||
+		    ioctl(vm, KVM_CREATE_PIT2, &pit))
+			return die("in-kernel IRQ chip and PIT");
+	}
 	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	if (vcpu < 0)
 		return die("KVM_CREATE_VCPU");
+	if (want_cpuid && cpuid_set(kvm, vcpu))
+		return die("KVM_SET_CPUID2");
 	mmap_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size <= 0)
 		return die("KVM_GET_VCPU_MMAP_SIZE");
