@@ -586,7 +586,8 @@ class Bench:
                 if self.quick else "`make bench`",
                 time.strftime("%Y-%m-%d %H:%M"), os.uname().release, self.cpu_model(),
                 os.cpu_count(), self.qemu_version(), time.time() - started))
-            f.write("Ratio = ptvm / QEMU (below 1: ptvm takes less time or memory). "
+            f.write("Ratio = ptvm / QEMU (for times and memory below 1 is ptvm better, for MB/s and "
+                    "requests/s above 1). "
                     "Raw output of every run: `raw/`. Chart: `chart.png`%s.\n\n" %
                     ("" if chart_ok else " (not drawn: gnuplot missing or failed)"))
             f.write("| figure | ptvm | QEMU | ratio | how measured |\n|---|---|---|---|---|\n")
@@ -621,22 +622,25 @@ class Bench:
             return False
         dat = os.path.join(self.out, "chart.dat")
         with open(dat, "w") as f:
-            for i, (label, ratio, _) in enumerate(self.chart):
-                short = label.replace("start-up: ", "").replace(" (ms)", "") \
-                    .replace(" (MiB)", "").replace(" (ns)", "").replace(" (MB/s)", "")
-                f.write('%d "%s" %.4f\n' % (i, short.replace('"', "'"), ratio))
+            for i, (label, ratio, lower_is_better) in enumerate(self.chart):
+                short = label.replace(" (ms)", "").replace(" (MiB)", "").replace(" (ns)", "") \
+                    .replace(" (MB/s)", "").replace(" (requests/s)", "")
+                # > 1: ptvm is better (less time or memory, more throughput)
+                adv = 1 / ratio if lower_is_better and ratio > 0 else ratio
+                f.write('%d "%s" %.4f %d\n' % (i, short.replace('"', "'"), adv,
+                                                0x3070b0 if adv >= 1 else 0xc04040))
         gp = """set terminal pngcairo size 1400,%d font ",10" noenhanced
 set output "%s"
-set title "ptvm / QEMU (1 = same; below 1: ptvm uses less time or memory)"
+set title "How many times better ptvm does than QEMU (blue: ptvm better, red: QEMU better; 1 = same)"
 set style fill solid 0.8
 set boxwidth 0.7
 set yrange [-1:%d]
 set ytics nomirror
 set logscale x 2
-set xlabel "ratio ptvm / QEMU (log scale)"
+set xlabel "QEMU / ptvm for times and memory, ptvm / QEMU for throughput (log scale)"
 set grid xtics
 unset key
-plot "%s" using (1):1:(1):($3):($1-0.35):($1+0.35):ytic(2) with boxxyerror lc rgb "#3070b0", \\
+plot "%s" using (1):1:(1):($3):($1-0.35):($1+0.35):4:ytic(2) with boxxyerror lc rgb variable, \\
      "%s" using ($3):1:(sprintf("%%.2f", $3)) with labels left offset 0.5,0
 """ % (120 + 28 * len(self.chart), png, len(self.chart), dat, dat)
         gpf = os.path.join(self.out, "chart.gp")
