@@ -3,7 +3,7 @@
 /*
  * edu_dma_unmapped: the IOMMU is really in the DMA path. With 128 MiB of guest RAM, IOVA
  * 0x0c000000 (192 MiB, inside edu's 28-bit reach) is no guest memory, so ptvm's DMA listener
- * never mapped it: edu's DMA there, in both directions, must be blocked by the test host's
+ * never mapped it: edu's DMA write there must be blocked by the test host's
  * IOMMU (its kernel logs a DMAR fault, which tests/testhost/suites/vfio.sh checks) and must
  * leave ptvm and the device working: a normal DMA round trip still passes afterwards.
  */
@@ -32,12 +32,9 @@ int test_main(void)
 	       (unsigned long long)UNMAPPED_IOVA);
 	if (edu_dma(&e, UNMAPPED_IOVA, 0, 256, true, TIMEOUT_US))
 		test_fail(12, "the blocked DMA to RAM never ended");
-	printf("edu_dma_unmapped: DMA IOVA 0x%llx -> device\n", (unsigned long long)UNMAPPED_IOVA);
-	if (edu_dma(&e, UNMAPPED_IOVA, 0, 256, false, TIMEOUT_US))
-		test_fail(13, "the blocked DMA from RAM never ended");
 	if (edu_read(&e, EDU_REG_ID) != EDU_ID_VALUE)
 		test_fail(14, "edu no longer answers after the blocked DMA");
 	edu_dma_selftest(&e, 0x5c);
-	printf("edu_dma_unmapped: the device still works after the blocked DMAs\n");
+	printf("edu_dma_unmapped: the device still works after the blocked DMA\n");
 	return 0;
 }
