@@ -37,6 +37,10 @@ void cli_run_usage(void)
 	       "  --console virtio       a virtio console (hvc0) on stdio beside the UART\n"
 	       "  --rng [src=PATH]       virtio-rng fed from PATH (default /dev/urandom)\n"
 	       "  --balloon [free-page-reporting=on][,target=SIZE]   virtio-balloon\n"
+	       "  --device vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on]   pass a host PCI\n"
+	       "                         device through (bound to vfio-pci; repeatable)\n"
+	       "  --report FILE          write what passthrough did (containers, groups, DMA\n"
+	       "                         mappings, BARs, interrupt routes) as JSON\n"
 	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
 	       "  -h, --help             this text\n"
@@ -151,6 +155,8 @@ enum {
 	OPT_CONSOLE,
 	OPT_RNG,
 	OPT_BALLOON,
+	OPT_DEVICE,
+	OPT_REPORT,
 };
 
 /* --rng and --balloon take an optional value, also as the next word ("--rng src=X") */
@@ -190,6 +196,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "rng", optional_argument, NULL, OPT_RNG },
 		{ "balloon", optional_argument, NULL, OPT_BALLOON },
+		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -269,6 +277,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_BALLOON:
 			cfg->balloon = cli_optional_value(argc, argv);
+			break;
+		case OPT_DEVICE:
+			if (strncmp(optarg, "vfio=", 5)) {
+				pr_err(
+				    "--device: '%s' is not vfio=BDF[,bar-mmap=on|off][,p2p=on|off]",
+				    optarg);
+				ret = -EINVAL;
+				break;
+			}
+			ret = cli_add_device("--device", cfg->vfio, &cfg->nr_vfio, optarg);
+			break;
+		case OPT_REPORT:
+			cfg->report = optarg;
 			break;
 		case 'h':
 			cli_run_usage();

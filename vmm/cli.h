@@ -38,6 +38,9 @@ struct vm_config {
 	const char *rng;     /* NULL: no rng; "" or "src=PATH" */
 	const char *balloon; /* NULL: no balloon */
 	bool console_virtio;
+	const char *vfio[CLI_MAX_DEVICES]; /* --device vfio=BDF[,...], parsed by devices/vfio_pci */
+	unsigned nr_vfio;
+	const char *report; /* --report FILE: JSON of what passthrough did */
 };
 
 #define CLI_DEFAULT_MEMORY (512ULL << 20)

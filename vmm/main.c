@@ -28,7 +28,9 @@
 #include "devices/virtio_pci.h"
 #include "devices/virtio_rng.h"
 #include "eventloop.h"
+#include "devices/vfio_pci.h"
 #include "iommu/sysfs.h"
+#include "iommu/vfio.h"
 #include "layout.h"
 #include "log.h"
 #include "term.h"
@@ -59,6 +61,9 @@ struct ptvm {
 	unsigned nr_virtio;
 	struct virtio_device *hvc;     /* --console virtio: stdin goes here instead of COM1 */
 	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
+	struct vfio *vfio;
+	struct vfio_pci *vfio_devs[CLI_MAX_DEVICES];
+	unsigned nr_vfio_devs;
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -277,6 +282,82 @@ static void ptvm_virtio_exit(struct ptvm *p)
 	}
 }
 
+/*
+ * Passthrough devices. The balloon is told first: once guest RAM is pinned for DMA it must
+ * not be discarded, so inflation and free page reporting are refused from here on.
+ */
+static int ptvm_vfio_init(struct ptvm *p)
+{
+	int ret;
+
+	if (!p->cfg.nr_vfio)
+		return 0;
+	if (p->balloon) {
+		virtio_balloon_set_pinned(p->balloon, true);
+		pr_info("balloon: inflation and free page reporting refused while a passthrough "
+			"device is attached (its DMA pins guest RAM)");
+	}
+	ret = vfio_create(p->vm->mm, &p->vfio);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < p->cfg.nr_vfio; i++) {
+		struct vfio_pci_config vc;
+
+		ret = vfio_pci_parse(p->cfg.vfio[i], &vc);
+		if (!ret)
+			ret = vfio_pci_create(p->vm, p->pci, p->vfio, &vc,
+					      &p->vfio_devs[p->nr_vfio_devs]);
+		if (ret)
+			return ret; /* vfio_pci_create detached the device on failure */
+		p->nr_vfio_devs++;
+	}
+	vfio_report(p->vfio);
+	return 0;
+}
+
+static void ptvm_vfio_exit(struct ptvm *p)
+{
+	while (p->nr_vfio_devs)
+		vfio_pci_destroy(p->vfio_devs[--p->nr_vfio_devs]);
+	vfio_destroy(p->vfio);
+	p->vfio = NULL;
+	if (p->balloon)
+		virtio_balloon_set_pinned(p->balloon, false);
+}
+
+/* --report FILE: one JSON object with what passthrough set up, written once the VM runs */
+static int ptvm_report_write(struct ptvm *p)
+{
+	FILE *f;
+	int ret = 0;
+
+	if (!p->cfg.report)
+		return 0;
+	f = fopen(p->cfg.report, "w");
+	if (!f) {
+		ret = -errno;
+		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
+		return ret;
+	}
+	fprintf(f, "{\"memory_bytes\": %llu, \"cpus\": %u, \"vfio\": ",
+		(unsigned long long)p->cfg.mem_size, p->cfg.nr_cpus);
+	if (p->vfio)
+		vfio_report_json(p->vfio, f);
+	else
+		fputs("null", f);
+	fputs("}\n", f);
+	if (fclose(f)) {
+		ret = -errno;
+		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
+	}
+	return ret;
+}
+
+static void ptvm_report_exit(struct ptvm *p)
+{
+	(void)p;
+}
+
 static int ptvm_acpi_init(struct ptvm *p)
 {
 	struct acpi_config acfg = {
@@ -488,10 +569,12 @@ static const struct ptvm_step {
 	{ "irqchip", ptvm_irqchip_init, ptvm_irqchip_exit },
 	{ "devices", ptvm_devices_init, ptvm_devices_exit },
 	{ "virtio", ptvm_virtio_init, ptvm_virtio_exit },
+	{ "vfio", ptvm_vfio_init, ptvm_vfio_exit },
 	{ "acpi", ptvm_acpi_init, ptvm_acpi_exit },
 	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "vcpus", ptvm_vcpus_init, ptvm_vcpus_exit },
 	{ "console", ptvm_console_init, ptvm_console_exit },
+	{ "report", ptvm_report_write, ptvm_report_exit },
 };
 
 static int ptvm_run_vm(struct ptvm *p)
