@@ -156,6 +156,7 @@ run_qemu() {
 
 # host sides of the virtio programs: host_pre_/host_post_/host_cleanup_<name>
 . tests/guest/virtio_host.sh
+. tests/guest/vfio_host.sh
 
 # run_hook KIND NAME: 0 when there is no such hook or it passed; else its status
 run_hook() {
@@ -188,7 +189,9 @@ for elf in $elfs; do
 	run_hook pre "$name"
 	hst=$?
 	if [ $hst -ne 0 ]; then
+		pre_reason=$hook_reason
 		run_hook cleanup "$name"
+		hook_reason=$pre_reason
 		if [ $hst -eq 77 ]; then
 			echo "SKIP $name: $hook_reason"
 			skip=$((skip + 1))
