@@ -82,6 +82,7 @@ elapsed() { # t = seconds since QEMU started, 0.01 s resolution, no fork per con
 passed=0
 failed=0
 results=0
+details=0
 skipped=()
 init_at=
 done_at=
@@ -95,11 +96,11 @@ while IFS= read -r line; do
 	*) last=$line ;;
 	esac
 	case $line in
-	PASS\ *) passed=$((passed + 1)); results=$((results + 1)); echo "$line" ;;
-	FAIL\ *) failed=$((failed + 1)); results=$((results + 1)); echo "$line" ;;
-	SKIP\ *) skipped+=("${line%%:*}"); results=$((results + 1)); echo "$line" ;;
+	PASS\ *) passed=$((passed + 1)); results=$((results + 1)); details=0; echo "$line" ;;
+	FAIL\ *) failed=$((failed + 1)); results=$((results + 1)); details=1; echo "$line" ;;
+	SKIP\ *) skipped+=("${line%%:*}"); results=$((results + 1)); details=0; echo "$line" ;;
 	"SUITE "*" start") results=0 ;;
-	"  | "*) [ "$failed" -gt 0 ] && echo "$line" ;;
+	"  | "*) [ $details = 1 ] && echo "$line" ;; # a failure's log lines, on the terminal too
 	TESTHOST-INIT*) init_at=$t; echo "testhost: booted to init in $t s (QEMU start to init)" ;;
 	TESTHOST-DONE*) done_at=$t ;;
 	"TESTHOST "*) echo "testhost: ${line#TESTHOST }" ;;
@@ -128,7 +129,7 @@ elif [ -z "$done_at" ]; then
 	rc=1
 fi
 if [ $((passed + failed)) = 0 ]; then
-	echo "testhost: FAIL no test printed a result"
+	echo "testhost: FAIL no test passed or failed"
 	rc=1
 fi
 [ "$failed" = 0 ] || rc=1
