@@ -621,12 +621,14 @@ class Bench:
         if not self.chart or not self.gnuplot():
             return False
         dat = os.path.join(self.out, "chart.dat")
+        advs = []
         with open(dat, "w") as f:
             for i, (label, ratio, lower_is_better) in enumerate(self.chart):
                 short = label.replace(" (ms)", "").replace(" (MiB)", "").replace(" (ns)", "") \
                     .replace(" (MB/s)", "").replace(" (requests/s)", "")
                 # > 1: ptvm is better (less time or memory, more throughput)
                 adv = 1 / ratio if lower_is_better and ratio > 0 else ratio
+                advs.append(adv)
                 f.write('%d "%s" %.4f %d\n' % (i, short.replace('"', "'"), adv,
                                                 0x3070b0 if adv >= 1 else 0xc04040))
         gp = """set terminal pngcairo size 1400,%d font ",10" noenhanced
@@ -635,6 +637,7 @@ set title "How many times better ptvm does than QEMU (blue: ptvm better, red: QE
 set style fill solid 0.8
 set boxwidth 0.7
 set yrange [-1:%d]
+set xrange [%g:%g]
 set ytics nomirror
 set logscale x 2
 set xlabel "QEMU / ptvm for times and memory, ptvm / QEMU for throughput (log scale)"
@@ -642,7 +645,8 @@ set grid xtics
 unset key
 plot "%s" using (1):1:(1):($3):($1-0.35):($1+0.35):4:ytic(2) with boxxyerror lc rgb variable, \\
      "%s" using ($3):1:(sprintf("%%.2f", $3)) with labels left offset 0.5,0
-""" % (120 + 28 * len(self.chart), png, len(self.chart), dat, dat)
+""" % (120 + 28 * len(self.chart), png, len(self.chart), min(0.5, min(advs) / 1.5),
+       max(2, max(advs) * 3), dat, dat)
         gpf = os.path.join(self.out, "chart.gp")
         with open(gpf, "w") as f:
             f.write(gp)
