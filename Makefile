@@ -20,7 +20,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-asan/%)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all help deps test test-unit test-unit-asan test-guest test-testhost run clean format
+.PHONY: all help deps test test-bench test-unit test-unit-asan test-guest test-testhost run clean format
 all: $(BUILD)/ptvm
 
 help:
@@ -74,11 +74,19 @@ test-unit-asan: deps $(UNIT_ASAN_BINS)
 -include tests/testhost/testhost.mk
 -include tests/cli/cli.mk
 -include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk
 
 # The unit tests that check the loader against the real Debian kernel need it fetched.
 test-unit test-unit-asan: $(if $(wildcard tests/testhost/testhost.mk),testhost-kernel)
 
-test: test-unit test-unit-asan test-cli test-cli-asan test-guest test-testhost
+# Benchmarks never fail on a time: make test only checks that the quick run still measures
+# every figure and writes its table.
+test-bench:
+	@rm -f $(BUILD)/bench/results.md
+	@$(MAKE) --no-print-directory bench QUICK=1
+	@test -s $(BUILD)/bench/results.md && echo "bench: 1 passed, 0 failed (results in $(BUILD)/bench/results.md)"
+
+test: test-unit test-unit-asan test-cli test-cli-asan test-guest test-bench test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])
