@@ -19,7 +19,7 @@ if [ "$where" = auto ]; then
 	if [ ! -w /dev/kvm ]; then
 		where=testhost
 		why="/dev/kvm is missing or not writable here"
-	elif probe=$("$BUILD/testhost/kvmprobe" 2>&1); then
+	elif probe=$("$BUILD/testhost/bin/kvmprobe" 2>&1); then
 		ns=$(echo "$probe" | sed -n 's/^kvmprobe: \([0-9.]*\) ns.*/\1/p')
 		if [ "$(awk -v n="$ns" -v m=$MAX_NS 'BEGIN { print (n > m) }')" = 1 ]; then
 			where=testhost

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the test host's initramfs: busybox, kvm-amd and the vfio modules, ptvm (with the shared
-# libraries it links), kvmprobe, the guest/ test programs with their ptvm arguments, the Linux
-# guest (vmlinux, bzImage, its busybox image) and the suites.
+# libraries it links), the tools in $BUILD/testhost/bin (kvmprobe, the suites' helpers), the
+# guest/ test programs with their ptvm arguments and host-side hooks, the Linux guest (vmlinux,
+# bzImage, its busybox image) and the suites.
 #
 # usage: mkhost.sh OUT   (env: BUILD=build, PTVM=$BUILD/ptvm, COMPRESS=none|gzip)
 # The image is left uncompressed by default: gzip -1 saves 50 MB of a 77 MB image but costs
@@ -16,7 +17,7 @@ PTVM=${PTVM:-$BUILD/ptvm}
 KROOT=$BUILD/testhost/kernel
 GUEST_IMG=$BUILD/guest/linux-initramfs.cpio.gz
 
-for f in "$PTVM" "$BUILD/testhost/kvmprobe" "$KROOT/vmlinux" "$KROOT/bzImage" "$GUEST_IMG"; do
+for f in "$PTVM" "$BUILD/testhost/bin/kvmprobe" "$KROOT/vmlinux" "$KROOT/bzImage" "$GUEST_IMG"; do
 	[ -e "$f" ] || { echo "mkhost: $f missing (build it first: make test-testhost does)" >&2; exit 1; }
 done
 
@@ -40,20 +41,28 @@ for elf in "$BUILD"/guest/*.elf; do
 	printf '%s\n' "$args" > "$STAGE/elf/$name.args"
 done
 
+# The test-host tools (kvmprobe and the suites' helpers, static), into /bin.
+TOOLS=
+for t in "$BUILD"/testhost/bin/*; do
+	TOOLS="$TOOLS -f $t=/bin/$(basename "$t")"
+done
+
 # ptvm is linked dynamically: carry its loader and libraries at the paths it was linked with.
 LIBS=
 for lib in $(ldd "$PTVM" 2>/dev/null | grep -o -E '/[^ ]+\.so[^ ]*'); do
 	LIBS="$LIBS -f $lib=$lib"
 done
 
-# The host side of guest programs that need one (tests/guest/run.sh sources the same file).
+# The host sides of guest programs that need one (tests/guest/run.sh sources the same files).
 HOOKS=
-[ -f "$TOP/tests/guest/virtio_host.sh" ] && HOOKS="-f $TOP/tests/guest/virtio_host.sh=/testhost/guest/virtio_host.sh"
+for h in "$TOP"/tests/guest/*_host.sh; do
+	[ -f "$h" ] && HOOKS="$HOOKS -f $h=/testhost/guest/$(basename "$h")"
+done
 
 # shellcheck disable=SC2086 # LIBS and HOOKS are lists of options by design
 "$TOP/guest/linux/mkinitramfs.sh" -k "$KROOT" -i "$HERE/init" -z "${COMPRESS:-none}" \
 	-m "kvm-amd vfio_iommu_type1 vfio-pci" \
-	-f "$PTVM=/bin/ptvm" -f "$BUILD/testhost/kvmprobe=/bin/kvmprobe" $LIBS \
+	-f "$PTVM=/bin/ptvm" $TOOLS $LIBS \
 	-f "$STAGE/elf=/guest/elf" \
 	-f "$KROOT/vmlinux=/guest/linux/vmlinux" -f "$KROOT/bzImage=/guest/linux/bzImage" \
 	-f "$GUEST_IMG=/guest/linux/initramfs.cpio.gz" \

@@ -6,10 +6,16 @@
 
 TH_DIR := $(BUILD)/testhost
 TH_KERNEL := $(TH_DIR)/kernel/release
-TH_PROBE := $(TH_DIR)/kvmprobe
+TH_PROBE := $(TH_DIR)/bin/kvmprobe
+# Test-host tools: every tests/testhost/<tool>.c becomes $(TH_DIR)/bin/<tool>, static (the image
+# carries no libraries for them), linked with libptvm.a so that a tool can drive ptvm's modules
+# against the real kernel inside the test host; mkhost.sh puts them all in the image's /bin.
+TH_TOOLS := $(patsubst tests/testhost/%.c,$(TH_DIR)/bin/%,$(wildcard tests/testhost/*.c))
 TH_IMAGE := $(TH_DIR)/host-initramfs.cpio
 GUEST_LINUX_IMAGE := $(BUILD)/guest/linux-initramfs.cpio.gz
-TESTHOST_SUITES ?= guest linux
+# guest and linux first, then every other suite in tests/testhost/suites/, by name
+TH_SUITES_ALL := $(basename $(notdir $(wildcard tests/testhost/suites/*.sh)))
+TESTHOST_SUITES ?= guest linux $(filter-out guest linux,$(sort $(TH_SUITES_ALL)))
 
 # guest/guest.mk provides `guest` (build/guest/*.elf); without it the guest suite says it has
 # no programs instead of make failing.
@@ -22,17 +28,21 @@ $(TH_KERNEL): tests/testhost/fetch-kernel.sh
 	@OUT=$(TH_DIR)/kernel tests/testhost/fetch-kernel.sh
 testhost-kernel: deps $(TH_KERNEL)
 
-# Static, so that the test host's initramfs can carry it without libraries.
+# kvmprobe must build before ptvm does (make run uses it first), so it needs no library.
 $(TH_PROBE): tests/testhost/kvmprobe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O2 -static -o $@ $<
+
+$(TH_DIR)/bin/%: tests/testhost/%.c $(BUILD)/libptvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -static -o $@ $< $(BUILD)/libptvm.a $(LDLIBS)
 
 $(GUEST_LINUX_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh $(TH_KERNEL)
 	@guest/linux/mkinitramfs.sh -k $(TH_DIR)/kernel $@
 
 # Rebuilt every time (about half a second): its inputs include build/guest/*.elf, which the
 # guest target decides about only when it runs.
-testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
+testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE)
 	@BUILD=$(BUILD) tests/testhost/mkhost.sh $(TH_IMAGE)
 
 test-testhost: testhost-image

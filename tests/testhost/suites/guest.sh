@@ -7,18 +7,24 @@
 . /testhost/lib.sh
 
 TMO=${TH_GUEST_TIMEOUT:-30} # each takes well under a second here
-HOOKS=/testhost/guest/virtio_host.sh
 logdir=$TH_LOGS/guest # the hooks keep their files below it
 mkdir -p $logdir
-hooks_missing= # a command the hooks need that busybox does not have
-if [ -f $HOOKS ]; then
-	. $HOOKS
-	for c in python3 perl; do
-		if grep -q "\\b$c\\b" $HOOKS && ! command -v $c > /dev/null; then
-			hooks_missing=$c
-		fi
+for h in /testhost/guest/*_host.sh; do
+	[ -f "$h" ] && . "$h"
+done
+
+# hook_lacks NAME: prints what the file defining host_pre_NAME needs and busybox lacks, if any
+hook_lacks() {
+	for h in /testhost/guest/*_host.sh; do
+		grep -q "^host_pre_$1()" "$h" 2> /dev/null || continue
+		for c in python3 perl; do
+			if grep -q "\\b$c\\b" "$h" && ! command -v $c > /dev/null; then
+				echo "$c (tests/guest/$(basename "$h"))"
+				return
+			fi
+		done
 	done
-fi
+}
 
 # run_hook KIND NAME: 0 when there is no such hook or it passed; else its status (77 = skip)
 run_hook() {
@@ -33,18 +39,20 @@ for elf in /guest/elf/*.elf; do
 	found=1
 	name=$(basename "$elf" .elf)
 	test=guest-$name
-	if [ -n "$hooks_missing" ] && command -v "host_pre_$name" > /dev/null 2>&1; then
-		th_skip "$test" "its host side (tests/guest/virtio_host.sh) needs $hooks_missing, which the busybox test host lacks"
+	lacks=$(hook_lacks "$name")
+	if [ -n "$lacks" ]; then
+		th_skip "$test" "its host side needs $lacks, which the busybox test host lacks"
 		continue
 	fi
 	run_hook pre "$name"
 	hst=$?
 	if [ $hst != 0 ]; then
+		reason=$hook_reason # the cleanup hook starts with a fresh one
 		run_hook cleanup "$name"
 		if [ $hst = 77 ]; then
-			th_skip "$test" "$hook_reason"
+			th_skip "$test" "$reason"
 		else
-			th_fail "$test" "host side: $hook_reason"
+			th_fail "$test" "host side: $reason"
 		fi
 		continue
 	fi

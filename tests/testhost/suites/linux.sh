@@ -23,7 +23,7 @@ linux_boot() { # linux_boot TEST CPUS PTVM-ARGS...
 	done=$(th_when "$log" '^CHECKS DONE')
 	end=$(th_when "$log" '^TH-EXIT ')
 	bad=$(sed -n 's/^[0-9.]* \(CHECK [^ ]* FAIL.*\)$/\1/p' "$log" | tr '\n' ';')
-	nchecks=$(grep -c '^[0-9.]* CHECK [^ ]* ok$' "$log")
+	nchecks=$(grep -c -E '^[0-9.]* CHECK [^ ]* ok( |$)' "$log")
 	if [ "$TH_TIMEDOUT" = 1 ]; then
 		th_fail "$test" "timeout after $TMO s (${init:+init at $init s, }last line: $(sed -n 's/^[0-9.]* //p' "$log" | grep -v '^TH-EXIT' | tail -n 1))" "$log"
 	elif [ -z "$init" ]; then
