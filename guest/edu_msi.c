@@ -12,13 +12,16 @@
 const char test_name[] = "edu_msi";
 
 #define MSI_VECTOR 40
-#define INTX_VECTOR 41
+#define INTX_VECTOR KIT_LEVEL_VECTOR
 #define WAIT_US 2000000ull
 
 static void factorial_irq(const struct edu *e, unsigned int vector, const char *how, unsigned n)
 {
 	uint32_t seen = irq_count(vector), st;
 
+	/* the level handler leaves the line masked after each delivery: open it */
+	if (vector == INTX_VECTOR)
+		ioapic_route_level(e->irq_line, INTX_VECTOR);
 	edu_factorial_irq(e, n);
 	if (!irq_wait(vector, seen, WAIT_US))
 		test_fail(20,
@@ -32,8 +35,12 @@ static void factorial_irq(const struct edu *e, unsigned int vector, const char *
 	if (edu_read(e, EDU_REG_FACTORIAL) != 120 && n == 5)
 		test_fail(22, "%s: 5! read as %u", how, edu_read(e, EDU_REG_FACTORIAL));
 	edu_irq_ack(e);
-	/* a level interrupt re-delivered before the ack was seen: let it land now */
-	irq_wait(vector, irq_count(vector), 20000);
+	if (vector == INTX_VECTOR) {
+		/* the level handler masked the line; with the device acked it may open again (a
+		 * delivery latched while masked lands now, and is masked again) */
+		ioapic_route_level(e->irq_line, INTX_VECTOR);
+		irq_wait(vector, irq_count(vector), 20000);
+	}
 	printf("edu_msi: %s: factorial interrupt on vector %u (%u so far)\n", how, vector,
 	       irq_count(vector));
 }
@@ -54,10 +61,15 @@ int test_main(void)
 
 	if (!e.irq_pin)
 		test_fail(12, "edu has no INTx pin");
-	ioapic_route_level(e.irq_line, INTX_VECTOR);
+	kit_level_ioregsel = 0x10 + 2 * e.irq_line;
 	factorial_irq(&e, INTX_VECTOR, "INTx", 5);
 	factorial_irq(&e, INTX_VECTOR, "INTx again", 5);
 	ioapic_mask(e.irq_line);
+	/* at most two deliveries per INTx event (one, plus one latched while masked): more
+	 * would mean the line is not deasserted through the resample path */
+	if (irq_count(INTX_VECTOR) > 4)
+		test_fail(14, "INTx: %u deliveries for 2 events: the line storms",
+			  irq_count(INTX_VECTOR));
 	if (irq_count(MSI_VECTOR) < 2 || irq_count(INTX_VECTOR) < 2)
 		test_fail(13, "interrupts: %u on MSI, %u on INTx", irq_count(MSI_VECTOR),
 			  irq_count(INTX_VECTOR));

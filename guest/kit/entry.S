@@ -238,9 +238,33 @@ irq\vec:
 	pop %rax
 	iretq
 .endm
-	.irp vec, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63
+	.irp vec, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,63
 	IRQ \vec
 	.endr
+
+/*
+ * Vector 62 is for a level-triggered IOAPIC line (KIT_LEVEL_VECTOR): the handler masks the
+ * line's redirection entry (kit_level_ioregsel selects it) before the EOI, as a level handler
+ * must while the device still asserts the line; the program acks the device and unmasks.
+ * Without the mask every EOI re-delivers the still-asserted line: an interrupt storm.
+ */
+#define IOAPIC_BASE 0xfec00000
+	.p2align 4
+irq62:
+	push %rax
+	push %rdx
+	lock incl kit_irq_counts + 4 * (62 - 32)(%rip)
+	mov $IOAPIC_BASE, %eax
+	mov kit_level_ioregsel(%rip), %edx
+	movl %edx, (%rax)
+	movl 0x10(%rax), %edx
+	orl $0x10000, %edx
+	movl %edx, 0x10(%rax)
+	mov $LAPIC_EOI, %eax
+	movl $0, (%rax)
+	pop %rdx
+	pop %rax
+	iretq
 
 	.section .rodata
 	.p2align 3
@@ -249,6 +273,12 @@ kit_irq_table:
 	.irp vec, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63
 	.quad irq\vec
 	.endr
+
+	.section .data
+	.p2align 2
+	.globl kit_level_ioregsel
+kit_level_ioregsel:
+	.long 0
 
 	.section .bss
 	.p2align 6

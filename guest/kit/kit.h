@@ -236,6 +236,10 @@ void cpu_tables_init(void); /* GDT/TSS/IDT, boot CPU */
 #define KIT_IRQ_COUNT 32
 #define KIT_SPURIOUS_VECTOR 63 /* the LAPIC's spurious vector (counted like the others) */
 extern uint32_t kit_irq_counts[KIT_IRQ_COUNT];
+/* The vector for a level-triggered IOAPIC line: its handler masks the line's redirection
+ * entry (IOREGSEL value in kit_level_ioregsel: 0x10 + 2 * GSI) before the EOI. */
+#define KIT_LEVEL_VECTOR 62
+extern uint32_t kit_level_ioregsel;
 /* Arrivals on @vector so far (0 for vectors outside the counted range). */
 uint32_t irq_count(unsigned int vector);
 /*
