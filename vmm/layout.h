@@ -10,6 +10,7 @@
  *   0x0002_0000  kernel command line                       (BOOT_CMDLINE_GPA)
  *   0x0009_fc00  EBDA                                       (e820 reserved)
  *   0x000e_0000  ACPI tables, RSDP first (e820 reserved, found by the legacy scan too)
+ *   0x000f_fff0  the reset vector: a stub that resets through the ACPI reset register
  *   0x0010_0000  kernel, then free RAM; the initrd goes at the top of low RAM
  *   low RAM ends at min(memory, 3 GiB)
  *   0xc000_0000  32-bit PCI MMIO window (512 MiB)
@@ -36,7 +37,11 @@
 #define LOW_RAM_E820_END EBDA_GPA
 
 #define ACPI_TABLES_GPA 0xe0000ULL
-#define ACPI_TABLES_SIZE 0x20000ULL /* up to 1 MiB */
+#define ACPI_TABLES_SIZE 0x10000ULL /* up to 0xf0000 */
+
+/* Where a CPU starts after INIT/reset (f000:fff0): ptvm puts a stub there that asks for a
+ * reset through ACPI_RESET_PORT, for guests that reboot by jumping to the BIOS */
+#define RESET_VECTOR_GPA 0xffff0ULL
 
 #define KERNEL_LOAD_GPA 0x100000ULL
 #define HIGH_RAM_START 0x100000ULL

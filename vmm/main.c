@@ -358,6 +358,29 @@ static void ptvm_report_exit(struct ptvm *p)
 	(void)p;
 }
 
+/*
+ * No firmware, but a CPU that is reset to real mode (Linux's last-resort reboot jumps to
+ * f000:fff0; an INIT of the BSP lands there too) must not run whatever bytes happen to be
+ * at the reset vector: it finds "mov al, RESET_VALUE; mov dx, RESET_PORT; out dx, al; hlt",
+ * so that ptvm ends with the reboot status.
+ */
+static int ptvm_reset_vector_init(struct ptvm *p)
+{
+	const uint8_t stub[] = {
+		0xb0,
+		ACPI_RESET_VALUE, /* mov al, imm8 */
+		0xba,
+		ACPI_RESET_PORT & 0xff,
+		ACPI_RESET_PORT >> 8, /* mov dx, imm16 */
+		0xee,		      /* out dx, al */
+		0xf4,		      /* hlt */
+		0xeb,
+		0xfd, /* jmp $-1 */
+	};
+
+	return memmap_write(p->vm->mm, RESET_VECTOR_GPA, stub, sizeof(stub));
+}
+
 static int ptvm_acpi_init(struct ptvm *p)
 {
 	struct acpi_config acfg = {
@@ -379,6 +402,9 @@ static int ptvm_acpi_init(struct ptvm *p)
 		pr_err("acpi: cannot build the tables: %s", strerror(-ret));
 		return ret;
 	}
+	ret = ptvm_reset_vector_init(p);
+	if (ret)
+		return ret;
 	pr_debug("acpi: %zu bytes of tables at 0x%llx", used, (unsigned long long)ACPI_TABLES_GPA);
 	return 0;
 }
@@ -601,6 +627,10 @@ static int ptvm_run_vm(struct ptvm *p)
 		vcpu_kick(vm->vcpus[i]);
 	for (unsigned i = 0; i < started; i++)
 		vcpu_join(vm->vcpus[i]);
+	/* a guest killed from outside (a hang, a timeout): where was it? */
+	if (vm->exit_status == PTVM_EXIT_SIGNAL)
+		for (unsigned i = 0; i < started; i++)
+			vcpu_dump_regs(vm->vcpus[i]);
 	pr_info("vm: stopped %.3f s after start", ptvm_elapsed(p));
 	return vm->exit_status;
 }

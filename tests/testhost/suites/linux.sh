@@ -59,3 +59,20 @@ for cpus in ${TH_LINUX_CPUS:-1 2}; do
 	linux_boot "linux-vmlinux-linux64-${cpus}cpu" "$cpus" --kernel $G/vmlinux --boot-protocol linux64
 	linux_boot "linux-bzimage-${cpus}cpu" "$cpus" --kernel $G/bzImage
 done
+
+# A guest that panics (here: no init to run) with panic=-1 reboots at once; Linux's last
+# resort is a jump to the real-mode reset vector, where ptvm's stub resets through the ACPI
+# reset register: ptvm must end with the reboot status (64), not hang.
+log=$TH_LOGS/linux-panic-reboots.log
+th_run "$log" "$TMO" ptvm run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz --memory "$MEM" \
+	--cmdline "console=ttyS0 panic=-1 quiet rdinit=/nonexistent"
+rc=$?
+if [ "$TH_TIMEDOUT" = 1 ]; then
+	th_fail linux-panic-reboots "timeout after $TMO s: the panicked guest did not end ptvm" "$log"
+elif ! grep -q 'Kernel panic' "$log"; then
+	th_fail linux-panic-reboots "no kernel panic seen (ptvm $(th_status_reason $rc))" "$log"
+elif [ "$rc" != 64 ]; then
+	th_fail linux-panic-reboots "ptvm exited $(th_status_reason $rc), want 64 (guest reboot)" "$log"
+else
+	th_pass linux-panic-reboots "panic -> reboot, ptvm status 64 at $(th_when "$log" '^TH-EXIT ') s" "$log"
+fi
