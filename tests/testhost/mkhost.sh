@@ -1,8 +1,9 @@
 #!/bin/sh
-# Builds the test host's initramfs: busybox, kvm-amd and the vfio modules, ptvm (with the shared
-# libraries it links), the tools in $BUILD/testhost/bin (kvmprobe, the suites' helpers), the
-# guest/ test programs with their ptvm arguments and host-side hooks, the Linux guest (vmlinux,
-# bzImage, its busybox image) and the suites.
+# Builds the test host's initramfs: busybox, kvm-amd, the vfio modules, tun and loop (taps and
+# loop mounts for the virtio suite), ptvm (with the shared libraries it links), the tools in
+# $BUILD/testhost/bin (kvmprobe, the suites' helpers), the guest/ test programs with their ptvm
+# arguments and host-side hooks, the Linux guest (vmlinux, bzImage, its busybox image), the
+# suites and the virtio suite's ext4 image.
 #
 # usage: mkhost.sh OUT   (env: BUILD=build, PTVM=$BUILD/ptvm, COMPRESS=none|gzip)
 # The image is left uncompressed by default: gzip -1 saves 50 MB of a 77 MB image but costs
@@ -53,6 +54,17 @@ for lib in $(ldd "$PTVM" 2>/dev/null | grep -o -E '/[^ ]+\.so[^ ]*'); do
 	LIBS="$LIBS -f $lib=$lib"
 done
 
+# The virtio suite's disk: an ext4 image with a known file, made here with mkfs.ext4 -d (no
+# mount needed), gzipped (16 MiB of mostly zeros: the suite unpacks it into /tmp), and the
+# file's sha256 beside it.
+mkdir -p "$STAGE/ext4root" "$STAGE/virtio"
+head -c 262144 /dev/urandom > "$STAGE/ext4root/hello.bin"
+MKFS=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4 || true)
+[ -n "$MKFS" ] || { echo "mkhost: mkfs.ext4 not found (install e2fsprogs)" >&2; exit 1; }
+"$MKFS" -q -F -L ptvm -E root_owner=0:0 -d "$STAGE/ext4root" "$STAGE/ext4.img" 16M > /dev/null
+gzip -1 -c "$STAGE/ext4.img" > "$STAGE/virtio/ext4.img.gz"
+sha256sum "$STAGE/ext4root/hello.bin" | cut -d' ' -f1 > "$STAGE/virtio/hello.sha256"
+
 # The host sides of guest programs that need one (tests/guest/run.sh sources the same files).
 HOOKS=
 for h in "$TOP"/tests/guest/*_host.sh; do
@@ -61,10 +73,11 @@ done
 
 # shellcheck disable=SC2086 # LIBS and HOOKS are lists of options by design
 "$TOP/guest/linux/mkinitramfs.sh" -k "$KROOT" -i "$HERE/init" -z "${COMPRESS:-none}" \
-	-m "kvm-amd vfio_iommu_type1 vfio-pci" \
+	-m "kvm-amd vfio_iommu_type1 vfio-pci tun loop" \
 	-f "$PTVM=/bin/ptvm" $TOOLS $LIBS \
 	-f "$STAGE/elf=/guest/elf" \
 	-f "$KROOT/vmlinux=/guest/linux/vmlinux" -f "$KROOT/bzImage=/guest/linux/bzImage" \
 	-f "$GUEST_IMG=/guest/linux/initramfs.cpio.gz" \
 	-f "$HERE/lib.sh=/testhost/lib.sh" -f "$HERE/suites=/testhost/suites" $HOOKS \
+	-f "$STAGE/virtio=/testhost/virtio" \
 	"$OUT"
