@@ -7,7 +7,7 @@ machine-readable), chart.png (gnuplot) and raw/ (every run's output). Benchmarks
 time: the exit status is non-zero only when the harness itself could not run (a VMM that does
 not start, a guest that fails, an unparsable result) -- and then the row says so too.
 
-    tests/bench/bench.py [--quick] [--build DIR] [--only startup,memory,exits,blk]
+    tests/bench/bench.py [--quick] [--build DIR] [--only startup,memory,exits,blk,net,testhost]
 
 --quick (make bench QUICK=1): few repetitions and small counts, well under two minutes on a
 2-core machine, for `make test` to check that the harness still runs and writes its table.
@@ -31,6 +31,7 @@ KVM_RUN = 0xAE80
 # switch and clearing .bss (a firmware never writes this to COM1 with -nodefaults here)
 KIT_FIRST_IO = "pio_write at 0x3fb size 1 count 1 val 0x80 "
 QEMU = "qemu-system-x86_64"
+NET_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "net_peer.py")
 QEMU_MACHINES = {
     "microvm": ["-M", "microvm"],
     "q35": ["-M", "q35"],
@@ -109,6 +110,16 @@ class Bench:
         with open(os.path.join(self.raw, name + ".out"), errors="replace") as f:
             text = f.read()
         return st, text, secs
+
+    @staticmethod
+    def terminate(p):
+        """SIGTERM (what lets a VMM or the tap peer write what it has), SIGKILL after 10 s."""
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
     def measure_tsc(self):
         st, text, _ = self.run("tsc-khz", [self.floor, "--tsc-khz"], timeout=10)
@@ -347,12 +358,7 @@ class Bench:
             time.sleep(0.5)  # the VMM's threads settle
             return self.smaps(p.pid, 128 * 1024)
         finally:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            self.terminate(p)
 
     def fig_memory(self):
         elf = self.elf("bench_startup")
@@ -552,6 +558,133 @@ class Bench:
                      med("qemu-q35-direct", phase, i), how % "none (O_DIRECT)", fmt=fmt,
                      lower_is_better=False)
 
+    # ---- figure 6: virtio-net ----
+
+    def tap_create(self, name):
+        """A tap named @name, up, without IPv6 chatter; False (and a note) when impossible."""
+        if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+            return False
+        if subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"],
+                          stderr=subprocess.DEVNULL).returncode:
+            return False
+        subprocess.run(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % name],
+                       stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "set", name, "up"])
+        return True
+
+    def net_one(self, name, vmm, cmd_for, tap):
+        """One bench_net run on a fresh peer: ({(dir, size): (frames, cycles, lost)}, peer)."""
+        nonce = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        ready = os.path.join(self.raw, name + ".ready")
+        result = os.path.join(self.raw, name + ".peer")
+        for f in (ready, result):
+            if os.path.exists(f):
+                os.unlink(f)
+        peer = subprocess.Popen([sys.executable, NET_PEER, tap, str(nonce), ready, result],
+                                stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(self.raw, name + ".peer.err"), "w"))
+        try:
+            t_end = time.monotonic() + 10
+            while not os.path.exists(ready) and time.monotonic() < t_end:
+                time.sleep(0.05)
+            st, out, _ = self.run(name, cmd_for(nonce), timeout=600)
+        finally:
+            self.terminate(peer)
+        got = {(d, int(sz)): (int(n), int(c), int(lost)) for d, sz, n, c, lost in
+               re.findall(r"bench_net: (tx|rx) (\d+) (\d+) (\d+) (\d+)", out)}
+        if not self.vmm_ok(vmm.split("-")[0], st) or not got:
+            self.fail("net: %s exited %d without results (raw/%s.*)" % (vmm, st, name))
+            return None, None
+        pr = {}
+        if os.path.exists(result):
+            with open(result) as f:
+                for line in f:
+                    w = line.split()
+                    if w[0] == "tx":
+                        pr[("tx", int(w[1]))] = int(w[2])
+                    elif w[0] == "rx":
+                        pr[("rx", int(w[2]))] = (int(w[3]), float(w[4]))
+        return got, pr
+
+    def fig_net(self):
+        if not self.tsc_khz:
+            self.fail("net: no host TSC frequency")
+            return
+        elf = self.elf("bench_net")
+        tap = "ptvmbn%d" % (os.getpid() % 10000)
+        if not self.tap_create(tap):
+            for t in ("guest to tap", "tap to guest"):
+                self.row("virtio-net %s" % t, "no tap", "no tap",
+                         "needs root, /dev/net/tun and ip (iproute2)", chart=False)
+            return
+        n = 2000 if self.quick else 50000
+        sizes = (60, 1514)
+        cmdline = "n=%d sizes=%s" % (n, ",".join(map(str, sizes)))
+        runs = [("ptvm", lambda nonce: self.ptvm_cmd(
+            elf, ["--net", "tap=" + tap, "--cmdline", "nonce=%d %s" % (nonce, cmdline)]))]
+        if self.has_qemu:
+            runs.append(("qemu-q35", lambda nonce: self.qemu_cmd(
+                "q35", elf, "nonce=%d %s" % (nonce, cmdline), extra=[
+                    "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off" % tap,
+                    "-device", "virtio-net-pci,netdev=n0,disable-legacy=on,romfile="])))
+        rounds = 1 if self.quick else 3
+        res = {}
+        peer_seen = {}
+        try:
+            for i in range(rounds):
+                for vmm, cmd_for in runs:
+                    got, pr = self.net_one("net-%s-%d" % (vmm, i), vmm, cmd_for, tap)
+                    if not got:
+                        continue
+                    for (d, size), (frames, cycles, lost) in got.items():
+                        secs = cycles / (self.tsc_khz * 1000.0)
+                        if secs <= 0:
+                            continue
+                        res.setdefault((vmm, d, size), []).append(
+                            (frames / secs, frames * size / secs / 1e6, lost))
+                        p = pr.get((d, size))
+                        if d == "tx" and p is not None:
+                            peer_seen.setdefault((vmm, size), []).append(p)
+                        elif d == "rx" and p:
+                            peer_seen.setdefault((vmm, "send", size), []).append(
+                                p[0] / p[1] if p[1] > 0 else 0)
+        finally:
+            subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+
+        def med(vmm, d, size, i):
+            v = res.get((vmm, d, size))
+            return statistics.median(x[i] for x in v) if v else "failed"
+        log("net: " + ", ".join("%s %s %d: %.0f pps %.1f MB/s lost %d" % (
+            k + (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+                 max(x[2] for x in v))) for k, v in sorted(res.items())))
+        send = {vmm: statistics.median(peer_seen[(vmm, "send", 60)])
+                for vmm, _ in runs if peer_seen.get((vmm, "send", 60))}
+        seen = "; ".join("%s: the peer counted %s of the %d frames sent" % (
+            vmm, "/".join(str(min(peer_seen.get((vmm, sz), [0]))) for sz in sizes), n)
+            for vmm, _ in runs)
+        how = ("guest/bench_net.elf %s: polled at CPL3, no interrupts, EVENT_IDX, 256-entry "
+               "rings, timed by the guest's rdtsc; the tap peer tests/bench/net_peer.py "
+               "(python3, AF_PACKET) %%s; median of %d; QEMU q35 virtio-net-pci, "
+               "-netdev tap,vhost=off" % (cmdline, rounds))
+        how_tx = how % ("counts the frames (%s); from the first add to the last used "
+                        "element" % seen)
+        lost = {vmm: max([x[2] for k, v in res.items() if k[0] == vmm and k[1] == "rx"
+                          for x in v] or [0]) for vmm, _ in runs}
+        how_rx = how % ("sends n frames as fast as one python send() loop goes (%s frames/s "
+                        "measured at 60 bytes: the ceiling of this direction), from the first "
+                        "frame in the used ring to the last; frames lost (tap queue full): %s" % (
+                            "/".join("%s %.0f" % kv for kv in send.items()) or "?",
+                            ", ".join("%s %d" % kv for kv in lost.items())))
+        for d, title, how_d in (("tx", "guest to tap", how_tx), ("rx", "tap to guest", how_rx)):
+            self.row("virtio-net %s, 60-byte frames (packets/s)" % title,
+                     med("ptvm", d, 60, 0), med("qemu-q35", d, 60, 0)
+                     if self.has_qemu else "no " + QEMU, how_d, fmt="%.0f",
+                     lower_is_better=False)
+            self.row("virtio-net %s, 1514-byte frames (MB/s)" % title,
+                     med("ptvm", d, 1514, 1), med("qemu-q35", d, 1514, 1)
+                     if self.has_qemu else "no " + QEMU, how_d, fmt="%.1f",
+                     lower_is_better=False)
+
     def not_measured(self):
         """The issue's figures this harness does not measure yet, named with the reason."""
         for fig, why in (
@@ -561,8 +694,6 @@ class Bench:
                  "TESTHOST_SUITES=linux` (PASS lines: init/exit seconds). QEMU would have to be "
                  "in the test host's initramfs (qemu-system-x86_64 with its libraries and "
                  "firmware, tens of MB more in a 77 MB image booted under TCG): not done yet"),
-                ("virtio-net packets/s and MB/s, guest to tap and tap to guest",
-                 "not measured yet (a guest/bench_net program and a tap peer are still to do)"),
                 ("passthrough: DMA map time (4 KiB vs huge pages), edu DMA round trip, exits "
                  "per MMIO access (BAR mmap'd vs trapped)",
                  "not measured yet: left to the passthrough engineers (needs the test host's "
@@ -675,7 +806,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--build", default="build")
-    ap.add_argument("--only", default="startup,memory,exits,blk")
+    ap.add_argument("--only", default="startup,memory,exits,blk,net")
     args = ap.parse_args()
     b = Bench(args)
     started = time.time()
@@ -691,7 +822,7 @@ def main():
         b.notes.append("%s not installed: QEMU columns empty (make deps installs it)" % QEMU)
     b.measure_tsc()
     figs = {"startup": b.fig_startup, "memory": b.fig_memory, "exits": b.fig_exits,
-            "blk": b.fig_blk}
+            "blk": b.fig_blk, "net": b.fig_net}
     for name in args.only.split(","):
         if name not in figs:
             print("bench: --only %s: no such figure (have %s)" % (name, ",".join(figs)),
