@@ -5,7 +5,7 @@
 # arguments and host-side hooks, the Linux guest (vmlinux, bzImage, its busybox image), the
 # suites and the virtio suite's ext4 image.
 #
-# usage: mkhost.sh OUT   (env: BUILD=build, PTVM=$BUILD/ptvm, COMPRESS=none|gzip)
+# usage: mkhost.sh OUT   (env: BUILD=build, PTVM=$BUILD/ptvm, COMPRESS=none|gzip, EXTRA_FILES)
 # The image is left uncompressed by default: gzip -1 saves 50 MB of a 77 MB image but costs
 # 1.5 s to build and 0.4 s more to boot under TCG (measured), and the image never leaves build/.
 set -eu
@@ -71,7 +71,13 @@ for h in "$TOP"/tests/guest/*_host.sh; do
 	[ -f "$h" ] && HOOKS="$HOOKS -f $h=/testhost/guest/$(basename "$h")"
 done
 
-# shellcheck disable=SC2086 # LIBS and HOOKS are lists of options by design
+# Opt-in, for tests/bench (QEMU inside the test host): EXTRA_FILES="SRC=DEST ..." carries more.
+EXTRA=
+for spec in ${EXTRA_FILES:-}; do
+	EXTRA="$EXTRA -f $spec"
+done
+
+# shellcheck disable=SC2086 # LIBS, HOOKS and EXTRA are lists of options by design
 "$TOP/guest/linux/mkinitramfs.sh" -k "$KROOT" -i "$HERE/init" -z "${COMPRESS:-none}" \
 	-m "kvm-amd vfio_iommu_type1 vfio-pci tun loop" \
 	-f "$PTVM=/bin/ptvm" $TOOLS $LIBS \
@@ -79,5 +85,5 @@ done
 	-f "$KROOT/vmlinux=/guest/linux/vmlinux" -f "$KROOT/bzImage=/guest/linux/bzImage" \
 	-f "$GUEST_IMG=/guest/linux/initramfs.cpio.gz" \
 	-f "$HERE/lib.sh=/testhost/lib.sh" -f "$HERE/suites=/testhost/suites" $HOOKS \
-	-f "$STAGE/virtio=/testhost/virtio" \
+	-f "$STAGE/virtio=/testhost/virtio" $EXTRA \
 	"$OUT"
