@@ -24,25 +24,10 @@
 #include "vmm/layout.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define BASE ACPI_TABLES_GPA
 #define MMIO64_START 0x8000000000ULL
-
-static FILE *log_capture;
-
-/* Whether what was logged since the last call contains @what; forgets it either way. */
-static bool log_said(const char *what)
-{
-	char buf[1024];
-	size_t r;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	r = fread(buf, 1, sizeof(buf) - 1, log_capture);
-	buf[r] = '\0';
-	assert_int_equal(ftruncate(fileno(log_capture), 0), 0);
-	rewind(log_capture);
-	return strstr(buf, what) != NULL;
-}
 
 struct tables {
 	uint8_t buf[ACPI_TABLES_SIZE];
@@ -391,23 +376,23 @@ static void test_bad_config(void **state)
 	struct tables *t = calloc(1, sizeof(*t));
 
 	assert_non_null(t);
-	log_said("");
+	test_log_forget();
 	assert_int_equal(acpi_tables_build(&cfg, t->buf, sizeof(t->buf), BASE, &t->used), -EINVAL);
-	assert_true(log_said("0 vCPUs"));
+	assert_true(test_log_said("0 vCPUs"));
 	cfg.nr_cpus = ACPI_MAX_CPUS + 1;
 	assert_int_equal(acpi_tables_build(&cfg, t->buf, sizeof(t->buf), BASE, &t->used), -EINVAL);
-	assert_true(log_said("256 vCPUs"));
+	assert_true(test_log_said("256 vCPUs"));
 	cfg.nr_cpus = 1;
 	cfg.mmio64_start = UINT64_MAX - 0xfff;
 	cfg.mmio64_size = 0x2000;
 	assert_int_equal(acpi_tables_build(&cfg, t->buf, sizeof(t->buf), BASE, &t->used), -EINVAL);
-	assert_true(log_said("0xfffffffffffff000 size 0x2000 wraps"));
+	assert_true(test_log_said("0xfffffffffffff000 size 0x2000 wraps"));
 	cfg.mmio64_size = 0;
 	assert_int_equal(acpi_tables_build(&cfg, t->buf, sizeof(t->buf), BASE + 8, &t->used),
 			 -EINVAL);
-	assert_true(log_said("0xe0008"));
+	assert_true(test_log_said("0xe0008"));
 	assert_int_equal(acpi_tables_build(&cfg, t->buf, 100, BASE, &t->used), -ENOSPC);
-	assert_true(log_said("do not fit in 100 bytes"));
+	assert_true(test_log_said("do not fit in 100 bytes"));
 	free(t);
 }
 
@@ -794,12 +779,9 @@ int main(void)
 	int ret;
 
 	/* -ENOSPC and -EINVAL cases log a line each: kept out of the test output. */
-	log_capture = tmpfile();
-	if (!log_capture)
+	if (test_log_capture_start())
 		return 1;
-	log_set_stream(log_capture);
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
-	log_set_stream(NULL);
-	fclose(log_capture);
+	test_log_capture_stop();
 	return ret;
 }

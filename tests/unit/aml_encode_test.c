@@ -17,22 +17,7 @@
 #include "vmm/aml.h"
 #include "vmm/log.h"
 
-/* Where pr_err goes during the tests, so that they can check what was said. */
-static FILE *log_capture;
-
-/* Returns what was logged since the last call (NUL terminated, truncated to @n - 1). */
-static const char *log_captured(char *out, size_t n)
-{
-	size_t r;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	r = fread(out, 1, n - 1, log_capture);
-	out[r] = '\0';
-	assert_int_equal(ftruncate(fileno(log_capture), 0), 0);
-	rewind(log_capture);
-	return out;
-}
+#include "test_helpers.h"
 
 struct aml_fixture {
 	struct aml a;
@@ -196,11 +181,11 @@ static void test_name_strings_bad(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct aml *a = aml_fresh(&f);
 
-		log_captured(log, sizeof(log));
+		test_log_take(log, sizeof(log));
 		aml_name(a, bad[i]);
 		assert_int_equal(aml_error(a), -EINVAL);
 		/* One line naming the culprit. */
-		log_captured(log, sizeof(log));
+		test_log_take(log, sizeof(log));
 		assert_non_null(strstr(log, bad[i]));
 		assert_non_null(strchr(log, '\n'));
 		assert_ptr_equal(strchr(log, '\n'), log + strlen(log) - 1);
@@ -459,12 +444,9 @@ int main(void)
 	int ret;
 
 	/* The bad-input cases log one line each: captured, checked, kept out of the output. */
-	log_capture = tmpfile();
-	if (!log_capture)
+	if (test_log_capture_start())
 		return 1;
-	log_set_stream(log_capture);
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
-	log_set_stream(NULL);
-	fclose(log_capture);
+	test_log_capture_stop();
 	return ret;
 }

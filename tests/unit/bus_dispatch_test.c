@@ -15,6 +15,8 @@
 
 #include "vmm/bus.h"
 #include "vmm/log.h"
+
+#include "test_helpers.h"
 #include "vmm/util.h"
 
 struct fake_dev {
@@ -60,13 +62,10 @@ static void fake_init(struct fake_dev *d, const char *name, uint64_t base, uint6
 }
 
 static struct bus bus;
-static FILE *log_file;
 
 static int setup(void **state)
 {
-	log_file = tmpfile();
-	assert_non_null(log_file);
-	log_set_stream(log_file);
+	assert_int_equal(test_log_capture_start(), 0);
 	bus_init(&bus, "test");
 	return 0;
 }
@@ -74,8 +73,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	bus_exit(&bus);
-	log_set_stream(NULL);
-	fclose(log_file);
+	test_log_capture_stop();
 	return 0;
 }
 
@@ -207,7 +205,6 @@ static void test_overlap_refused(void **state)
 	};
 	struct fake_dev a, o, edge;
 	char log[2048];
-	size_t n;
 	bool hit;
 
 	fake_init(&a, "uart", 0x100, 0x10, 0xaa);
@@ -222,10 +219,7 @@ static void test_overlap_refused(void **state)
 	assert_int_equal(bus.nr_devs, 1);
 	assert_int_equal(read32(0x100, &hit), 0xaaaaaaaa);
 	/* the refusal names both */
-	fflush(log_file);
-	rewind(log_file);
-	n = fread(log, 1, sizeof(log) - 1, log_file);
-	log[n] = '\0';
+	test_log_peek(log, sizeof(log));
 	assert_non_null(strstr(log, "intruder"));
 	assert_non_null(strstr(log, "uart"));
 

@@ -18,6 +18,8 @@
 
 #include "vmm/cli.h"
 #include "vmm/log.h"
+
+#include "test_helpers.h"
 #include "vmm/util.h"
 
 #define MAX_ARGS 32
@@ -31,10 +33,8 @@ static int parse_argv(const char *first, va_list ap)
 {
 	char *argv[MAX_ARGS + 1];
 	int argc = 0, ret;
-	FILE *f = tmpfile();
-	size_t n;
 
-	assert_non_null(f);
+	assert_int_equal(test_log_capture_start(), 0);
 	argv[argc++] = (char *)"run";
 	snprintf(words, sizeof(words), "run");
 	for (const char *a = first; a; a = va_arg(ap, const char *)) {
@@ -45,14 +45,9 @@ static int parse_argv(const char *first, va_list ap)
 		snprintf(words + len, sizeof(words) - len, " '%s'", a);
 	}
 	argv[argc] = NULL;
-	log_set_stream(f);
 	ret = cli_parse_run(argc, argv, &cfg);
-	log_set_stream(NULL);
-	fflush(f);
-	rewind(f);
-	n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
-	logbuf[n] = '\0';
-	fclose(f);
+	test_log_peek(logbuf, sizeof(logbuf));
+	test_log_capture_stop();
 	return ret;
 }
 

@@ -21,6 +21,8 @@
 #include "iommu/dma_listener.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define MAX_CALLS 64
 #define FAKE_HVA(gpa) ((void *)(0x7f0000000000ULL + (gpa)))
 
@@ -58,7 +60,6 @@ static const struct dma_backend_ops fake_ops = { .map = fake_map, .unmap = fake_
 struct fixture {
 	struct memmap *mm;
 	struct vfio_container c;
-	FILE *log;
 };
 
 static int setup(void **state)
@@ -68,9 +69,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	assert_int_equal(memmap_create(&f->mm), 0);
 	f->c = (struct vfio_container){ .fd = -1, .pgsize_bitmap = 0x40201000, .index = 3 };
-	f->log = tmpfile();
-	assert_non_null(f->log);
-	log_set_stream(f->log);
+	assert_int_equal(test_log_capture_start(), 0);
 	log_level = LOG_INFO;
 	nr_calls = 0;
 	fail_iova = UINT64_MAX;
@@ -83,31 +82,9 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	memmap_destroy(f->mm);
-	log_set_stream(NULL);
-	fclose(f->log);
+	test_log_capture_stop();
 	free(f);
 	return 0;
-}
-
-/* Everything logged since the fixture was set up. */
-static const char *logged(struct fixture *f)
-{
-	static char buf[16384];
-	size_t n;
-
-	fflush(f->log);
-	rewind(f->log);
-	n = fread(buf, 1, sizeof(buf) - 1, f->log);
-	buf[n] = '\0';
-	return buf;
-}
-
-static void assert_logged(struct fixture *f, const char *needle)
-{
-	const char *text = logged(f);
-
-	if (!strstr(text, needle))
-		fail_msg("log lacks \"%s\"; it has:\n%s", needle, text);
 }
 
 static int add(struct fixture *f, const char *name, enum memmap_kind kind, uint64_t gpa,
@@ -147,7 +124,8 @@ static void test_map_on_add_unmap_on_del(void **state)
 	assert_int_equal(add(f, "ram-low", MEMMAP_RAM, 0, 0x20000000), 0);
 	assert_int_equal(nr_calls, 1);
 	expect_call(0, 'm', 0, 0x20000000, true);
-	assert_logged(f, "container3: mapped ram-low iova 0x0 size 0x20000000 hva 0x7f0000000000");
+	assert_log_contains(
+	    "container3: mapped ram-low iova 0x0 size 0x20000000 hva 0x7f0000000000");
 
 	s = dma_listener_stats(l);
 	assert_int_equal(s->nr_maps, 1);
@@ -183,7 +161,8 @@ static void test_late_registration_replays(void **state)
 	expect_call(0, 'm', 0, 0xc0000000, true);
 	expect_call(1, 'm', 0xfff00000, 0x100000, false);
 	expect_call(2, 'm', 0x100000000, 0x40000000, true);
-	assert_logged(f, "mapped bios iova 0xfff00000 size 0x100000 hva 0x7f00fff00000 read-only");
+	assert_log_contains(
+	    "mapped bios iova 0xfff00000 size 0x100000 hva 0x7f00fff00000 read-only");
 
 	/* RAM added later is mapped too */
 	assert_int_equal(add(f, "hotplug", MEMMAP_RAM, 0x200000000, 0x8000000), 0);
@@ -217,8 +196,8 @@ static void test_device_ram_only_with_p2p(void **state)
 	fail_iova = 0xc0100000;
 	fail_ret = -EINVAL;
 	assert_int_equal(add(f, "bar2", MEMMAP_DEVICE_RAM, 0xc0100000, 0x4000), 0);
-	assert_logged(f, "warn: container3: VFIO_IOMMU_MAP_DMA of BAR bar2 for peer-to-peer "
-			 "failed: Invalid argument");
+	assert_log_contains("warn: container3: VFIO_IOMMU_MAP_DMA of BAR bar2 for peer-to-peer "
+			    "failed: Invalid argument");
 	assert_int_equal(nr_calls, 1);
 	/* ... and is not unmapped when it goes */
 	assert_int_equal(memmap_del_region(f->mm, 0xc0100000), 0);
@@ -227,7 +206,7 @@ static void test_device_ram_only_with_p2p(void **state)
 	f->c.reserved[f->c.nr_reserved++] =
 	    (struct vfio_reserved_range){ 0xfee00000, 0xfeefffff, "msi, IOMMU group 5" };
 	assert_int_equal(add(f, "bar4", MEMMAP_DEVICE_RAM, 0xfee00000, 0x1000), 0);
-	assert_logged(f, "not mapping BAR bar4 [0xfee00000-0xfee00fff] for peer-to-peer");
+	assert_log_contains("not mapping BAR bar4 [0xfee00000-0xfee00fff] for peer-to-peer");
 	assert_int_equal(nr_calls, 1);
 	dma_listener_destroy(l);
 	assert_int_equal(nr_calls, 2);
@@ -247,8 +226,9 @@ static void test_reserved_collision_refused_and_rolled_back(void **state)
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), -EINVAL);
 	assert_null(l);
 	assert_null(f->c.listener);
-	assert_logged(f, "error: container3: guest ram fake-ram [0xfee00000-0xfeefffff] collides "
-			 "with reserved IOVA range [0xfee00000-0xfeefffff] (msi, IOMMU group 5)");
+	assert_log_contains(
+	    "error: container3: guest ram fake-ram [0xfee00000-0xfeefffff] collides "
+	    "with reserved IOVA range [0xfee00000-0xfeefffff] (msi, IOMMU group 5)");
 	/* ram-low was mapped during the replay and unmapped by the rollback */
 	assert_int_equal(nr_calls, 2);
 	expect_call(0, 'm', 0, 0x10000000, true);
@@ -274,8 +254,9 @@ static void test_add_reserved_checks_existing_mappings(void **state)
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), 0);
 	assert_int_equal(dma_listener_add_reserved(l, 0xfee00000, 0xfeefffff, "msi, IOMMU group 7"),
 			 -EINVAL);
-	assert_logged(f, "guest ram-low [0x0-0xffffffff] is DMA mapped and collides with reserved "
-			 "IOVA range [0xfee00000-0xfeefffff] (msi, IOMMU group 7)");
+	assert_log_contains(
+	    "guest ram-low [0x0-0xffffffff] is DMA mapped and collides with reserved "
+	    "IOVA range [0xfee00000-0xfeefffff] (msi, IOMMU group 7)");
 	assert_int_equal(f->c.nr_reserved, 0);
 	/* clear of the mappings: recorded once, twice given */
 	assert_int_equal(dma_listener_add_reserved(l, 0x200000000, 0x2000fffff, "direct"), 0);
@@ -301,11 +282,11 @@ static void test_usable_iova_ranges(void **state)
 	assert_int_equal(nr_calls, 2);
 	/* crossing the hole */
 	assert_int_equal(add(f, "ram-hole", MEMMAP_RAM, 0xfe000000, 0x1000000), -EINVAL);
-	assert_logged(f, "guest ram ram-hole [0xfe000000-0xfeffffff] collides with "
-			 "[0xfee00000-0xfeefffff], outside the IOMMU's usable IOVA ranges");
+	assert_log_contains("guest ram ram-hole [0xfe000000-0xfeffffff] collides with "
+			    "[0xfee00000-0xfeefffff], outside the IOMMU's usable IOVA ranges");
 	/* beyond the last range (a 39-bit IOMMU) */
 	assert_int_equal(add(f, "ram-far", MEMMAP_RAM, 0x8000000000, 0x1000), -EINVAL);
-	assert_logged(f, "[0x8000000000-0xffffffffffffffff], outside the IOMMU's usable IOVA");
+	assert_log_contains("[0x8000000000-0xffffffffffffffff], outside the IOMMU's usable IOVA");
 	assert_int_equal(nr_calls, 2);
 	dma_listener_destroy(l);
 }
@@ -320,8 +301,8 @@ static void test_entry_limit(void **state)
 	assert_int_equal(add(f, "b", MEMMAP_RAM, 0x100000, 0x100000), 0);
 	assert_int_equal(add(f, "c", MEMMAP_RAM, 0x200000, 0x100000), 0);
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), -ENOSPC);
-	assert_logged(f, "guest ram c [0x200000-0x2fffff] would be DMA mapping 3, beyond the "
-			 "container's limit of 2");
+	assert_log_contains("guest ram c [0x200000-0x2fffff] would be DMA mapping 3, beyond the "
+			    "container's limit of 2");
 	/* the two that fit were rolled back */
 	assert_int_equal(nr_calls, 4);
 	expect_call(2, 'u', 0x100000, 0x100000, false);
@@ -354,24 +335,25 @@ static void test_pin_failure_names_memlock(void **state)
 	assert_int_equal(add(f, "ram-high", MEMMAP_RAM, 0x100000000, 0x10000000), 0);
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), -ENOMEM);
 	/* 512 MiB of guest RAM in all, plus what this test process has locked (none usually) */
-	assert_logged(f, "container3: VFIO_IOMMU_MAP_DMA ram-high iova 0x100000000 size "
-			 "0x10000000: Cannot allocate memory: pinning guest RAM for DMA needs "
-			 "RLIMIT_MEMLOCK of at least ");
-	assert_logged(f, "(guest RAM 512 MiB + ");
-	assert_logged(f, "the current limit is 64 KiB");
+	assert_log_contains("container3: VFIO_IOMMU_MAP_DMA ram-high iova 0x100000000 size "
+			    "0x10000000: Cannot allocate memory: pinning guest RAM for DMA needs "
+			    "RLIMIT_MEMLOCK of at least ");
+	assert_log_contains("(guest RAM 512 MiB + ");
+	assert_log_contains("the current limit is 64 KiB");
 	expect_call(1, 'u', 0, 0x10000000, false);
 
 	/* EPERM (the type1 driver's answer past the limit on some kernels) says the same */
 	fail_ret = -EPERM;
-	rewind(f->log);
+	test_log_forget();
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), -EPERM);
-	assert_logged(f, "Operation not permitted: pinning guest RAM for DMA needs RLIMIT_MEMLOCK");
+	assert_log_contains(
+	    "Operation not permitted: pinning guest RAM for DMA needs RLIMIT_MEMLOCK");
 
 	/* any other failure is reported as it is */
 	fail_ret = -EFAULT;
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), -EFAULT);
-	assert_logged(f, "VFIO_IOMMU_MAP_DMA ram-high iova 0x100000000 size 0x10000000 hva "
-			 "0x7f0100000000: Bad address");
+	assert_log_contains("VFIO_IOMMU_MAP_DMA ram-high iova 0x100000000 size 0x10000000 hva "
+			    "0x7f0100000000: Bad address");
 	assert_int_equal(setrlimit(RLIMIT_MEMLOCK, &old), 0);
 }
 
@@ -382,8 +364,8 @@ static void test_unaligned_region_refused(void **state)
 
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), 0);
 	assert_int_equal(add(f, "odd", MEMMAP_RAM, 0x1800, 0x1000), -EINVAL);
-	assert_logged(f,
-		      "guest ram odd [0x1800-0x27ff] is not aligned to the IOMMU page size 0x1000");
+	assert_log_contains(
+	    "guest ram odd [0x1800-0x27ff] is not aligned to the IOMMU page size 0x1000");
 	assert_int_equal(nr_calls, 0);
 	dma_listener_destroy(l);
 }
@@ -396,9 +378,10 @@ static void test_report_lists_mappings(void **state)
 	assert_int_equal(add(f, "ram-low", MEMMAP_RAM, 0, 0x20000000), 0);
 	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), 0);
 	dma_listener_report(l);
-	assert_logged(f, "container3:   dma ram-low iova [0x0-0x1fffffff] hva 0x7f0000000000");
-	assert_logged(f, "container3:   1 mappings (512 MiB) in place, no entry limit reported; 1 "
-			 "maps (512 MiB) took");
+	assert_log_contains("container3:   dma ram-low iova [0x0-0x1fffffff] hva 0x7f0000000000");
+	assert_log_contains(
+	    "container3:   1 mappings (512 MiB) in place, no entry limit reported; 1 "
+	    "maps (512 MiB) took");
 	dma_listener_destroy(l);
 }
 

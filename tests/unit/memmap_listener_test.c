@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include "vmm/log.h"
+
+#include "test_helpers.h"
 #include "vmm/memmap.h"
 
 #define MAX_EVENTS 256
@@ -107,17 +109,13 @@ static int add(struct memmap *mm, enum memmap_kind kind, uint64_t gpa, uint64_t 
 	return memmap_add_region(mm, &r);
 }
 
-static FILE *log_file;
-
 static int setup(void **state)
 {
 	struct memmap *mm;
 
 	nr_events = 0;
 	/* the refusals below log errors: keep them, so tests can check what was said */
-	log_file = tmpfile();
-	assert_non_null(log_file);
-	log_set_stream(log_file);
+	assert_int_equal(test_log_capture_start(), 0);
 	assert_int_equal(memmap_create(&mm), 0);
 	*state = mm;
 	return 0;
@@ -126,19 +124,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	memmap_destroy(*state);
-	log_set_stream(NULL);
-	fclose(log_file);
+	test_log_capture_stop();
 	return 0;
-}
-
-static void log_contents(char *buf, size_t size)
-{
-	size_t n;
-
-	fflush(log_file);
-	rewind(log_file);
-	n = fread(buf, 1, size - 1, log_file);
-	buf[n] = '\0';
 }
 
 static void test_add_del_sorted_lookup(void **state)
@@ -227,7 +214,7 @@ static void test_overlap_refused_without_listener_calls(void **state)
 		assert_int_equal(mm->nr_regions, 1);
 	}
 	/* the refusal names both regions */
-	log_contents(log, sizeof(log));
+	test_log_peek(log, sizeof(log));
 	assert_non_null(strstr(log, "overlaps"));
 	assert_non_null(strstr(log, "ram@10000"));
 	assert_non_null(strstr(log, "mmio@11000"));
@@ -391,7 +378,7 @@ static void test_failing_replay_leaves_nothing_registered(void **state)
 	assert_int_equal(memmap_listener_register(mm, &a.l), -EIO);
 	/* what was replayed is undone, last first; the rest of the map was never offered */
 	expect_events("aaaaaAadad", (uint64_t[]){ 0x10000, 0x20000, 0x30000, 0x20000, 0x10000 });
-	log_contents(log, sizeof(log));
+	test_log_peek(log, sizeof(log));
 	assert_non_null(strstr(log, "refuser"));
 
 	/* not registered: it sees neither new regions nor removals */

@@ -23,6 +23,8 @@
 #include "devices/pci.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+
+#include "test_helpers.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
 
@@ -65,7 +67,6 @@ static const struct pci_bus_windows windows = {
 
 static struct vm vm;
 static struct pci_bus *pbus;
-static FILE *log_file;
 
 /* ---- a fake device ---- */
 
@@ -226,9 +227,7 @@ static uint64_t bar_addr(struct fake_pci *f, unsigned bar)
 
 static int setup(void **state)
 {
-	log_file = tmpfile();
-	assert_non_null(log_file);
-	log_set_stream(log_file);
+	assert_int_equal(test_log_capture_start(), 0);
 	bus_init(&vm.pio, "pio");
 	bus_init(&vm.mmio, "mmio");
 	assert_int_equal(pci_bus_create(&vm, &windows, &pbus), 0);
@@ -244,8 +243,7 @@ static int teardown(void **state)
 	assert_int_equal(vm.mmio.nr_devs, 0);
 	bus_exit(&vm.pio);
 	bus_exit(&vm.mmio);
-	log_set_stream(NULL);
-	fclose(log_file);
+	test_log_capture_stop();
 	return 0;
 }
 

@@ -27,21 +27,9 @@
 #include "devices/tap.h"
 #include "vmm/log.h"
 
-static FILE *log_capture;
+#include "test_helpers.h"
+
 static char skip_reason[160];
-
-static const char *log_captured(char *out, size_t n)
-{
-	size_t r;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	r = fread(out, 1, n - 1, log_capture);
-	out[r] = '\0';
-	assert_int_equal(ftruncate(fileno(log_capture), 0), 0);
-	rewind(log_capture);
-	return out;
-}
 
 static void require_tun(void)
 {
@@ -159,42 +147,30 @@ static void test_probe_offloads_of_a_real_tap(void **state)
 	tap_close(&tap);
 }
 
-static void assert_one_line_naming(const char *a, const char *b)
-{
-	char buf[512];
-	const char *log = log_captured(buf, sizeof(buf));
-	const char *nl = strchr(log, '\n');
-
-	assert_non_null(strstr(log, a));
-	if (b)
-		assert_non_null(strstr(log, b));
-	assert_true(nl == NULL || nl[1] == '\0');
-}
-
 static void test_errors_name_the_tap(void **state)
 {
 	struct tap tap, other;
 
 	require_tun();
-	log_captured((char[8]){ 0 }, 8);
+	test_log_forget();
 
 	assert_int_equal(tap_open("lo", &tap), -EINVAL);
-	assert_one_line_naming("tap lo", "not a single-queue tap");
+	assert_log_one_line("tap lo", "not a single-queue tap");
 
 	make_persistent("ptvmtun0", IFF_TUN, 1);
 	assert_int_equal(tap_open("ptvmtun0", &tap), -EINVAL);
-	assert_one_line_naming("tap ptvmtun0", "not a single-queue tap");
+	assert_log_one_line("tap ptvmtun0", "not a single-queue tap");
 	make_persistent("ptvmtun0", IFF_TUN, 0);
 
 	assert_int_equal(tap_open("ptvmb0", &other), 0);
 	assert_int_equal(tap_open("ptvmb0", &tap), -EBUSY);
-	assert_one_line_naming("tap ptvmb0", "already attached");
+	assert_log_one_line("tap ptvmb0", "already attached");
 	tap_close(&other);
 
 	assert_int_equal(tap_open("abcdefghijklmnop", &tap), -EINVAL);
-	assert_one_line_naming("abcdefghijklmnop", "not a valid interface name");
+	assert_log_one_line("abcdefghijklmnop", "not a valid interface name");
 	assert_int_equal(tap_open("", &tap), -EINVAL);
-	assert_one_line_naming("not a valid interface name", NULL);
+	assert_log_one_line("not a valid interface name", NULL);
 	assert_int_equal(tap.fd, -1);
 }
 
@@ -215,7 +191,7 @@ static int open_without_net_admin(const char *name)
 		if (syscall(SYS_capset, &h, d))
 			_exit(100);
 		ret = tap_open(name, &tap);
-		fflush(log_capture);
+		fflush(test_log);
 		_exit(-ret);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -226,17 +202,17 @@ static int open_without_net_admin(const char *name)
 static void test_permission_errors_say_what_to_do(void **state)
 {
 	require_tun();
-	log_captured((char[8]){ 0 }, 8);
+	test_log_forget();
 
 	assert_int_equal(open_without_net_admin("ptvmnew0"), -EPERM);
-	assert_one_line_naming("tap ptvmnew0", "creating it needs CAP_NET_ADMIN");
+	assert_log_one_line("tap ptvmnew0", "creating it needs CAP_NET_ADMIN");
 	assert_int_equal(if_nametoindex("ptvmnew0"), 0);
 
 	/* a tap without owner is open to whoever may open /dev/net/tun; one of another user's
 	 * is not */
 	make_persistent_owned("ptvmroot0", IFF_TAP, 1, 12345);
 	assert_int_equal(open_without_net_admin("ptvmroot0"), -EPERM);
-	assert_one_line_naming("tap ptvmroot0", "not permitted to attach");
+	assert_log_one_line("tap ptvmroot0", "not permitted to attach");
 	make_persistent("ptvmroot0", IFF_TAP, 0);
 }
 
@@ -244,8 +220,7 @@ static int group_setup(void **state)
 {
 	int fd;
 
-	log_capture = tmpfile();
-	log_set_stream(log_capture);
+	assert_int_equal(test_log_capture_start(), 0);
 	/* a namespace of our own: interfaces made here never appear on the host */
 	if (unshare(CLONE_NEWNET) < 0) {
 		snprintf(skip_reason, sizeof(skip_reason),

@@ -31,6 +31,8 @@
 #include "iommu/vfio_device.h"
 #include "vmm/layout.h"
 #include "vmm/log.h"
+
+#include "test_helpers.h"
 #include "vmm/machine.h"
 #include "vmm/memmap.h"
 #include "vmm/util.h"
@@ -417,7 +419,6 @@ static const struct pci_bus_windows windows = {
 static struct pci_bus *pbus;
 static struct vfio_pci *dp;
 static uint8_t devfn;
-static FILE *log_file;
 
 static struct vfio_pci_config default_cfg(void)
 {
@@ -1056,24 +1057,21 @@ static void test_parse(void **state)
 	assert_int_equal(vfio_pci_parse("0001:02:03.4", &c), 0);
 	assert_string_equal(c.bdf, "0001:02:03.4");
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
-		rewind(log_file);
+		test_log_forget();
 		assert_int_equal(vfio_pci_parse(bad[i], &c), -EINVAL);
 	}
 }
 
 static int group_setup(void **state)
 {
-	log_file = tmpfile();
-	assert_non_null(log_file);
-	log_set_stream(log_file);
+	assert_int_equal(test_log_capture_start(), 0);
 	log_level = LOG_DEBUG; /* every decision path logs: run them all */
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	log_set_stream(NULL);
-	fclose(log_file);
+	test_log_capture_stop();
 	return 0;
 }
 

@@ -23,8 +23,9 @@
 #include "iommu/vfio.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 static char root[64], sys[96], dev[96], proc[96];
-static FILE *log_capture;
 
 /* ---- the fake tree ---- */
 
@@ -172,24 +173,6 @@ static void expect_writes(const char *const *want, unsigned n)
 	assert_int_equal(nr_writes, n);
 }
 
-static const char *logged(void)
-{
-	static char buf[16384];
-	size_t n;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	n = fread(buf, 1, sizeof(buf) - 1, log_capture);
-	buf[n] = '\0';
-	return buf;
-}
-
-static void assert_logged(const char *needle)
-{
-	if (!strstr(logged(), needle))
-		fail_msg("log lacks \"%s\"; it has:\n%s", needle, logged());
-}
-
 static void driver_is(const char *bdf, const char *want)
 {
 	char drv[64];
@@ -222,9 +205,7 @@ static int setup(void **state)
 	nr_writes = 0;
 	nr_fdevs = 0;
 	probe_binds = true;
-	log_capture = tmpfile();
-	assert_non_null(log_capture);
-	log_set_stream(log_capture);
+	assert_int_equal(test_log_capture_start(), 0);
 	log_level = LOG_INFO;
 	return 0;
 }
@@ -233,8 +214,7 @@ static int teardown(void **state)
 {
 	char cmd[PATH_MAX + 16];
 
-	log_set_stream(NULL);
-	fclose(log_capture);
+	test_log_capture_stop();
 	vfio_sysfs_root = "/sys";
 	vfio_dev_root = "/dev";
 	vfio_proc_root = "/proc";
@@ -346,13 +326,14 @@ static void test_bind_moves_device_to_vfio_pci(void **state)
 	assert_int_equal(vfio_sysfs_bind("00:05.0"), 0);
 	expect_writes(want, 3);
 	driver_is("0000:00:05.0", "vfio-pci");
-	assert_logged("vfio bind: 0000:00:05.0 moved from e1000e to vfio-pci (IOMMU group 10)");
+	assert_log_contains(
+	    "vfio bind: 0000:00:05.0 moved from e1000e to vfio-pci (IOMMU group 10)");
 	assert_true(vfio_sysfs_group_viable(10, NULL, 0));
 
 	/* a second bind has nothing to do */
 	assert_int_equal(vfio_sysfs_bind("0000:00:05.0"), 0);
 	assert_int_equal(nr_writes, 3);
-	assert_logged("0000:00:05.0 is already bound to vfio-pci");
+	assert_log_contains("0000:00:05.0 is already bound to vfio-pci");
 }
 
 static void test_bind_driverless_device(void **state)
@@ -373,8 +354,9 @@ static void test_bind_refuses_group_in_host_use(void **state)
 	fake_device("0000:01:00.0", "0x10de\n", "0x1b80\n", "nouveau", "nouveau", 7);
 	fake_device("0000:01:00.1", "0x10de\n", "0x10f0\n", "snd_hda_intel", "snd_hda_intel", 7);
 	assert_int_equal(vfio_sysfs_bind("01:00.0"), -EBUSY);
-	assert_logged("vfio bind: refusing 0000:01:00.0: IOMMU group 7 also holds 0000:01:00.1 "
-		      "(bound to snd_hda_intel), which the host still uses");
+	assert_log_contains(
+	    "vfio bind: refusing 0000:01:00.0: IOMMU group 7 also holds 0000:01:00.1 "
+	    "(bound to snd_hda_intel), which the host still uses");
 	assert_int_equal(nr_writes, 0);
 	driver_is("0000:01:00.0", "nouveau");
 }
@@ -385,20 +367,21 @@ static void test_bind_bad_input(void **state)
 
 	three_groups();
 	assert_int_equal(vfio_sysfs_bind("0000:00:03"), -EINVAL);
-	assert_logged("vfio bind: '0000:00:03' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
+	assert_log_contains(
+	    "vfio bind: '0000:00:03' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
 	assert_int_equal(vfio_sysfs_bind("0000:09:00.0"), -ENOENT);
-	assert_logged("vfio bind: no PCI device 0000:09:00.0 (not in ");
+	assert_log_contains("vfio bind: no PCI device 0000:09:00.0 (not in ");
 	assert_int_equal(vfio_sysfs_unbind("0000:09:00.0"), -ENOENT);
-	assert_logged("vfio unbind: no PCI device 0000:09:00.0");
+	assert_log_contains("vfio unbind: no PCI device 0000:09:00.0");
 
 	fake_device("0000:00:06.0", "0x8086\n", "0x10d3\n", "e1000e", "e1000e", -1);
 	assert_int_equal(vfio_sysfs_bind("0000:00:06.0"), -ENOENT);
-	assert_logged("vfio: 0000:00:06.0 has no IOMMU group");
+	assert_log_contains("vfio: 0000:00:06.0 has no IOMMU group");
 
 	snprintf(path, sizeof(path), "rm -rf '%s/bus/pci/drivers/vfio-pci'", sys);
 	assert_int_equal(system(path), 0);
 	assert_int_equal(vfio_sysfs_bind("0000:00:05.0"), -ENOENT);
-	assert_logged("vfio bind: 0000:00:05.0: the vfio-pci driver is not loaded");
+	assert_log_contains("vfio bind: 0000:00:05.0: the vfio-pci driver is not loaded");
 	assert_int_equal(nr_writes, 0);
 }
 
@@ -415,7 +398,8 @@ static void test_bind_probe_not_taken_clears_override(void **state)
 	/* vfio-pci's probe refuses the device (an unsupported device, say) */
 	probe_binds = false;
 	assert_int_equal(vfio_sysfs_bind("0000:00:05.0"), -EIO);
-	assert_logged("vfio bind: 0000:00:05.0 has no driver after drivers_probe, not vfio-pci");
+	assert_log_contains(
+	    "vfio bind: 0000:00:05.0 has no driver after drivers_probe, not vfio-pci");
 	/* the override is cleared again so that the next probe finds the host driver */
 	expect_writes(want, 4);
 }
@@ -434,21 +418,21 @@ static void test_unbind_returns_device_to_host_driver(void **state)
 	assert_int_equal(vfio_sysfs_unbind("0000:00:05.0"), 0);
 	expect_writes(want, 3);
 	driver_is("0000:00:05.0", "e1000e");
-	assert_logged("vfio unbind: 0000:00:05.0 is back on its host driver e1000e");
+	assert_log_contains("vfio unbind: 0000:00:05.0 is back on its host driver e1000e");
 
 	/* a device no host driver claims ends up with none */
 	nr_writes = 0;
 	assert_int_equal(vfio_sysfs_unbind("0000:00:03.0"), 0);
 	assert_int_equal(nr_writes, 3);
 	driver_is("0000:00:03.0", "");
-	assert_logged("vfio unbind: 0000:00:03.0 left vfio-pci; no host driver claimed it");
+	assert_log_contains("vfio unbind: 0000:00:03.0 left vfio-pci; no host driver claimed it");
 }
 
 static void test_unbind_refuses_host_bound_device(void **state)
 {
 	three_groups();
 	assert_int_equal(vfio_sysfs_unbind("0000:00:05.0"), -EINVAL);
-	assert_logged(
+	assert_log_contains(
 	    "vfio unbind: 0000:00:05.0 is bound to e1000e, not vfio-pci: nothing to undo");
 	assert_int_equal(nr_writes, 0);
 }
@@ -484,22 +468,24 @@ static void test_attach_checks(void **state)
 	assert_int_equal(vfio_create(mm, &v), 0);
 
 	assert_int_equal(vfio_attach_device(v, "3.0", false, &d), -EINVAL);
-	assert_logged("vfio: '3.0' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
+	assert_log_contains("vfio: '3.0' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
 	assert_int_equal(vfio_attach_device(v, "0000:00:07.0", false, &d), -ENOENT);
-	assert_logged("vfio: no PCI device 0000:00:07.0 (not in ");
+	assert_log_contains("vfio: no PCI device 0000:00:07.0 (not in ");
 	assert_int_equal(vfio_attach_device(v, "00:05.0", false, &d), -EBUSY);
-	assert_logged("vfio: 0000:00:05.0 is bound to e1000e, not vfio-pci: run `ptvm vfio bind "
-		      "0000:00:05.0` first");
+	assert_log_contains(
+	    "vfio: 0000:00:05.0 is bound to e1000e, not vfio-pci: run `ptvm vfio bind "
+	    "0000:00:05.0` first");
 	assert_int_equal(vfio_attach_device(v, "00:04.1", false, &d), -EBUSY);
-	assert_logged("vfio: 0000:00:04.1 has no driver, not vfio-pci: run `ptvm vfio bind");
+	assert_log_contains("vfio: 0000:00:04.1 has no driver, not vfio-pci: run `ptvm vfio bind");
 	assert_int_equal(vfio_attach_device(v, "01:00.0", false, &d), -EBUSY);
-	assert_logged("vfio: IOMMU group 7 is not viable: 0000:01:00.1 (bound to snd_hda_intel); "
-		      "every device in it must be bound to vfio-pci or to no driver");
+	assert_log_contains(
+	    "vfio: IOMMU group 7 is not viable: 0000:01:00.1 (bound to snd_hda_intel); "
+	    "every device in it must be bound to vfio-pci or to no driver");
 	assert_int_equal(vfio_attach_device(v, "02:00.0", false, &d), -ENOENT);
-	assert_logged("vfio: 0000:02:00.0 has no IOMMU group");
+	assert_log_contains("vfio: 0000:02:00.0 has no IOMMU group");
 	/* group 2 is viable, but the fake tree has no /dev/vfio/2 */
 	assert_int_equal(vfio_attach_device(v, "00:03.0", false, &d), -ENOENT);
-	assert_logged("/vfio/2: No such file or directory");
+	assert_log_contains("/vfio/2: No such file or directory");
 
 	assert_null(d);
 	assert_false(vfio_has_devices(v));
@@ -528,7 +514,7 @@ static void test_reserved_regions(void **state)
 	assert_string_equal(r[0].type, "msi");
 	assert_int_equal(r[1].start, 0xa0000);
 	assert_string_equal(r[1].type, "direct-relaxable");
-	assert_logged("ignoring malformed line 'garbage'");
+	assert_log_contains("ignoring malformed line 'garbage'");
 	assert_int_equal(vfio_sysfs_reserved_regions(2, r, 1, &n), 0);
 	assert_int_equal(n, 1);
 }

@@ -22,51 +22,9 @@
 #include "devices/virtio_blk.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define BIT(n) (1ULL << (n))
-
-static FILE *log_capture;
-
-/* Returns what was logged since the last call, and forgets it. */
-static const char *log_take(char *out, size_t n)
-{
-	size_t r;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	r = fread(out, 1, n - 1, log_capture);
-	out[r] = '\0';
-	assert_int_equal(ftruncate(fileno(log_capture), 0), 0);
-	rewind(log_capture);
-	return out;
-}
-
-/* Exactly one line was logged, and it contains each of the given strings. */
-static void assert_one_line(const char *a, const char *b)
-{
-	char buf[1024];
-	const char *log = log_take(buf, sizeof(buf));
-	const char *nl = strchr(log, '\n');
-
-	if (!strstr(log, a) || (b && !strstr(log, b)))
-		fail_msg("log '%s' does not name '%s'%s%s", log, a, b ? " and " : "", b ? b : "");
-	assert_non_null(nl);
-	assert_int_equal(nl[1], '\0');
-}
-
-static int group_setup(void **state)
-{
-	log_capture = tmpfile();
-	assert_non_null(log_capture);
-	log_set_stream(log_capture);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	log_set_stream(NULL);
-	fclose(log_capture);
-	return 0;
-}
 
 /* ---- --disk ---- */
 
@@ -89,7 +47,7 @@ static void test_parse_good(void **state)
 	assert_string_equal(o.path, "a=b"); /* only the first '=' separates */
 	assert_false(o.readonly);
 	assert_string_equal(o.serial, "ABCDEFGHIJKLMNOPQRST");
-	log_take((char[64]){ 0 }, 64);
+	test_log_forget();
 }
 
 static void test_parse_errors(void **state)
@@ -114,7 +72,7 @@ static void test_parse_errors(void **state)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(virtio_blk_parse(cases[i].spec, &o), -EINVAL);
-		assert_one_line("--disk", cases[i].culprit);
+		assert_log_one_line("--disk", cases[i].culprit);
 	}
 }
 
@@ -141,12 +99,12 @@ static void test_create_missing_file(void **state)
 	assert_int_equal(virtio_blk_parse("path=/nonexistent/ptvm-no-such-disk.img", &o), 0);
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), -ENOENT);
 	assert_null(vdev);
-	assert_one_line("--disk path=/nonexistent/ptvm-no-such-disk.img: No such file or directory",
-			NULL);
+	assert_log_one_line(
+	    "--disk path=/nonexistent/ptvm-no-such-disk.img: No such file or directory", NULL);
 	/* read-only does not make a missing file appear */
 	o.readonly = true;
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), -ENOENT);
-	assert_one_line("--disk path=/nonexistent/ptvm-no-such-disk.img", NULL);
+	assert_log_one_line("--disk path=/nonexistent/ptvm-no-such-disk.img", NULL);
 }
 
 static void test_create_directory_refused(void **state)
@@ -157,7 +115,7 @@ static void test_create_directory_refused(void **state)
 	snprintf(o.path, sizeof(o.path), "/tmp");
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), -EINVAL);
 	assert_null(vdev);
-	assert_one_line("--disk path=/tmp", "not a regular file");
+	assert_log_one_line("--disk path=/tmp", "not a regular file");
 }
 
 /*
@@ -169,7 +127,7 @@ static int create_unprivileged(const struct virtio_blk_options *o)
 	pid_t pid;
 	int status;
 
-	fflush(log_capture);
+	fflush(test_log);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -195,14 +153,14 @@ static void test_create_permission_denied(void **state)
 	/* readable, not writable: refused for a read-write disk, with a hint */
 	assert_int_equal(chmod(path, 0444), 0);
 	assert_int_equal(create_unprivileged(&o), 0);
-	assert_one_line(path, "Permission denied (readonly=on opens it read-only)");
+	assert_log_one_line(path, "Permission denied (readonly=on opens it read-only)");
 	/* unreadable: refused even read-only, and without the hint */
 	assert_int_equal(chmod(path, 0), 0);
 	o.readonly = true;
 	assert_int_equal(create_unprivileged(&o), 0);
 	{
 		char buf[512];
-		const char *log = log_take(buf, sizeof(buf));
+		const char *log = test_log_take(buf, sizeof(buf));
 
 		assert_non_null(strstr(log, path));
 		assert_non_null(strstr(log, ": Permission denied\n"));
@@ -220,7 +178,7 @@ static void test_capacity_rounds_down(void **state)
 
 	snprintf(o.path, sizeof(o.path), "%s", path);
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), 0);
-	assert_one_line(path, "not a multiple of 512");
+	assert_log_one_line(path, "not a multiple of 512");
 	assert_int_equal(virtio_blk_get_disk(vdev)->capacity, 10);
 	vdev->ops->read_config(vdev, 0, &c, vdev->config_size);
 	assert_int_equal(le64toh(c.capacity), 10);
@@ -229,14 +187,14 @@ static void test_capacity_rounds_down(void **state)
 	/* a whole number of sectors says nothing */
 	assert_int_equal(truncate(path, 10 * 512), 0);
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), 0);
-	assert_string_equal(log_take(buf, sizeof(buf)), "");
+	assert_string_equal(test_log_take(buf, sizeof(buf)), "");
 	assert_int_equal(virtio_blk_get_disk(vdev)->capacity, 10);
 	virtio_blk_destroy(vdev);
 
 	/* less than a sector: an empty disk */
 	assert_int_equal(truncate(path, 511), 0);
 	assert_int_equal(virtio_blk_create(&o, NULL, &vdev), 0);
-	assert_one_line(path, "not a multiple of 512");
+	assert_log_one_line(path, "not a multiple of 512");
 	assert_int_equal(virtio_blk_get_disk(vdev)->capacity, 0);
 	virtio_blk_destroy(vdev);
 	unlink(path);
@@ -318,5 +276,5 @@ int main(void)
 		cmocka_unit_test(test_readonly_opens_readonly),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, test_log_setup, test_log_teardown);
 }

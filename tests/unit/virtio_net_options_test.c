@@ -19,33 +19,9 @@
 #include "devices/virtio_net.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define BIT(n) (1ULL << (n))
-
-static FILE *log_capture;
-
-static const char *log_captured(char *out, size_t n)
-{
-	size_t r;
-
-	fflush(log_capture);
-	rewind(log_capture);
-	r = fread(out, 1, n - 1, log_capture);
-	out[r] = '\0';
-	assert_int_equal(ftruncate(fileno(log_capture), 0), 0);
-	rewind(log_capture);
-	return out;
-}
-
-/* An error is one line that names the culprit. */
-static void assert_one_line_naming(const char *culprit)
-{
-	char buf[512];
-	const char *log = log_captured(buf, sizeof(buf));
-	const char *nl = strchr(log, '\n');
-
-	assert_non_null(strstr(log, culprit));
-	assert_true(nl == NULL || nl[1] == '\0');
-}
 
 static void test_parse_tap_and_mac(void **state)
 {
@@ -91,7 +67,7 @@ static void test_parse_rejects_bad_specs(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(virtio_net_parse(bad[i].spec, &o), -EINVAL);
-		assert_one_line_naming(bad[i].culprit);
+		assert_log_one_line(bad[i].culprit, NULL);
 	}
 }
 
@@ -169,7 +145,5 @@ int main(void)
 		cmocka_unit_test(test_tap_offloads_follow_guest_acks),
 	};
 
-	log_capture = tmpfile();
-	log_set_stream(log_capture);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, test_log_setup, test_log_teardown);
 }
