@@ -1,6 +1,7 @@
 # The emulated test host (tests/testhost/) and `make run`; included by the top Makefile.
 #
-#   make test-testhost   suites guest + linux inside one boot of the test host
+#   make test-testhost   every suite in tests/testhost/suites (guest, linux, then the others by
+#                        name: vfio, vfio_host, virtio, ...) inside one boot of the test host
 #   make run             the Debian kernel with a busybox shell on the console, under ptvm
 #   TESTHOST_SUITES="linux" make test-testhost   a subset of the suites
 

@@ -13,8 +13,8 @@
 . /testhost/lib.sh
 
 TMO=${TH_VIRTIO_TIMEOUT:-150}
-MEM_MIB=512
-BALLOON_TARGET_MIB=256 # the guest's size after inflation: the balloon takes 256 MiB
+MEM_MIB=256
+BALLOON_TARGET_MIB=128 # the guest's size after inflation: the balloon takes 128 MiB
 BENCH_MIB=${TH_VIRTIO_BENCH_MIB:-64}
 DURABLE_KIB=4096
 CMDLINE_EXTRA=${TH_LINUX_CMDLINE-quiet}
@@ -195,7 +195,7 @@ if [ -n "$NET_ERR" ]; then
 	vm_wait '^SYNC net' 90 && vm_send "ACK net"
 elif vm_wait '^SYNC net' 90; then
 	ping -c 1 -W 5 $GUEST_IP > /dev/null 2>&1
-	out=$(ping -c 10 -i 0.2 -W 5 $GUEST_IP 2>&1)
+	out=$(ping -c 10 -i 0.1 -W 5 $GUEST_IP 2>&1)
 	vm_send "ACK net"
 	rtt=$(echo "$out" | sed -n 's|.*min/avg/max = \([0-9./]*\) ms.*|\1|p')
 	recv=$(echo "$out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
