@@ -3,7 +3,6 @@
 # fail or 77 to skip). tests/bench/bench.py drives the same peer with large counts itself.
 
 BENCH_PEER=tests/bench/net_peer.py
-[ -f "$BENCH_PEER" ] || BENCH_PEER=/testhost/bench/net_peer.py
 BENCH_TMP=${GUEST_TMP:-${logdir:-/tmp}/tmp}
 mkdir -p "$BENCH_TMP"
 
