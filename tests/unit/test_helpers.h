@@ -6,6 +6,10 @@
  *
  * Log capture: pr_err and friends written to a temporary file so a test can check what was
  * said (one line, naming the culprit) and keep it out of the test output.
+ *
+ * Virtqueue driver: the test plays the guest driver of a split ring in guest RAM (writes
+ * descriptors, publishes them, kicks the queue's eventfd, waits for the used ring) and a
+ * transport that only counts the interrupts the device raises.
  */
 #ifndef PTVM_TESTS_UNIT_TEST_HELPERS_H
 #define PTVM_TESTS_UNIT_TEST_HELPERS_H
@@ -17,10 +21,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "devices/virtio.h"
 #include "vmm/log.h"
 
 /* ---- log capture ---- */
@@ -130,6 +137,185 @@ static inline void assert_log_one_line(const char *a, const char *b)
 		fail_msg("log '%s' does not name '%s'%s%s", log, a, b ? " and " : "", b ? b : "");
 	assert_non_null(nl);
 	assert_int_equal(nl[1], '\0');
+}
+
+/* ---- a transport that counts interrupts ---- */
+
+#define TEST_TRANSPORT_MAX_VQS 8
+
+/* Interrupts raised per queue index, and for configuration changes. */
+static _Atomic unsigned test_irqs_queue[TEST_TRANSPORT_MAX_VQS] __attribute__((unused));
+static _Atomic unsigned test_irqs_config __attribute__((unused));
+
+/* Called from the device's I/O thread: no cmocka assertions here. */
+static inline void test_transport_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	if (vq->index < TEST_TRANSPORT_MAX_VQS)
+		test_irqs_queue[vq->index]++;
+}
+
+static inline void test_transport_notify_config(struct virtio_device *vdev)
+{
+	test_irqs_config++;
+}
+
+static const struct virtio_transport_ops test_transport __attribute__((unused)) = {
+	.notify_queue = test_transport_notify_queue,
+	.notify_config = test_transport_notify_config,
+};
+
+/* Queue interrupts raised on all queues. */
+static inline unsigned test_irqs_queue_total(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < TEST_TRANSPORT_MAX_VQS; i++)
+		n += test_irqs_queue[i];
+	return n;
+}
+
+static inline void test_irqs_reset(void)
+{
+	for (unsigned i = 0; i < TEST_TRANSPORT_MAX_VQS; i++)
+		test_irqs_queue[i] = 0;
+	test_irqs_config = 0;
+}
+
+/* ---- the driver's side of a split virtqueue ---- */
+
+/* One buffer of a chain: where it is in guest RAM and whether the device writes it. */
+struct test_seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+struct test_vring {
+	struct virtqueue *vq; /* the device's side: its kick eventfd */
+	/* the rings in guest RAM as the driver writes and reads them */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t size;
+	uint16_t next_desc; /* next free descriptor */
+	uint16_t avail_idx; /* the driver's avail index, published on each add */
+};
+
+static inline uint64_t test_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Plays the transport's part for @vq up to DRIVER_OK: ring addresses, enable, a kick
+ * eventfd, virtqueue_start. Features that change the ring (event_idx, indirect) are set
+ * by the caller beforehand. @r gets the driver's view of the rings.
+ */
+static inline void test_vring_start(struct test_vring *r, struct virtqueue *vq, struct memmap *mm,
+				    uint16_t size, uint64_t desc_gpa, uint64_t avail_gpa,
+				    uint64_t used_gpa)
+{
+	vq->size = size;
+	vq->desc_gpa = desc_gpa;
+	vq->avail_gpa = avail_gpa;
+	vq->used_gpa = used_gpa;
+	vq->enabled = true;
+	vq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(vq->kick_fd >= 0);
+	assert_int_equal(virtqueue_start(vq, mm), 0);
+	/* event_idx adds a trailing u16 to both rings */
+	*r = (struct test_vring){
+		.vq = vq,
+		.desc = memmap_gpa_to_hva(mm, desc_gpa, 16ULL * size),
+		.avail = memmap_gpa_to_hva(mm, avail_gpa, 6 + 2ULL * size),
+		.used = memmap_gpa_to_hva(mm, used_gpa, 6 + 8ULL * size),
+		.size = size,
+	};
+	assert_non_null(r->desc);
+	assert_non_null(r->avail);
+	assert_non_null(r->used);
+}
+
+/*
+ * Writes @segs as one chain into descriptors @first, @first + 1, ... (modulo @wrap) of
+ * @table: NEXT on all but the last, WRITE on the device-writable ones.
+ */
+static inline void test_vring_write_chain(struct vring_desc *table, uint16_t first, uint16_t wrap,
+					  const struct test_seg *segs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((first + i) % wrap);
+
+		table[d].addr = segs[i].gpa;
+		table[d].len = segs[i].len;
+		table[d].flags = (uint16_t)((segs[i].write ? VRING_DESC_F_WRITE : 0) |
+					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+		table[d].next = (uint16_t)((d + 1) % wrap);
+	}
+}
+
+/* Puts @head in the avail ring and publishes the new avail index (release). */
+static inline void test_vring_publish(struct test_vring *r, uint16_t head)
+{
+	r->avail->ring[r->avail_idx % r->size] = head;
+	__atomic_store_n(&r->avail->idx, ++r->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* Publishes @segs as one chain of direct descriptors (no kick); returns its head. */
+static inline uint16_t test_vring_add(struct test_vring *r, const struct test_seg *segs, unsigned n)
+{
+	uint16_t head = r->next_desc;
+
+	test_vring_write_chain(r->desc, head, r->size, segs, n);
+	r->next_desc = (uint16_t)((r->next_desc + n) % r->size);
+	test_vring_publish(r, head);
+	return head;
+}
+
+/* The guest's notify: one write to the queue's kick eventfd. */
+static inline void test_vring_kick(struct test_vring *r)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(r->vq->kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* test_vring_add, then a kick; returns the used index that means the chain is done. */
+static inline uint16_t test_vring_add_kick(struct test_vring *r, const struct test_seg *segs,
+					   unsigned n)
+{
+	test_vring_add(r, segs, n);
+	test_vring_kick(r);
+	return r->avail_idx;
+}
+
+static inline uint16_t test_vring_used_idx(struct test_vring *r)
+{
+	return __atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Whether the device's used index reaches @idx (modulo 2^16) within @timeout_ms. */
+static inline bool test_vring_wait_used(struct test_vring *r, uint16_t idx, unsigned timeout_ms)
+{
+	uint64_t end = test_now_ms() + timeout_ms;
+
+	for (;;) {
+		if ((int16_t)(test_vring_used_idx(r) - idx) >= 0)
+			return true;
+		if (test_now_ms() >= end)
+			return false;
+		usleep(500);
+	}
+}
+
+/* Waits up to 2 s for the device to have used @want chains in all: exactly that many. */
+static inline void assert_vring_used(struct test_vring *r, uint16_t want)
+{
+	test_vring_wait_used(r, want, 2000);
+	assert_int_equal(test_vring_used_idx(r), want);
 }
 
 #endif /* PTVM_TESTS_UNIT_TEST_HELPERS_H */

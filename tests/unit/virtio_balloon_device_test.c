@@ -26,6 +26,8 @@
 #include "devices/virtio_balloon.h"
 #include "vmm/util.h"
 
+#include "test_helpers.h"
+
 #define RAM_LOW_SIZE (4 * SZ_1M)
 #define RAM_HIGH_SIZE (4 * SZ_1M)
 #define RAM_HIGH_GPA 0x40000000ULL
@@ -38,45 +40,14 @@
 #define PATTERN 0x5a
 #define PAGE 4096ULL
 
-struct tvq {
-	struct virtqueue *vq;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint16_t next_desc, avail_idx;
-};
-
-struct tseg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 struct fixture {
 	int memfd;
 	uint8_t *ram; /* both RAM regions: low at file offset 0, high at RAM_LOW_SIZE */
 	uint8_t *rom;
 	struct memmap *mm;
 	struct virtio_device *vdev;
-	struct tvq q[4];
+	struct test_vring q[4];
 	unsigned nr_q;
-};
-
-static _Atomic unsigned notify_queue_count, notify_config_count;
-
-static void stub_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
-{
-	notify_queue_count++;
-}
-
-static void stub_notify_config(struct virtio_device *vdev)
-{
-	notify_config_count++;
-}
-
-static const struct virtio_transport_ops stub_transport = {
-	.notify_queue = stub_notify_queue,
-	.notify_config = stub_notify_config,
 };
 
 static uint8_t *gpa_ptr(struct fixture *f, uint64_t gpa)
@@ -89,58 +60,11 @@ static uint8_t *gpa_ptr(struct fixture *f, uint64_t gpa)
 /* Plays the transport's part for queue q: ring addresses, start, a kick eventfd. */
 static void tvq_init(struct fixture *f, unsigned q)
 {
-	struct virtqueue *vq = &f->vdev->vqs[q];
 	uint64_t base = RING_GPA + q * 0x1000;
-	struct tvq *t = &f->q[q];
 
 	memset(gpa_ptr(f, base), 0, 0x1000); /* a driver starts from zeroed rings */
-	vq->size = TQ_SIZE;
-	vq->desc_gpa = base;
-	vq->avail_gpa = base + 0x400;
-	vq->used_gpa = base + 0x800;
-	vq->enabled = true;
-	assert_int_equal(virtqueue_start(vq, f->mm), 0);
-	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_true(vq->kick_fd >= 0);
-	*t = (struct tvq){
-		.vq = vq,
-		.desc = (struct vring_desc *)gpa_ptr(f, base),
-		.avail = (struct vring_avail *)gpa_ptr(f, base + 0x400),
-		.used = (struct vring_used *)gpa_ptr(f, base + 0x800),
-	};
-}
-
-/* The driver's side: one chain, published and kicked. Returns the used index to wait for. */
-static uint16_t tvq_add(struct tvq *t, const struct tseg *segs, unsigned n)
-{
-	uint16_t head = t->next_desc;
-	uint64_t one = 1;
-
-	for (unsigned i = 0; i < n; i++) {
-		struct vring_desc *d = &t->desc[t->next_desc];
-
-		t->next_desc = (uint16_t)((t->next_desc + 1) % TQ_SIZE);
-		d->addr = segs[i].gpa;
-		d->len = segs[i].len;
-		d->flags = (uint16_t)((i + 1 < n ? VRING_DESC_F_NEXT : 0) |
-				      (segs[i].write ? VRING_DESC_F_WRITE : 0));
-		d->next = t->next_desc;
-	}
-	t->avail->ring[t->avail_idx % TQ_SIZE] = head;
-	t->avail_idx++;
-	__atomic_store_n(&t->avail->idx, t->avail_idx, __ATOMIC_RELEASE);
-	assert_int_equal(write(t->vq->kick_fd, &one, sizeof(one)), sizeof(one));
-	return t->avail_idx;
-}
-
-static bool tvq_wait_used(struct tvq *t, uint16_t idx)
-{
-	for (int i = 0; i < 2000; i++) {
-		if ((int16_t)(__atomic_load_n(&t->used->idx, __ATOMIC_ACQUIRE) - idx) >= 0)
-			return true;
-		usleep(1000);
-	}
-	return false;
+	test_vring_start(&f->q[q], &f->vdev->vqs[q], f->mm, TQ_SIZE, base, base + 0x400,
+			 base + 0x800);
 }
 
 static blkcnt_t memfd_blocks(struct fixture *f)
@@ -195,7 +119,7 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	assert_int_equal(memmap_add_region(f->mm, &r), 0);
 
 	assert_int_equal(virtio_balloon_create(opts, f->mm, &f->vdev), 0);
-	f->vdev->transport = &stub_transport;
+	f->vdev->transport = &test_transport;
 	/* what the transport does up to DRIVER_OK */
 	assert_true((f->vdev->ops->get_features(f->vdev) & features) == features);
 	f->vdev->features_acked = features | (1ULL << VIRTIO_F_VERSION_1);
@@ -208,7 +132,7 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 		tvq_init(f, q);
 	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	notify_queue_count = notify_config_count = 0;
+	test_irqs_reset();
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
 	return f;
 }
@@ -247,10 +171,10 @@ static struct virtio_balloon_options default_opts(void)
 static void send_pfns(struct fixture *f, unsigned q, const uint32_t *pfns, unsigned n,
 		      uint32_t extra_bytes)
 {
-	struct tseg seg = { .gpa = BUF_GPA + q * 0x1000, .len = n * 4 + extra_bytes };
+	struct test_seg seg = { .gpa = BUF_GPA + q * 0x1000, .len = n * 4 + extra_bytes };
 
 	memcpy(gpa_ptr(f, seg.gpa), pfns, n * 4);
-	assert_true(tvq_wait_used(&f->q[q], tvq_add(&f->q[q], &seg, 1)));
+	assert_true(test_vring_wait_used(&f->q[q], test_vring_add_kick(&f->q[q], &seg, 1), 2000));
 }
 
 static void test_inflate_releases_memfd_pages(void **state)
@@ -278,7 +202,7 @@ static void test_inflate_releases_memfd_pages(void **state)
 	assert_int_equal(info.inflated_pages, 4);
 	assert_int_equal(info.discarded_bytes, 4 * PAGE);
 	assert_int_equal(info.bad_entries, 0);
-	assert_true(notify_queue_count >= 1);
+	assert_true(test_irqs_queue_total() >= 1);
 	assert_false(virtio_needs_reset(f->vdev));
 
 	/* deflate: bookkeeping only; the page is usable again (zero, then written) */
@@ -428,9 +352,9 @@ static void test_stats_kept_and_requested_again(void **state)
 {
 	struct virtio_balloon_options o = default_opts();
 	struct fixture *f;
-	struct tvq *sq;
+	struct test_vring *sq;
 	struct virtio_balloon_info info;
-	struct tseg seg = { .gpa = BUF_GPA + 0x2000, .len = 3 * 10 + 4 };
+	struct test_seg seg = { .gpa = BUF_GPA + 0x2000, .len = 3 * 10 + 4 };
 	uint8_t *buf;
 	uint16_t idx;
 
@@ -441,7 +365,7 @@ static void test_stats_kept_and_requested_again(void **state)
 	put_stat(buf, 0, VIRTIO_BALLOON_S_MEMFREE, 0x1234);
 	put_stat(buf, 1, VIRTIO_BALLOON_S_MEMTOT, 0x8000000);
 	put_stat(buf, 2, 40, 7); /* a tag from a newer guest: skipped */
-	idx = tvq_add(sq, &seg, 1);
+	idx = test_vring_add_kick(sq, &seg, 1);
 	assert_true(wait_stats_updates(f, 1, &info));
 	assert_int_equal(info.stats_valid,
 			 (1U << VIRTIO_BALLOON_S_MEMFREE) | (1U << VIRTIO_BALLOON_S_MEMTOT));
@@ -450,10 +374,10 @@ static void test_stats_kept_and_requested_again(void **state)
 	assert_int_equal(info.bad_entries, 1); /* the 4-byte tail */
 
 	/* the device gives the buffer back when it wants new numbers */
-	assert_true(tvq_wait_used(sq, idx));
+	assert_true(test_vring_wait_used(sq, idx, 2000));
 	put_stat(buf, 0, VIRTIO_BALLOON_S_MEMFREE, 0x4321);
 	seg.len = 2 * 10;
-	tvq_add(sq, &seg, 1);
+	test_vring_add_kick(sq, &seg, 1);
 	assert_true(wait_stats_updates(f, 2, &info));
 	assert_int_equal(info.stats[VIRTIO_BALLOON_S_MEMFREE], 0x4321);
 	assert_int_equal(info.stats[VIRTIO_BALLOON_S_MEMTOT], 0x8000000);
@@ -467,21 +391,21 @@ static void test_free_page_reporting(void **state)
 	struct fixture *f;
 	struct virtio_balloon_info info;
 	blkcnt_t before;
-	struct tvq *rq;
+	struct test_vring *rq;
 
 	o.free_page_reporting = true;
 	f = fixture_create(&o, feat);
 	rq = &f->q[3];
 	before = memfd_blocks(f);
 	{
-		struct tseg segs[] = {
+		struct test_seg segs[] = {
 			{ .gpa = 0x180000, .len = 2 * PAGE, .write = true },
 			{ .gpa = RAM_HIGH_GPA + 0x10000, .len = PAGE, .write = true },
 			{ .gpa = 0x190100, .len = PAGE, .write = true }, /* misaligned: skipped */
 			{ .gpa = ROM_GPA, .len = PAGE, .write = true },	 /* ROM: skipped */
 		};
 
-		assert_true(tvq_wait_used(rq, tvq_add(rq, segs, 4)));
+		assert_true(test_vring_wait_used(rq, test_vring_add_kick(rq, segs, 4), 2000));
 	}
 	assert_int_equal(before - memfd_blocks(f), 3 * PAGE / 512);
 	assert_true(page_is(gpa_ptr(f, 0x180000), 0));
@@ -499,9 +423,9 @@ static void test_free_page_reporting(void **state)
 	/* pinned: reported pages stay, the buffer still comes back */
 	virtio_balloon_set_pinned(f->vdev, true);
 	{
-		struct tseg seg = { .gpa = 0x1a0000, .len = 4 * PAGE, .write = true };
+		struct test_seg seg = { .gpa = 0x1a0000, .len = 4 * PAGE, .write = true };
 
-		assert_true(tvq_wait_used(rq, tvq_add(rq, &seg, 1)));
+		assert_true(test_vring_wait_used(rq, test_vring_add_kick(rq, &seg, 1), 2000));
 	}
 	assert_true(page_is(gpa_ptr(f, 0x1a0000), PATTERN));
 	virtio_balloon_get_info(f->vdev, &info);
@@ -515,11 +439,11 @@ static void test_reporting_queue_moves_down_without_stats(void **state)
 {
 	struct virtio_balloon_options o = default_opts();
 	struct fixture *f;
-	struct tseg seg = { .gpa = 0x1b0000, .len = PAGE, .write = true };
+	struct test_seg seg = { .gpa = 0x1b0000, .len = PAGE, .write = true };
 
 	o.free_page_reporting = true;
 	f = fixture_create(&o, 1ULL << VIRTIO_BALLOON_F_REPORTING);
-	assert_true(tvq_wait_used(&f->q[2], tvq_add(&f->q[2], &seg, 1)));
+	assert_true(test_vring_wait_used(&f->q[2], test_vring_add_kick(&f->q[2], &seg, 1), 2000));
 	assert_true(page_is(gpa_ptr(f, 0x1b0000), 0));
 	fixture_destroy(f);
 }
@@ -528,17 +452,16 @@ static void test_malformed_chain_needs_reset(void **state)
 {
 	struct virtio_balloon_options o = default_opts();
 	struct fixture *f = fixture_create(&o, 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
-	struct tvq *t = &f->q[0];
-	uint64_t one = 1;
+	struct test_vring *t = &f->q[0];
 
 	/* a head index past the ring */
 	t->avail->ring[0] = TQ_SIZE + 3;
 	__atomic_store_n(&t->avail->idx, 1, __ATOMIC_RELEASE);
-	assert_int_equal(write(t->vq->kick_fd, &one, sizeof(one)), sizeof(one));
+	test_vring_kick(t);
 	for (int i = 0; i < 2000 && !virtio_needs_reset(f->vdev); i++)
 		usleep(1000);
 	assert_true(virtio_needs_reset(f->vdev));
-	assert_int_equal(notify_config_count, 1);
+	assert_int_equal(test_irqs_config, 1);
 	assert_int_equal(t->used->idx, 0);
 	fixture_destroy(f);
 }
@@ -564,7 +487,7 @@ static void test_target_and_actual(void **state)
 	assert_int_equal(read_config32(f->vdev, 0), 512);
 	virtio_balloon_set_target(f->vdev, 7 * SZ_1M);
 	assert_int_equal(read_config32(f->vdev, 0), 256);
-	assert_int_equal(notify_config_count, 1);
+	assert_int_equal(test_irqs_config, 1);
 	virtio_balloon_set_target(f->vdev, 64 * SZ_1M);
 	assert_int_equal(read_config32(f->vdev, 0), 0);
 

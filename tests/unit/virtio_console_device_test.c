@@ -21,89 +21,35 @@
 #include "devices/virtio_console.h"
 #include "vmm/util.h"
 
+#include "test_helpers.h"
+
 #define RAM_SIZE SZ_1M
 #define RING_GPA 0x10000ULL /* queue q's rings at RING_GPA + q * 0x1000 */
 #define BUF_GPA 0x20000ULL
 #define TQ_SIZE 8
-
-struct cons_vq {
-	struct virtqueue *vq;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint16_t next_desc, avail_idx;
-};
 
 struct cons_fixture {
 	uint8_t *ram;
 	struct memmap *mm;
 	struct virtio_device *vdev;
 	int out[2]; /* the guest's output arrives on out[0] */
-	struct cons_vq q[2];
-};
-
-static _Atomic unsigned queue_irqs, config_irqs;
-
-static void count_queue_irq(struct virtio_device *vdev, struct virtqueue *vq)
-{
-	queue_irqs++;
-}
-
-static void count_config_irq(struct virtio_device *vdev)
-{
-	config_irqs++;
-}
-
-static const struct virtio_transport_ops counting_transport = {
-	.notify_queue = count_queue_irq,
-	.notify_config = count_config_irq,
+	struct test_vring q[2];
 };
 
 /* The transport's part for one queue, and the driver's zeroed rings. */
 static void cons_vq_start(struct cons_fixture *f, unsigned q)
 {
-	struct virtqueue *vq = &f->vdev->vqs[q];
 	uint64_t base = RING_GPA + q * 0x1000;
 
 	memset(f->ram + base, 0, 0x1000);
-	vq->size = TQ_SIZE;
-	vq->desc_gpa = base;
-	vq->avail_gpa = base + 0x200;
-	vq->used_gpa = base + 0x400;
-	vq->enabled = true;
-	assert_int_equal(virtqueue_start(vq, f->mm), 0);
-	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_true(vq->kick_fd >= 0);
-	f->q[q] = (struct cons_vq){ .vq = vq,
-				    .desc = (void *)(f->ram + base),
-				    .avail = (void *)(f->ram + base + 0x200),
-				    .used = (void *)(f->ram + base + 0x400) };
+	test_vring_start(&f->q[q], &f->vdev->vqs[q], f->mm, TQ_SIZE, base, base + 0x200,
+			 base + 0x400);
 }
 
 /* Publishes one buffer (a single descriptor) and kicks; returns the used index to wait for. */
-static uint16_t cons_vq_post(struct cons_vq *t, uint64_t gpa, uint32_t len, bool writable)
+static uint16_t cons_vq_post(struct test_vring *t, uint64_t gpa, uint32_t len, bool writable)
 {
-	struct vring_desc *d = &t->desc[t->next_desc];
-	uint64_t one = 1;
-
-	d->addr = gpa;
-	d->len = len;
-	d->flags = writable ? VRING_DESC_F_WRITE : 0;
-	t->avail->ring[t->avail_idx % TQ_SIZE] = t->next_desc;
-	t->next_desc = (uint16_t)((t->next_desc + 1) % TQ_SIZE);
-	__atomic_store_n(&t->avail->idx, ++t->avail_idx, __ATOMIC_RELEASE);
-	assert_int_equal(write(t->vq->kick_fd, &one, sizeof(one)), sizeof(one));
-	return t->avail_idx;
-}
-
-static bool cons_vq_used(struct cons_vq *t, uint16_t idx, int timeout_ms)
-{
-	for (int i = 0; i < timeout_ms; i++) {
-		if ((int16_t)(__atomic_load_n(&t->used->idx, __ATOMIC_ACQUIRE) - idx) >= 0)
-			return true;
-		usleep(1000);
-	}
-	return false;
+	return test_vring_add_kick(t, &(struct test_seg){ gpa, len, writable }, 1);
 }
 
 static struct cons_fixture *cons_create(void)
@@ -123,14 +69,14 @@ static struct cons_fixture *cons_create(void)
 	assert_int_equal(virtio_console_parse("virtio", &o), 0);
 	o.out_fd = f->out[1];
 	assert_int_equal(virtio_console_create(&o, f->mm, &f->vdev), 0);
-	f->vdev->transport = &counting_transport;
+	f->vdev->transport = &test_transport;
 	f->vdev->features_acked =
 	    (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	cons_vq_start(f, 0);
 	cons_vq_start(f, 1);
 	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	queue_irqs = config_irqs = 0;
+	test_irqs_reset();
 	return f;
 }
 
@@ -174,10 +120,10 @@ static void test_tx_reaches_the_output_fd(void **state)
 	memcpy(f->ram + BUF_GPA + 0x100, "hvc0\n", 5);
 	cons_vq_post(&f->q[1], BUF_GPA, 6, false);
 	idx = cons_vq_post(&f->q[1], BUF_GPA + 0x100, 5, false);
-	assert_true(cons_vq_used(&f->q[1], idx, 2000));
+	assert_true(test_vring_wait_used(&f->q[1], idx, 2000));
 	read_output(f, out, 11);
 	assert_string_equal(out, "hello hvc0\n");
-	assert_true(queue_irqs >= 1);
+	assert_true(test_irqs_queue_total() >= 1);
 	assert_int_equal(f->q[1].used->ring[0].len, 0); /* nothing written into TX buffers */
 	assert_false(virtio_needs_reset(f->vdev));
 	cons_destroy(f);
@@ -193,12 +139,12 @@ static void test_rx_fills_guest_buffers(void **state)
 	cons_vq_post(&f->q[0], BUF_GPA, 8, true);
 	idx = cons_vq_post(&f->q[0], BUF_GPA + 0x100, 8, true);
 	assert_int_equal(virtio_console_receive(f->vdev, "abcdefghij", 10), 10);
-	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
 	assert_int_equal(f->q[0].used->ring[0].len, 8);
 	assert_int_equal(f->q[0].used->ring[1].len, 2);
 	assert_memory_equal(f->ram + BUF_GPA, "abcdefgh", 8);
 	assert_memory_equal(f->ram + BUF_GPA + 0x100, "ij\xee", 3);
-	assert_true(queue_irqs >= 1);
+	assert_true(test_irqs_queue_total() >= 1);
 	cons_destroy(f);
 }
 
@@ -215,7 +161,7 @@ static void test_rx_without_buffers_keeps_bytes(void **state)
 	usleep(20000);
 	assert_int_equal(f->q[0].used->idx, 0);
 	idx = cons_vq_post(&f->q[0], BUF_GPA, 16, true);
-	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
 	assert_int_equal(f->q[0].used->ring[0].len, 3);
 	assert_memory_equal(f->ram + BUF_GPA, "xyz", 3);
 	cons_destroy(f);
@@ -237,7 +183,7 @@ static void test_rx_buffer_full_takes_what_fits(void **state)
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
 	/* 0x1000 bytes drain; the ring wraps when the next input goes in */
 	idx = cons_vq_post(&f->q[0], BUF_GPA, 0x1000, true);
-	assert_true(cons_vq_used(&f->q[0], idx, 2000));
+	assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
 	assert_memory_equal(f->ram + BUF_GPA, data, 0x1000);
 	assert_int_equal(virtio_console_receive(f->vdev, "W", 1), 1);
 	free(data);
@@ -271,7 +217,7 @@ static void test_malformed_chain_needs_reset(void **state)
 	for (int i = 0; i < 2000 && !virtio_needs_reset(f->vdev); i++)
 		usleep(1000);
 	assert_true(virtio_needs_reset(f->vdev));
-	assert_int_equal(config_irqs, 1);
+	assert_int_equal(test_irqs_config, 1);
 	assert_int_equal(f->q[1].used->idx, 0);
 	assert_int_equal(read(f->out[0], &out, 1), -1);
 	assert_int_equal(errno, EAGAIN);
