@@ -24,6 +24,8 @@
 #include "devices/virtio_blk.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define BIT(n) (1ULL << (n))
 #define SECTOR 512
 #define DISK_SECTORS 256
@@ -38,25 +40,8 @@ struct fixture {
 	uint8_t *ram;
 	struct virtio_device *vdev;
 	struct virtqueue *vq;
-	uint16_t next_desc, avail_idx;
-	uint64_t next_buf; /* bump allocator for guest buffers */
-};
-
-static _Atomic unsigned queue_irqs, config_irqs;
-
-static void fake_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
-{
-	queue_irqs++;
-}
-
-static void fake_notify_config(struct virtio_device *vdev)
-{
-	config_irqs++;
-}
-
-static const struct virtio_transport_ops fake_transport = {
-	.notify_queue = fake_notify_queue,
-	.notify_config = fake_notify_config,
+	struct test_vring ring; /* the driver's side of vq */
+	uint64_t next_buf;	/* bump allocator for guest buffers */
 };
 
 static uint8_t pattern(uint64_t o)
@@ -99,23 +84,17 @@ static int setup_features(void **state, uint64_t acked)
 	disk_file_make(f);
 	snprintf(o.path, sizeof(o.path), "%s", f->path);
 	assert_int_equal(virtio_blk_create(&o, f->mm, &f->vdev), 0);
-	f->vdev->transport = &fake_transport;
+	f->vdev->transport = &test_transport;
 	f->vdev->features_acked = acked;
 
 	/* what the transport does between FEATURES_OK and DRIVER_OK */
 	vq = f->vq = &f->vdev->vqs[0];
-	vq->size = QSIZE;
-	vq->desc_gpa = RING_GPA;
-	vq->avail_gpa = RING_GPA + 16 * QSIZE;
-	vq->used_gpa = RING_GPA + 0x400;
 	vq->event_idx = acked & BIT(VIRTIO_RING_F_EVENT_IDX);
 	vq->indirect = acked & BIT(VIRTIO_RING_F_INDIRECT_DESC);
-	vq->enabled = true;
-	vq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	assert_true(vq->kick_fd >= 0);
-	assert_int_equal(virtqueue_start(vq, f->mm), 0);
+	test_vring_start(&f->ring, vq, f->mm, QSIZE, RING_GPA, RING_GPA + 16 * QSIZE,
+			 RING_GPA + 0x400);
 	f->next_buf = BUF_GPA;
-	queue_irqs = config_irqs = 0;
+	test_irqs_reset();
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
 	*state = f;
 	return 0;
@@ -162,86 +141,19 @@ static void *hva(struct fixture *f, uint64_t gpa)
 	return f->ram + gpa;
 }
 
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-/* Fills descriptors [first, first + n) of table as one chain. */
-static void desc_chain(struct vring_desc *table, uint16_t first, uint16_t wrap, const struct seg *s,
-		       unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t d = (uint16_t)((first + i) % wrap);
-
-		table[d].addr = s[i].gpa;
-		table[d].len = s[i].len;
-		table[d].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
-					    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-		table[d].next = (uint16_t)((d + 1) % wrap);
-	}
-}
-
-static void avail_publish(struct fixture *f, uint16_t head)
-{
-	f->vq->avail->ring[f->avail_idx % QSIZE] = head;
-	__atomic_store_n(&f->vq->avail->idx, ++f->avail_idx, __ATOMIC_RELEASE);
-}
-
-/* Publishes a chain of direct descriptors; returns its head. */
-static uint16_t ring_add(struct fixture *f, const struct seg *s, unsigned n)
-{
-	uint16_t head = f->next_desc % QSIZE;
-
-	desc_chain(f->vq->desc, head, QSIZE, s, n);
-	f->next_desc = (uint16_t)(f->next_desc + n);
-	avail_publish(f, head);
-	return head;
-}
-
 /* Publishes the chain through one indirect descriptor whose table is in guest RAM. */
-static uint16_t ring_add_indirect(struct fixture *f, const struct seg *s, unsigned n)
+static uint16_t ring_add_indirect(struct fixture *f, const struct test_seg *s, unsigned n)
 {
 	uint64_t table_gpa = guest_alloc(f, (uint32_t)(n * sizeof(struct vring_desc)));
-	uint16_t head = f->next_desc++ % QSIZE;
+	uint16_t head = f->ring.next_desc;
 
-	desc_chain(hva(f, table_gpa), 0, (uint16_t)n, s, n);
-	f->vq->desc[head] = (struct vring_desc){ .addr = table_gpa,
-						 .len = (uint32_t)(n * sizeof(struct vring_desc)),
-						 .flags = VRING_DESC_F_INDIRECT };
-	avail_publish(f, head);
+	f->ring.next_desc = (uint16_t)((head + 1) % QSIZE);
+	test_vring_write_chain(hva(f, table_gpa), 0, (uint16_t)n, s, n);
+	f->ring.desc[head] = (struct vring_desc){ .addr = table_gpa,
+						  .len = (uint32_t)(n * sizeof(struct vring_desc)),
+						  .flags = VRING_DESC_F_INDIRECT };
+	test_vring_publish(&f->ring, head);
 	return head;
-}
-
-static void kick(struct fixture *f)
-{
-	uint64_t one = 1;
-
-	assert_int_equal(write(f->vq->kick_fd, &one, sizeof(one)), sizeof(one));
-}
-
-static uint16_t used_idx(struct fixture *f)
-{
-	return __atomic_load_n(&f->vq->used->idx, __ATOMIC_ACQUIRE);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Waits (up to 2 s) until the device has used `want` chains in all. */
-static void wait_used(struct fixture *f, uint16_t want)
-{
-	uint64_t end = now_ms() + 2000;
-
-	while (used_idx(f) != want && now_ms() < end)
-		usleep(500);
-	assert_int_equal(used_idx(f), want);
 }
 
 static struct vring_used_elem used_elem(struct fixture *f, uint16_t idx)
@@ -270,16 +182,16 @@ static struct req req_make(struct fixture *f, uint32_t type, uint64_t sector, ui
 
 static uint16_t req_post(struct fixture *f, const struct req *r, bool write, bool indirect)
 {
-	struct seg s[3] = {
+	struct test_seg s[3] = {
 		{ r->hdr, sizeof(struct virtio_blk_outhdr), false },
 		{ r->data, r->len, !write },
 		{ r->status, 1, true },
 	};
-	struct seg no_data[2] = { s[0], s[2] };
+	struct test_seg no_data[2] = { s[0], s[2] };
 
 	if (!r->len)
-		return ring_add(f, no_data, 2);
-	return indirect ? ring_add_indirect(f, s, 3) : ring_add(f, s, 3);
+		return test_vring_add(&f->ring, no_data, 2);
+	return indirect ? ring_add_indirect(f, s, 3) : test_vring_add(&f->ring, s, 3);
 }
 
 static uint8_t req_status(struct fixture *f, const struct req *r)
@@ -309,25 +221,25 @@ static void test_queue_write_then_read(void **state)
 	for (unsigned i = 0; i < 4 * SECTOR; i++)
 		((uint8_t *)hva(f, w.data))[i] = (uint8_t)(i * 11 + 7);
 	head = req_post(f, &w, true, false);
-	kick(f);
-	wait_used(f, 1);
+	test_vring_kick(&f->ring);
+	assert_vring_used(&f->ring, 1);
 	assert_int_equal(used_elem(f, 0).id, head);
 	assert_int_equal(used_elem(f, 0).len, 1);
 	assert_int_equal(req_status(f, &w), VIRTIO_BLK_S_OK);
-	assert_true(queue_irqs >= 1);
+	assert_true(test_irqs_queue_total() >= 1);
 	fd = open(f->path, O_RDONLY);
 	assert_int_equal(pread(fd, back, sizeof(back), 40 * SECTOR), sizeof(back));
 	close(fd);
 	assert_memory_equal(back, hva(f, w.data), sizeof(back));
 
 	head = req_post(f, &r, false, false);
-	kick(f);
-	wait_used(f, 2);
+	test_vring_kick(&f->ring);
+	assert_vring_used(&f->ring, 2);
 	assert_int_equal(used_elem(f, 1).id, head);
 	assert_int_equal(used_elem(f, 1).len, 4 * SECTOR + 1);
 	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
 	assert_memory_equal(hva(f, r.data), hva(f, w.data), 4 * SECTOR);
-	assert_int_equal(config_irqs, 0);
+	assert_int_equal(test_irqs_config, 0);
 }
 
 static void test_queue_indirect(void **state)
@@ -338,8 +250,8 @@ static void test_queue_indirect(void **state)
 
 	req_post(f, &r, false, true);
 	req_post(f, &fl, false, false);
-	kick(f);
-	wait_used(f, 2);
+	test_vring_kick(&f->ring);
+	assert_vring_used(&f->ring, 2);
 	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
 	assert_pattern(hva(f, r.data), 100 * SECTOR, 8 * SECTOR);
 	assert_int_equal(req_status(f, &fl), VIRTIO_BLK_S_OK);
@@ -362,8 +274,8 @@ static void test_queue_wraps(void **state)
 			r[i] = req_make(f, VIRTIO_BLK_T_IN, (done + i) * 3 % DISK_SECTORS, SECTOR);
 			req_post(f, &r[i], false, (done + i) % 2);
 		}
-		kick(f);
-		wait_used(f, (uint16_t)(done + n));
+		test_vring_kick(&f->ring);
+		assert_vring_used(&f->ring, (uint16_t)(done + n));
 		for (unsigned i = 0; i < n; i++) {
 			assert_int_equal(req_status(f, &r[i]), VIRTIO_BLK_S_OK);
 			assert_pattern(hva(f, r[i].data), (done + i) * 3 % DISK_SECTORS * SECTOR,
@@ -371,7 +283,7 @@ static void test_queue_wraps(void **state)
 		}
 		done = (uint16_t)(done + n);
 	}
-	assert_true(queue_irqs >= 1);
+	assert_true(test_irqs_queue_total() >= 1);
 	assert_false(virtio_needs_reset(f->vdev));
 }
 
@@ -388,32 +300,32 @@ static void test_queue_io_error_status(void **state)
 
 	req_post(f, &r, false, false);
 	req_post(f, &u, false, false);
-	kick(f);
-	wait_used(f, 2);
+	test_vring_kick(&f->ring);
+	assert_vring_used(&f->ring, 2);
 	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(used_elem(f, 0).len, 0);
 	assert_int_equal(req_status(f, &u), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(used_elem(f, 1).len, 1);
 	/* errors the driver is told about are no reason to reset */
 	assert_false(virtio_needs_reset(f->vdev));
-	assert_int_equal(config_irqs, 0);
+	assert_int_equal(test_irqs_config, 0);
 }
 
 /* After DEVICE_NEEDS_RESET the device leaves the ring alone. */
 static void assert_needs_reset_and_stopped(struct fixture *f, uint16_t used)
 {
 	struct req r;
-	uint64_t end = now_ms() + 2000;
+	uint64_t end = test_now_ms() + 2000;
 
-	while (!virtio_needs_reset(f->vdev) && now_ms() < end)
+	while (!virtio_needs_reset(f->vdev) && test_now_ms() < end)
 		usleep(500);
 	assert_true(virtio_needs_reset(f->vdev));
-	assert_int_equal(used_idx(f), used);
+	assert_int_equal(test_vring_used_idx(&f->ring), used);
 	r = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
 	req_post(f, &r, false, false);
-	kick(f);
+	test_vring_kick(&f->ring);
 	usleep(50000);
-	assert_int_equal(used_idx(f), used);
+	assert_int_equal(test_vring_used_idx(&f->ring), used);
 	assert_int_equal(req_status(f, &r), 0xee);
 }
 
@@ -421,10 +333,10 @@ static void test_queue_no_status_byte_needs_reset(void **state)
 {
 	struct fixture *f = *state;
 	struct req r = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
-	struct seg s[2] = { { r.hdr, 16, false }, { r.data, SECTOR, false } };
+	struct test_seg s[2] = { { r.hdr, 16, false }, { r.data, SECTOR, false } };
 
-	ring_add(f, s, 2);
-	kick(f);
+	test_vring_add(&f->ring, s, 2);
+	test_vring_kick(&f->ring);
 	assert_needs_reset_and_stopped(f, 0);
 }
 
@@ -439,7 +351,7 @@ static void test_queue_malformed_chain_needs_reset(void **state)
 	/* a chain whose second descriptor points outside guest RAM */
 	head = req_post(f, &bad, false, false);
 	f->vq->desc[(head + 1) % QSIZE].addr = RAM_SIZE - 16;
-	kick(f);
+	test_vring_kick(&f->ring);
 	/* the good chain before it completed */
 	assert_needs_reset_and_stopped(f, 1);
 	assert_int_equal(req_status(f, &good), VIRTIO_BLK_S_OK);
@@ -456,15 +368,15 @@ static void test_queue_reset_and_reactivate(void **state)
 	f->vdev->ops->reset(f->vdev);
 	/* kicked while reset: nothing happens */
 	req_post(f, &r, false, false);
-	kick(f);
+	test_vring_kick(&f->ring);
 	usleep(50000);
-	assert_int_equal(used_idx(f), 0);
+	assert_int_equal(test_vring_used_idx(&f->ring), 0);
 
 	f->vdev->features_acked = BIT(VIRTIO_F_VERSION_1);
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
 	assert_true(virtio_blk_get_disk(f->vdev)->writethrough);
 	/* the kick latched in the eventfd is seen by the new thread */
-	wait_used(f, 1);
+	assert_vring_used(&f->ring, 1);
 	assert_int_equal(req_status(f, &r), VIRTIO_BLK_S_OK);
 	assert_pattern(hva(f, r.data), 2 * SECTOR, SECTOR);
 }

@@ -34,44 +34,26 @@
 #include "devices/virtio_net.h"
 #include "vmm/log.h"
 
+#include "test_helpers.h"
+
 #define BIT(n) (1ULL << (n))
 #define HDR 12
 #define RAM_SIZE (1 << 20)
 #define QSIZE 16
 #define BUF_BASE 0x10000
 
-struct ring {
-	struct virtqueue *vq;
-	uint16_t next_desc, avail_idx;
-};
-
 struct fixture {
 	struct memmap *mm;
 	uint8_t *ram;
 	int host_fd; /* the "host" end of the fake tap */
 	struct virtio_device *vdev;
-	struct ring rx, tx;
+	struct test_vring rx, tx;
 	uint64_t next_buf; /* bump allocator for guest buffers */
 	bool active;
 };
 
-static _Atomic unsigned notified[2];
 static _Atomic unsigned offload_calls;
 static _Atomic unsigned offload_last;
-
-static void fake_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
-{
-	notified[vq->index]++;
-}
-
-static void fake_notify_config(struct virtio_device *vdev)
-{
-}
-
-static const struct virtio_transport_ops fake_transport = {
-	.notify_queue = fake_notify_queue,
-	.notify_config = fake_notify_config,
-};
 
 static int fake_set_offload(int fd, unsigned flags)
 {
@@ -95,70 +77,6 @@ static uint64_t guest_alloc(struct fixture *f, uint32_t len)
 	f->next_buf += (len + 63) & ~63u;
 	assert_true(f->next_buf <= RAM_SIZE);
 	return gpa;
-}
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-/* Publishes a chain of direct descriptors; returns its head. */
-static uint16_t ring_add(struct ring *r, const struct seg *segs, unsigned n)
-{
-	struct virtqueue *vq = r->vq;
-	uint16_t head = r->next_desc % vq->size;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t d = (r->next_desc++) % vq->size;
-
-		vq->desc[d].addr = segs[i].gpa;
-		vq->desc[d].len = segs[i].len;
-		vq->desc[d].flags =
-		    (segs[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0);
-		vq->desc[d].next = (d + 1) % vq->size;
-	}
-	vq->avail->ring[r->avail_idx % vq->size] = head;
-	__atomic_store_n(&vq->avail->idx, ++r->avail_idx, __ATOMIC_RELEASE);
-	return head;
-}
-
-static void kick(struct ring *r)
-{
-	uint64_t one = 1;
-
-	assert_int_equal(write(r->vq->kick_fd, &one, sizeof(one)), sizeof(one));
-}
-
-static uint16_t used_idx(struct ring *r)
-{
-	return __atomic_load_n(&r->vq->used->idx, __ATOMIC_ACQUIRE);
-}
-
-/* Waits (up to 2 s) until the device has used `want` chains in all. */
-static void wait_used(struct ring *r, uint16_t want)
-{
-	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
-
-	while (used_idx(r) != want && now_ns(CLOCK_MONOTONIC) < end)
-		usleep(1000);
-	assert_int_equal(used_idx(r), want);
-}
-
-static void ring_setup(struct fixture *f, struct ring *r, unsigned index, uint64_t base)
-{
-	struct virtqueue *vq = &f->vdev->vqs[index];
-
-	vq->size = QSIZE;
-	vq->desc_gpa = base;
-	vq->avail_gpa = base + 0x400;
-	vq->used_gpa = base + 0x800;
-	vq->enabled = true;
-	vq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	assert_true(vq->kick_fd >= 0);
-	assert_int_equal(virtqueue_start(vq, f->mm), 0);
-	r->vq = vq;
-	r->next_desc = r->avail_idx = 0;
 }
 
 /* Builds the device on a fake tap (a seqpacket socket) or, with tap_name, on a real tap. */
@@ -196,12 +114,14 @@ static int setup_device(void **state, uint64_t acked, const char *tap_name)
 		be.fd = sv[0];
 		assert_int_equal(virtio_net_create_backend(&opts, &be, f->mm, &f->vdev), 0);
 	}
-	f->vdev->transport = &fake_transport;
+	f->vdev->transport = &test_transport;
 	f->vdev->features_acked = acked;
-	ring_setup(f, &f->rx, VIRTIO_NET_RXQ, 0x1000);
-	ring_setup(f, &f->tx, VIRTIO_NET_TXQ, 0x2000);
+	test_vring_start(&f->rx, &f->vdev->vqs[VIRTIO_NET_RXQ], f->mm, QSIZE, 0x1000, 0x1400,
+			 0x1800);
+	test_vring_start(&f->tx, &f->vdev->vqs[VIRTIO_NET_TXQ], f->mm, QSIZE, 0x2000, 0x2400,
+			 0x2800);
 	f->next_buf = BUF_BASE;
-	notified[0] = notified[1] = 0;
+	test_irqs_reset();
 	offload_calls = 0;
 	offload_last = ~0u;
 	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
@@ -300,14 +220,14 @@ static void test_tx_frame_reaches_backend(void **state)
 	make_frame(frame, 60, 1);
 	memcpy(f->ram + hgpa, frame, HDR);
 	memcpy(f->ram + dgpa, frame + HDR, 60);
-	ring_add(&f->tx, (struct seg[]){ { hgpa, HDR, false }, { dgpa, 60, false } }, 2);
-	kick(&f->tx);
-	wait_used(&f->tx, 1);
+	test_vring_add(&f->tx, (struct test_seg[]){ { hgpa, HDR, false }, { dgpa, 60, false } }, 2);
+	test_vring_kick(&f->tx);
+	assert_vring_used(&f->tx, 1);
 	assert_int_equal(f->tx.vq->used->ring[0].len, 0);
 	/* header and data as one frame, header passed as is */
 	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), sizeof(frame));
 	assert_memory_equal(got, frame, sizeof(frame));
-	assert_true(notified[VIRTIO_NET_TXQ] >= 1);
+	assert_true(test_irqs_queue[VIRTIO_NET_TXQ] >= 1);
 	virtio_net_get_stats(f->vdev, &st);
 	assert_int_equal(st.tx_frames, 1);
 	assert_int_equal(st.tx_bytes, 60);
@@ -321,13 +241,13 @@ static void test_tx_hostile_chains_dropped(void **state)
 	uint8_t got[256];
 
 	/* a writable segment in a transmit chain */
-	ring_add(&f->tx, (struct seg[]){ { a, 64, false }, { b, 64, true } }, 2);
+	test_vring_add(&f->tx, (struct test_seg[]){ { a, 64, false }, { b, 64, true } }, 2);
 	/* shorter than the header */
-	ring_add(&f->tx, (struct seg[]){ { a, HDR - 1, false } }, 1);
+	test_vring_add(&f->tx, (struct test_seg[]){ { a, HDR - 1, false } }, 1);
 	/* then a good one: the device keeps going */
-	ring_add(&f->tx, (struct seg[]){ { a, HDR + 20, false } }, 1);
-	kick(&f->tx);
-	wait_used(&f->tx, 3);
+	test_vring_add(&f->tx, (struct test_seg[]){ { a, HDR + 20, false } }, 1);
+	test_vring_kick(&f->tx);
+	assert_vring_used(&f->tx, 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(f->tx.vq->used->ring[i].len, 0);
 	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), HDR + 20);
@@ -350,11 +270,11 @@ static void test_tx_malformed_ring_needs_reset(void **state)
 	    (struct vring_desc){ .addr = a, .len = 64, .flags = VRING_DESC_F_NEXT, .next = 0 };
 	vq->avail->ring[0] = 0;
 	__atomic_store_n(&vq->avail->idx, 1, __ATOMIC_RELEASE);
-	kick(&f->tx);
+	test_vring_kick(&f->tx);
 	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
 		usleep(1000);
 	assert_true(virtio_needs_reset(f->vdev));
-	assert_int_equal(used_idx(&f->tx), 0);
+	assert_int_equal(test_vring_used_idx(&f->tx), 0);
 }
 
 static void test_rx_single_chain(void **state)
@@ -364,18 +284,18 @@ static void test_rx_single_chain(void **state)
 	uint64_t a = guest_alloc(f, 2048), b = guest_alloc(f, 2048);
 	struct virtio_net_stats st;
 
-	ring_add(&f->rx, (struct seg[]){ { a, 2048, true } }, 1);
-	ring_add(&f->rx, (struct seg[]){ { b, 2048, true } }, 1);
-	kick(&f->rx);
+	test_vring_add(&f->rx, (struct test_seg[]){ { a, 2048, true } }, 1);
+	test_vring_add(&f->rx, (struct test_seg[]){ { b, 2048, true } }, 1);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 100, 3));
-	wait_used(&f->rx, 1);
+	assert_vring_used(&f->rx, 1);
 	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
 	assert_int_equal(f->rx.vq->used->ring[0].len, sizeof(frame));
 	/* flags passed through, num_buffers set to 1 over the poison */
 	assert_int_equal(f->ram[a], VIRTIO_NET_HDR_F_DATA_VALID);
 	assert_int_equal(f->ram[a + 10] | f->ram[a + 11] << 8, 1);
 	assert_memory_equal(f->ram + a + HDR, frame + HDR, 100);
-	assert_true(notified[VIRTIO_NET_RXQ] >= 1);
+	assert_true(test_irqs_queue[VIRTIO_NET_RXQ] >= 1);
 	virtio_net_get_stats(f->vdev, &st);
 	assert_int_equal(st.rx_frames, 1);
 	assert_int_equal(st.rx_bytes, 100);
@@ -389,11 +309,11 @@ static void test_rx_merges_small_buffers(void **state)
 
 	for (int i = 0; i < 4; i++) {
 		b[i] = guest_alloc(f, 64);
-		ring_add(&f->rx, (struct seg[]){ { b[i], 64, true } }, 1);
+		test_vring_add(&f->rx, (struct test_seg[]){ { b[i], 64, true } }, 1);
 	}
-	kick(&f->rx);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 150, 9));
-	wait_used(&f->rx, 3);
+	assert_vring_used(&f->rx, 3);
 	/* 162 bytes = 64 + 64 + 34, in ring order, num_buffers 3 in the first */
 	assert_int_equal(f->rx.vq->used->ring[0].len, 64);
 	assert_int_equal(f->rx.vq->used->ring[1].len, 64);
@@ -409,7 +329,7 @@ static void test_rx_merges_small_buffers(void **state)
 
 	/* the fourth buffer takes the next frame */
 	host_send(f, frame, make_frame(frame, 40, 11));
-	wait_used(&f->rx, 4);
+	assert_vring_used(&f->rx, 4);
 	assert_int_equal(f->rx.vq->used->ring[3].id, 3);
 	assert_int_equal(f->rx.vq->used->ring[3].len, HDR + 40);
 	assert_memory_equal(f->ram + b[3] + HDR, frame + HDR, 40);
@@ -429,24 +349,24 @@ static void test_rx_parks_without_buffers_and_resumes_on_kick(void **state)
 	cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	/* the I/O thread sleeps: a spinning one would burn ~300 ms of CPU here */
 	assert_true(cpu1 - cpu0 < 30000000ull);
-	assert_int_equal(used_idx(&f->rx), 0);
+	assert_int_equal(test_vring_used_idx(&f->rx), 0);
 
 	/* one buffer: one frame; the rest wait for the next kick */
 	b[0] = guest_alloc(f, 2048);
-	ring_add(&f->rx, (struct seg[]){ { b[0], 2048, true } }, 1);
-	kick(&f->rx);
-	wait_used(&f->rx, 1);
+	test_vring_add(&f->rx, (struct test_seg[]){ { b[0], 2048, true } }, 1);
+	test_vring_kick(&f->rx);
+	assert_vring_used(&f->rx, 1);
 	usleep(50000);
-	assert_int_equal(used_idx(&f->rx), 1);
+	assert_int_equal(test_vring_used_idx(&f->rx), 1);
 	assert_int_equal(f->rx.vq->used->ring[0].len, HDR + 100);
 	assert_int_equal(f->ram[b[0] + HDR], 20);
 
 	for (int i = 1; i < 3; i++) {
 		b[i] = guest_alloc(f, 2048);
-		ring_add(&f->rx, (struct seg[]){ { b[i], 2048, true } }, 1);
+		test_vring_add(&f->rx, (struct test_seg[]){ { b[i], 2048, true } }, 1);
 	}
-	kick(&f->rx);
-	wait_used(&f->rx, 3);
+	test_vring_kick(&f->rx);
+	assert_vring_used(&f->rx, 3);
 	/* in order, nothing lost */
 	assert_int_equal(f->rx.vq->used->ring[1].len, HDR + 101);
 	assert_int_equal(f->rx.vq->used->ring[2].len, HDR + 102);
@@ -462,12 +382,12 @@ static void test_rx_frame_too_big_for_ring_dropped(void **state)
 
 	/* the whole ring: 16 chains of 16 bytes = 256 bytes, less than the frame */
 	for (int i = 0; i < QSIZE; i++)
-		ring_add(&f->rx, (struct seg[]){ { guest_alloc(f, 16), 16, true } }, 1);
-	kick(&f->rx);
+		test_vring_add(&f->rx, (struct test_seg[]){ { guest_alloc(f, 16), 16, true } }, 1);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 400, 1));
 	/* the next frame fits in ring chains the dropped one gave back */
 	host_send(f, frame, make_frame(frame, 10, 2));
-	wait_used(&f->rx, 2);
+	assert_vring_used(&f->rx, 2);
 	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
 	assert_int_equal(f->rx.vq->used->ring[0].len, 16);
 	assert_int_equal(f->rx.vq->used->ring[1].len, HDR + 10 - 16);
@@ -484,11 +404,11 @@ static void test_rx_without_mrg_drops_big_frame_keeps_chain(void **state)
 	struct virtio_net_stats st;
 
 	assert_int_equal(offload_last, 0); /* no GUEST_* acks: no offloads */
-	ring_add(&f->rx, (struct seg[]){ { a, 100, true } }, 1);
-	kick(&f->rx);
+	test_vring_add(&f->rx, (struct test_seg[]){ { a, 100, true } }, 1);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 200, 1));
 	host_send(f, frame, make_frame(frame, 50, 5));
-	wait_used(&f->rx, 1);
+	assert_vring_used(&f->rx, 1);
 	assert_int_equal(f->rx.vq->used->ring[0].id, 0);
 	assert_int_equal(f->rx.vq->used->ring[0].len, HDR + 50);
 	assert_int_equal(f->ram[a + 10] | f->ram[a + 11] << 8, 1);
@@ -504,13 +424,13 @@ static void test_rx_readable_chain_needs_reset(void **state)
 	uint64_t a = guest_alloc(f, 64), b = guest_alloc(f, 64);
 	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
 
-	ring_add(&f->rx, (struct seg[]){ { a, 64, false }, { b, 64, true } }, 2);
-	kick(&f->rx);
+	test_vring_add(&f->rx, (struct test_seg[]){ { a, 64, false }, { b, 64, true } }, 2);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 20, 1));
 	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
 		usleep(1000);
 	assert_true(virtio_needs_reset(f->vdev));
-	assert_int_equal(used_idx(&f->rx), 0);
+	assert_int_equal(test_vring_used_idx(&f->rx), 0);
 }
 
 static void test_rx_chain_shorter_than_header_needs_reset(void **state)
@@ -519,8 +439,8 @@ static void test_rx_chain_shorter_than_header_needs_reset(void **state)
 	uint8_t frame[HDR + 20];
 	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
 
-	ring_add(&f->rx, (struct seg[]){ { guest_alloc(f, 8), 8, true } }, 1);
-	kick(&f->rx);
+	test_vring_add(&f->rx, (struct test_seg[]){ { guest_alloc(f, 8), 8, true } }, 1);
+	test_vring_kick(&f->rx);
 	host_send(f, frame, make_frame(frame, 20, 1));
 	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
 		usleep(1000);
@@ -618,9 +538,9 @@ static void test_real_tap_end_to_end(void **state)
 		frame[HDR + i] = (uint8_t)i;
 	buf[0] = guest_alloc(f, sizeof(frame));
 	memcpy(f->ram + buf[0], frame, sizeof(frame));
-	ring_add(&f->tx, (struct seg[]){ { buf[0], sizeof(frame), false } }, 1);
-	kick(&f->tx);
-	wait_used(&f->tx, 1);
+	test_vring_add(&f->tx, (struct test_seg[]){ { buf[0], sizeof(frame), false } }, 1);
+	test_vring_kick(&f->tx);
+	assert_vring_used(&f->tx, 1);
 	pfd = (struct pollfd){ .fd = ps, .events = POLLIN };
 	assert_int_equal(poll(&pfd, 1, 2000), 1);
 	assert_int_equal(recv(ps, got, sizeof(got), 0), 64);
@@ -629,9 +549,9 @@ static void test_real_tap_end_to_end(void **state)
 	/* host -> guest: sent on the tap interface, read by the device from its fd */
 	for (int i = 0; i < 4; i++) {
 		buf[i] = guest_alloc(f, 2048);
-		ring_add(&f->rx, (struct seg[]){ { buf[i], 2048, true } }, 1);
+		test_vring_add(&f->rx, (struct test_seg[]){ { buf[i], 2048, true } }, 1);
 	}
-	kick(&f->rx);
+	test_vring_kick(&f->rx);
 	memcpy(frame + HDR, mac, 6);
 	memset(frame + HDR + 6, 0x02, 6);
 	frame[HDR + 20] = 0x5a;
@@ -639,7 +559,7 @@ static void test_real_tap_end_to_end(void **state)
 	for (uint16_t n = 1; n <= 4 && !found; n++) {
 		const uint8_t *p;
 
-		wait_used(&f->rx, n);
+		assert_vring_used(&f->rx, n);
 		p = f->ram + buf[f->rx.vq->used->ring[n - 1].id];
 		/* skip whatever else the namespace's stack sent on the new link */
 		if (p[HDR + 12] != TEST_ETHERTYPE >> 8 || p[HDR + 13] != (TEST_ETHERTYPE & 0xff))
