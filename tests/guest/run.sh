@@ -155,8 +155,9 @@ run_qemu() {
 }
 
 # host sides of the virtio programs: host_pre_/host_post_/host_cleanup_<name>
-. tests/guest/virtio_host.sh
-. tests/guest/vfio_host.sh
+for h in tests/guest/*_host.sh; do
+	. "$h"
+done
 
 # run_hook KIND NAME: 0 when there is no such hook or it passed; else its status
 run_hook() {
