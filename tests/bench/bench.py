@@ -747,12 +747,15 @@ class Bench:
                    TH_APPEND="TH_BENCH=1 TH_BENCH_REPS=%d" % 3)
         t0 = time.monotonic()
         with open(os.path.join(self.raw, "testhost.out"), "w") as f:
-            st = subprocess.run(["tests/testhost/run.sh", "--timeout", "3000", "bench_boot",
+            st = subprocess.run(["tests/testhost/run.sh", "--timeout", "1500", "bench_boot",
                                  "vfio", "vfio_host"], env=env, stdout=f,
                                 stderr=subprocess.STDOUT)
         with open(os.path.join(self.raw, "testhost.out"), errors="replace") as f:
             text = f.read()
         log("test host: done in %.0f s (status %d)" % (time.monotonic() - t0, st.returncode))
+        if st.returncode:
+            self.fail("testhost: run.sh exited %d: a suite failed or hung (raw/testhost.out, "
+                      "%s/testhost/logs/latest.log)" % (st.returncode, thb))
         passes = dict(re.findall(r"^\s*(?:\[[ \d.]+\] )?PASS (\S+) \((.*)\)\s*$", text, re.M))
         for m in re.findall(r"^.*FAIL (bench-boot\S*|vfio\S*): .*$", text, re.M):
             self.notes.append("test host: FAIL %s (raw/testhost.out)" % m)
