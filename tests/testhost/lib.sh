@@ -50,6 +50,8 @@ th_run() {
 	_log=$1
 	_tmo=$2
 	shift 2
+	# a heartbeat for the host-side runner, which takes a long silence for a hung test host
+	echo "RUN ${_log##*/}"
 	dmesg -c > /dev/null
 	_t0=$(th_now)
 	{

@@ -13,7 +13,9 @@
 # this script prints the result lines (PASS/FAIL), the boot and suite times, and ends with
 #   testhost: N passed, N failed
 # Exit status: 0 when every test passed; 1 on any failure, on a test host that never reached its
-# end marker, on a timeout (each named on a line of its own), or on bad usage.
+# end marker, on a timeout (each named on a line of its own), or on bad usage; 3 when the test
+# host itself hung: its console silent for TH_SILENCE seconds (default 240; every test prints a
+# RUN line when it starts and has its own timeout well below that), QEMU then killed at once.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
@@ -87,7 +89,25 @@ skipped=()
 init_at=
 done_at=
 last=
-while IFS= read -r line; do
+suite=
+hung=0
+SILENCE=${TH_SILENCE:-240}
+PIDF=$(mktemp)
+while true; do
+	IFS= read -r -t "$SILENCE" line
+	st=$?
+	if [ $st != 0 ]; then
+		if [ $st -gt 128 ] && [ $hung = 0 ]; then
+			# the test host's kernel (or QEMU) hung: nothing inside can time out any more
+			hung=1
+			elapsed
+			echo "testhost: FAIL the test host hung: no console output for $SILENCE s${suite:+ in suite $suite} (last console line: $last); QEMU killed"
+			printf '[%7s] %s\n' "$t" "HOST: console silent for $SILENCE s, killing QEMU" >> "$LOG"
+			kill "$(cat "$PIDF")" 2>/dev/null
+			continue
+		fi
+		break
+	fi
 	line=${line%$'\r'}
 	elapsed
 	printf '[%7s] %s\n' "$t" "$line" >> "$LOG"
@@ -99,7 +119,7 @@ while IFS= read -r line; do
 	PASS\ *) passed=$((passed + 1)); results=$((results + 1)); details=0; echo "$line" ;;
 	FAIL\ *) failed=$((failed + 1)); results=$((results + 1)); details=1; echo "$line" ;;
 	SKIP\ *) skipped+=("${line%%:*}"); results=$((results + 1)); details=0; echo "$line" ;;
-	"SUITE "*" start") results=0 ;;
+	"SUITE "*" start") results=0; set -- $line; suite=$2 ;;
 	"  | "*) [ $details = 1 ] && echo "$line" ;; # a failure's log lines, on the terminal too
 	TESTHOST-INIT*) init_at=$t; echo "testhost: booted to init in $t s (QEMU start to init)" ;;
 	TESTHOST-DONE*) done_at=$t ;;
@@ -113,12 +133,15 @@ while IFS= read -r line; do
 		fi
 		;;
 	esac
-done < <(timeout "$TMO" "${QEMU[@]}" < /dev/null 2>&1; echo "QEMU-EXIT $?")
+done < <(timeout "$TMO" "${QEMU[@]}" < /dev/null 2>&1 & echo $! > "$PIDF"; wait $!; echo "QEMU-EXIT $?")
+rm -f "$PIDF"
 qemu_rc=$(tail -n 1 "$LOG" | sed -n 's/.*QEMU-EXIT \([0-9]*\)$/\1/p')
 elapsed
 echo "testhost: whole run $t s"
 rc=0
-if [ "$qemu_rc" = 124 ]; then
+if [ $hung = 1 ]; then
+	rc=3
+elif [ "$qemu_rc" = 124 ]; then
 	echo "testhost: FAIL timeout: QEMU killed after $TMO s (last console line: $last)"
 	rc=1
 elif [ -z "$init_at" ]; then
@@ -132,10 +155,11 @@ if [ $((passed + failed)) = 0 ]; then
 	echo "testhost: FAIL no test passed or failed"
 	rc=1
 fi
-[ "$failed" = 0 ] || rc=1
+[ "$failed" = 0 ] || [ $rc = 3 ] || rc=1
 if [ ${#skipped[@]} -gt 0 ]; then
 	echo "testhost: $passed passed, $failed failed, ${#skipped[@]} skipped: ${skipped[*]#SKIP }"
 else
 	echo "testhost: $passed passed, $failed failed"
 fi
+[ $hung = 1 ] && rc=3
 exit $rc

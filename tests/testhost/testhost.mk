@@ -16,7 +16,8 @@ TH_IMAGE := $(TH_DIR)/host-initramfs.cpio
 GUEST_LINUX_IMAGE := $(BUILD)/guest/linux-initramfs.cpio.gz
 # guest and linux first, then every other suite in tests/testhost/suites/, by name
 TH_SUITES_ALL := $(basename $(notdir $(wildcard tests/testhost/suites/*.sh)))
-TESTHOST_SUITES ?= guest linux $(filter-out guest linux,$(sort $(TH_SUITES_ALL)))
+# bench_* suites are make bench's (they need QEMU carried into a private copy of the image)
+TESTHOST_SUITES ?= guest linux $(filter-out guest linux bench_%,$(sort $(TH_SUITES_ALL)))
 
 # guest/guest.mk provides `guest` (build/guest/*.elf); without it the guest suite says it has
 # no programs instead of make failing.
@@ -46,8 +47,15 @@ $(GUEST_LINUX_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh $(TH_KERNEL)
 testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE)
 	@BUILD=$(BUILD) tests/testhost/mkhost.sh $(TH_IMAGE)
 
+# Status 3 is the test host itself hanging (an emulator or test-host kernel problem that ptvm,
+# a user process inside, cannot cause or time out): it is reported, and the suites run once
+# more in a fresh boot; that run's verdict stands.
 test-testhost: testhost-image
-	@BUILD=$(BUILD) tests/testhost/run.sh $(TESTHOST_SUITES)
+	@BUILD=$(BUILD) tests/testhost/run.sh $(TESTHOST_SUITES); rc=$$?; \
+	if [ $$rc = 3 ]; then \
+		echo "testhost: the test host hung (see the FAIL line above and the log); booting it once more"; \
+		BUILD=$(BUILD) tests/testhost/run.sh $(TESTHOST_SUITES); rc=$$?; \
+	fi; exit $$rc
 
 run: deps $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
 	@BUILD=$(BUILD) tests/testhost/make-run.sh
