@@ -159,6 +159,7 @@ static void test_fadt(void **state)
 	assert_true(flags & (1u << 10));     /* RESET_REG_SUP */
 	assert_false(boot_arch & (1u << 1)); /* no 8042 */
 	assert_true(boot_arch & (1u << 2));  /* VGA not present */
+	assert_true(boot_arch & (1u << 5));  /* CMOS RTC not present */
 	/* RESET_REG: SystemIO, 8 bits, byte access, ACPI_RESET_PORT; RESET_VALUE. */
 	assert_int_equal(f[116], 1);
 	assert_int_equal(f[117], 8);
