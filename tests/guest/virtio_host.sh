@@ -104,10 +104,16 @@ while time.time() < end:
 PY
 }
 
-host_pre_virtio_net() {
-	NET_TAP=ptvmg$$
+# tap_with_peer TAP READY PEER-CMD...: creates TAP (up, no IPv6 chatter), starts the peer
+# command on it in the background (its pid in $TAP_PEER_PID) and waits for it to create the
+# READY file. 0, or $hook_reason and 77 (this host cannot) or 1 (the peer did not start).
+# Shared by the virtio_net and bench_net hooks.
+tap_with_peer() {
+	_tap=$1
+	_ready=$2
+	shift 2
 	if [ "$(id -u)" != 0 ]; then
-		hook_reason="needs root to create tap $NET_TAP"
+		hook_reason="needs root to create tap $_tap"
 		return 77
 	fi
 	if [ ! -c /dev/net/tun ]; then
@@ -118,31 +124,40 @@ host_pre_virtio_net() {
 		hook_reason="needs ip (iproute2) and python3"
 		return 77
 	fi
-	if ! err=$(ip tuntap add dev "$NET_TAP" mode tap 2>&1); then
-		hook_reason="ip tuntap add dev $NET_TAP failed: $err"
+	if ! err=$(ip tuntap add dev "$_tap" mode tap 2>&1); then
+		hook_reason="ip tuntap add dev $_tap failed: $err"
 		return 77
 	fi
-	# no IPv6 chatter from the host on the tap; the guest ignores what is not its answer
-	sysctl -qw "net.ipv6.conf.$NET_TAP.disable_ipv6=1" 2>/dev/null
-	ip link set "$NET_TAP" up
-	NET_NONCE=$(python3 -c 'import random; print(random.getrandbits(32))')
-	NET_MAC=52:54:00:$(python3 -c 'import random; print(":".join("%02x" % random.getrandbits(8) for _ in range(3)))')
+	# no IPv6 chatter from the host on the tap; the guests ignore what is not their answer
+	sysctl -qw "net.ipv6.conf.$_tap.disable_ipv6=1" 2>/dev/null
+	ip link set "$_tap" up
+	rm -f "$_ready"
+	"$@" >"$_ready.peer.log" 2>&1 &
+	TAP_PEER_PID=$!
+	_i=0
+	while [ ! -f "$_ready" ] && [ $_i -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if [ ! -f "$_ready" ]; then
+		hook_reason="the tap peer did not start: $(tail -n 1 "$_ready.peer.log")"
+		return 1
+	fi
+}
+
+host_pre_virtio_net() {
+	NET_TAP=ptvmg$$
+	NET_NONCE=$(python3 -c 'import random; print(random.getrandbits(32))' 2>/dev/null)
+	NET_MAC=52:54:00:$(python3 -c 'import random; print(":".join("%02x" % random.getrandbits(8) for _ in range(3)))' 2>/dev/null)
 	NET_OPTS="tap=$NET_TAP,mac=$NET_MAC"
 	NET_CMDLINE="nonce=$NET_NONCE mac=$NET_MAC"
 	export NET_TAP NET_NONCE NET_MAC NET_OPTS NET_CMDLINE
-	rm -f "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result"
-	net_peer "$NET_TAP" "$NET_NONCE" "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result" \
-		>"$GUEST_TMP/net.peer.log" 2>&1 &
-	NET_PEER_PID=$!
-	i=0
-	while [ ! -f "$GUEST_TMP/net.ready" ] && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ ! -f "$GUEST_TMP/net.ready" ]; then
-		hook_reason="the tap peer did not start: $(tail -n 1 "$GUEST_TMP/net.peer.log")"
-		return 1
-	fi
+	rm -f "$GUEST_TMP/net.result"
+	tap_with_peer "$NET_TAP" "$GUEST_TMP/net.ready" \
+		net_peer "$NET_TAP" "$NET_NONCE" "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result"
+	_st=$?
+	NET_PEER_PID=$TAP_PEER_PID
+	return $_st
 }
 
 # the peer saw the guest's ping, from the MAC the guest was given
