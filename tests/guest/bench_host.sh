@@ -45,11 +45,7 @@ host_post_bench_net() {
 }
 
 host_cleanup_bench_net() {
-	if [ -n "$BNET_PEER_PID" ]; then
-		kill "$BNET_PEER_PID" 2>/dev/null
-		wait "$BNET_PEER_PID" 2>/dev/null
-		BNET_PEER_PID=""
-	fi
-	[ -n "$BNET_TAP" ] && ip link del "$BNET_TAP" 2>/dev/null
-	rm -f "$BENCH_TMP/bnet.ready" "$BENCH_TMP/bnet.result" "$BENCH_TMP/bnet.peer.log"
+	# tap_peer_stop: tests/guest/virtio_host.sh
+	tap_peer_stop "$BNET_TAP" "$BNET_PEER_PID" "$BENCH_TMP/bnet.ready" "$BENCH_TMP/bnet.result"
+	BNET_PEER_PID=""
 }

@@ -145,6 +145,21 @@ tap_with_peer() {
 	fi
 }
 
+# tap_peer_stop TAP PID READY [FILE...]: undoes tap_with_peer (stops the peer, deletes the
+# tap, removes READY, its peer log and the files named)
+tap_peer_stop() {
+	_tap=$1
+	_pid=$2
+	_ready=$3
+	shift 3
+	if [ -n "$_pid" ]; then
+		kill "$_pid" 2>/dev/null
+		wait "$_pid" 2>/dev/null
+	fi
+	[ -n "$_tap" ] && ip link del "$_tap" 2>/dev/null
+	rm -f "$_ready" "$_ready.peer.log" "$@"
+}
+
 host_pre_virtio_net() {
 	NET_TAP=ptvmg$$
 	NET_NONCE=$(python3 -c 'import random; print(random.getrandbits(32))' 2>/dev/null)
@@ -170,11 +185,6 @@ host_post_virtio_net() {
 }
 
 host_cleanup_virtio_net() {
-	if [ -n "$NET_PEER_PID" ]; then
-		kill "$NET_PEER_PID" 2>/dev/null
-		wait "$NET_PEER_PID" 2>/dev/null
-		NET_PEER_PID=""
-	fi
-	[ -n "$NET_TAP" ] && ip link del "$NET_TAP" 2>/dev/null
-	rm -f "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result" "$GUEST_TMP/net.peer.log"
+	tap_peer_stop "$NET_TAP" "$NET_PEER_PID" "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result"
+	NET_PEER_PID=""
 }
