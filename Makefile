@@ -97,4 +97,4 @@ clean:
 # keep test objects between runs (they are not throwaway intermediates)
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
