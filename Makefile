@@ -1,8 +1,9 @@
 # ptvm — build, test, run. `make help` lists the targets.
 #
-# Sources are found by wildcard: every vmm/ devices/ iommu/ *.c goes into build/libptvm.a
-# (vmm/main.c only into build/ptvm), so that unit tests link single modules out of the
-# library. guest/ and tests/testhost/ bring their own fragments (guest.mk, testhost.mk).
+# Sources are found by wildcard: every vmm/ devices/ iommu/ *.c, plus the architecture's own
+# folder vmm/$(ARCH)/, goes into build/libptvm.a (vmm/main.c only into build/ptvm), so that unit
+# tests link single modules out of the library. guest/ and tests/testhost/ bring their own
+# fragments (guest.mk, testhost.mk).
 
 CC ?= gcc
 BUILD ?= build
@@ -12,7 +13,9 @@ CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wshadow \
 CFLAGS ?= -O2
 LDLIBS := -lpthread
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c devices/*.c iommu/*.c))
+# the architecture ptvm is built for: x86 (x86_64 hosts)
+ARCH ?= x86
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/$(ARCH)/*.c devices/*.c iommu/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
@@ -89,7 +92,7 @@ test-bench:
 test: test-unit test-unit-asan test-cli test-cli-asan test-guest test-bench test-testhost
 
 format:
-	clang-format -i $(wildcard vmm/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])
 
 clean:
 	rm -rf $(BUILD)

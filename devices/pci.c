@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"

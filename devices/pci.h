@@ -3,7 +3,7 @@
  * PCI bus 0 with its host bridge: type-1 config access (0xcf8/0xcfc) and ECAM, a config
  * space per function with write masks (the QEMU model: what the guest may change is a mask,
  * so BAR sizing and read-only fields fall out of it), BAR placement in the PCI windows
- * of vmm/layout.h, and BAR mapping that follows the command register and BAR writes.
+ * of vmm/x86/layout.h, and BAR mapping that follows the command register and BAR writes.
  */
 #ifndef PTVM_DEVICES_PCI_H
 #define PTVM_DEVICES_PCI_H

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "boot_x86.h"
+#include "x86/boot.h"
 #include "log.h"
 
 enum serial_mode {

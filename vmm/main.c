@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acpi.h"
-#include "boot_x86.h"
+#include "x86/acpi.h"
+#include "x86/boot.h"
 #include "cli.h"
-#include "cpuid.h"
+#include "x86/cpuid.h"
 #include "devices/pci.h"
 #include "devices/power.h"
 #include "devices/uart.h"
@@ -31,7 +31,7 @@
 #include "devices/vfio_pci.h"
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
-#include "layout.h"
+#include "x86/layout.h"
 #include "log.h"
 #include "term.h"
 #include "util.h"

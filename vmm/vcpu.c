@@ -8,8 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "boot_x86.h"
-#include "cpuid.h"
+#include "x86/boot.h"
+#include "x86/cpuid.h"
 #include "ioctl.h"
 #include "log.h"
 #include "util.h"

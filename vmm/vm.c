@@ -11,7 +11,7 @@
 
 #include "eventloop.h"
 #include "ioctl.h"
-#include "layout.h"
+#include "x86/layout.h"
 #include "log.h"
 #include "util.h"
 

@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "vmm/acpi.h"
-#include "vmm/aml.h"
-#include "vmm/layout.h"
+#include "vmm/x86/acpi.h"
+#include "vmm/x86/aml.h"
+#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
 #include "test_helpers.h"

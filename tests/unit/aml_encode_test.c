@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/aml.h"
+#include "vmm/x86/aml.h"
 #include "vmm/log.h"
 
 #include "test_helpers.h"

@@ -19,8 +19,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vmm/boot_x86.h"
-#include "vmm/layout.h"
+#include "vmm/x86/boot.h"
+#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 #include "vmm/memmap.h"
 #include "vmm/util.h"

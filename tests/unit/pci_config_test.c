@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "devices/pci.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
 #include "test_helpers.h"

@@ -29,7 +29,7 @@
 #include "devices/vfio_pci.h"
 #include "iommu/vfio.h"
 #include "iommu/vfio_device.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
 #include "test_helpers.h"

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ioctl.h"
-#include "log.h"
+#include "vmm/ioctl.h"
+#include "vmm/log.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1U << 31)
 #define CPUID_1_EDX_HTT (1U << 28)

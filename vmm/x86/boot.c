@@ -5,12 +5,12 @@
  * error line, never in a read past the buffer. Guest RAM is only reached through
  * memmap_gpa_to_hva()/memmap_write(), which refuse anything that is not RAM.
  *
- * Guest layout (vmm/layout.h): GDT at BOOT_GDT_GPA, boot_params or hvm_start_info (with its
+ * Guest layout (vmm/x86/layout.h): GDT at BOOT_GDT_GPA, boot_params or hvm_start_info (with its
  * module list and memory map) at BOOT_PARAMS_GPA, identity page tables at BOOT_PML4_GPA..,
  * command line at BOOT_CMDLINE_GPA, kernel from 1 MiB, initrd at the top of what the kernel
  * accepts.
  */
-#include "boot_x86.h"
+#include "boot.h"
 
 #include <asm/bootparam.h>
 #include <elf.h>
@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "layout.h"
-#include "log.h"
-#include "util.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
 
 _Static_assert(sizeof(struct boot_params) == 4096, "boot_params is the 4 KiB zero page");
 _Static_assert(offsetof(struct boot_params, hdr) == 0x1f1, "setup header at 0x1f1");

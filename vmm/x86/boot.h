@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "memmap.h"
+#include "vmm/memmap.h"
 
 enum boot_protocol {
 	BOOT_PROTOCOL_AUTO,    /* PVH when the ELF has the PVH note, else the 64-bit entry */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ACPI tables of a ptvm machine: RSDP (revision 2) -> XSDT -> FADT (hardware-reduced, with
- * the DSDT), MADT, MCFG. They describe the layout of vmm/layout.h so that a stock Linux finds
+ * the DSDT), MADT, MCFG. They describe the layout of vmm/x86/layout.h so that a stock Linux finds
  * every vCPU, the IOAPIC, the PCI host bridge with its windows and _PRT, COM1, and can power
  * off and reset through the FADT's sleep control and reset registers.
  */
@@ -18,7 +18,7 @@
 
 struct acpi_config {
 	unsigned nr_cpus; /* LAPIC IDs 0..nr_cpus-1 */
-	/* 64-bit PCI window; 32-bit window, ECAM, IOAPIC, LAPIC, ports come from vmm/layout.h */
+	/* 64-bit PCI window; 32-bit window, ECAM, IOAPIC, LAPIC, ports come from vmm/x86/layout.h */
 	uint64_t mmio64_start, mmio64_size;
 };
 

@@ -10,8 +10,8 @@
 #include "acpi.h"
 #include "aml.h"
 #include "layout.h"
-#include "log.h"
-#include "util.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
 
 #define ACPI_TABLE_ALIGN 16
 #define ACPI_CREATOR_ID "PTVM"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "aml.h"
-#include "log.h"
+#include "vmm/log.h"
 
 #define AML_ZERO_OP 0x00
 #define AML_ONE_OP 0x01
