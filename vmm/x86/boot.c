@@ -148,6 +148,7 @@ struct elf_info {
 	uint64_t phoff;
 	unsigned phnum;
 	bool has_pvh;
+	bool is_linux; /* a "Linux" ELF note: the kernel's COMMAND_LINE_SIZE applies */
 	uint64_t pvh_entry;
 };
 
@@ -215,7 +216,7 @@ static void elf_seg_get(const struct boot_state *s, unsigned i, struct elf_seg *
 		ELF_WIDEN_PHDR(Elf32_Phdr, src, seg);
 }
 
-/* Scans one PT_NOTE segment for XEN_ELFNOTE_PHYS32_ENTRY. */
+/* Scans one PT_NOTE segment for XEN_ELFNOTE_PHYS32_ENTRY and Linux's own notes. */
 static int elf_scan_notes(struct boot_state *s, unsigned idx, const struct elf_seg *seg)
 {
 	uint64_t align = seg->align == 8 ? 8 : 4;
@@ -238,6 +239,8 @@ static int elf_scan_notes(struct boot_state *s, unsigned idx, const struct elf_s
 		desc_off = name_off + ALIGN_UP((uint64_t)namesz, align);
 		if (descsz > len - desc_off)
 			goto malformed;
+		if (namesz == 6 && !memcmp(p + name_off, "Linux", 6))
+			s->elf.is_linux = true;
 		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
 		    !memcmp(p + name_off, "Xen", 4)) {
 			uint64_t entry;
@@ -581,8 +584,10 @@ static void boot_limits(struct boot_state *s)
 		s->initrd_limit = VMLINUX_INITRD_ADDR_MAX + 1;
 		break;
 	case FMT_PVH:
-		/* the PVH ABI has no limits of its own; only ptvm's apply */
-		s->cmdline_max = UINT64_MAX;
+		/* The PVH ABI has no limits of its own, but a Linux kernel entered through it
+		 * copies COMMAND_LINE_SIZE (2048) bytes without looking for the NUL: a longer
+		 * line would hang it silently. Other PVH kernels get only ptvm's limit. */
+		s->cmdline_max = s->elf.is_linux ? VMLINUX_CMDLINE_SIZE : UINT64_MAX;
 		s->initrd_limit = s->cfg->low_ram_end;
 		break;
 	}
