@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/x86/layout.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
@@ -143,9 +142,15 @@ void pci_device_set_intx_pin(struct pci_device *dev, unsigned pin)
 unsigned pci_device_intx_gsi(const struct pci_device *dev)
 {
 	unsigned slot = PCI_SLOT(dev->devfn), pin = dev->cfg[PCI_INTERRUPT_PIN];
+	const struct pci_bus_windows *win;
 
-	/* must match the DSDT's _PRT: pin is 1-based here, 0-based (INTA = 0) there */
-	return PCI_INTX_GSI_BASE + ((slot + pin - 1) & (PCI_INTX_GSI_COUNT - 1));
+	if (!dev->bus || !dev->bus->win.intx_line_count)
+		return 0; /* not plugged yet: pci_bus_add_device sets the line */
+	win = &dev->bus->win;
+	/* must match the firmware's routing (x86: the DSDT's _PRT; arm64: the device tree's
+	 * interrupt-map): pin is 1-based here, 0-based (INTA = 0) there; the count is a power
+	 * of two */
+	return win->intx_line_base + ((slot + pin - 1) & (win->intx_line_count - 1));
 }
 
 /* ---- BAR decoding ---- */
@@ -239,8 +244,8 @@ static void pci_bar_map(struct pci_bus *bus, struct pci_bar *b, uint64_t addr)
 		ret = pci_device_bar_trap(dev, b->index, addr, true);
 	if (ret) {
 		pr_debug("pci %02x.%x %s: BAR%u at 0x%llx cannot be decoded there, left unmapped",
-			PCI_SLOT(dev->devfn), PCI_FUNC(dev->devfn), dev->name, b->index,
-			(unsigned long long)addr);
+			 PCI_SLOT(dev->devfn), PCI_FUNC(dev->devfn), dev->name, b->index,
+			 (unsigned long long)addr);
 		return;
 	}
 	b->mapped = true;
@@ -544,28 +549,34 @@ int pci_bus_create(struct vm *vm, const struct pci_bus_windows *win, struct pci_
 	bus->cfc = (struct bus_dev){
 		.base = PCI_CONFIG_DATA_PORT, .len = 4, .ops = &pci_cfc_ops, .name = "pci-cfc"
 	};
-	bus->ecam = (struct bus_dev){ .base = PCI_ECAM_BASE,
-				      .len = PCI_ECAM_SIZE,
+	bus->ecam = (struct bus_dev){ .base = win->ecam_base,
+				      .len = win->ecam_size,
 				      .ops = &pci_ecam_ops,
 				      .name = "pci-ecam" };
 	if (vm) {
-		ret = vm_register_pio(vm, &bus->cf8);
-		if (ret)
-			goto out_free;
-		ret = vm_register_pio(vm, &bus->cfc);
-		if (ret)
-			goto out_unregister_cf8;
-		ret = vm_register_mmio(vm, &bus->ecam);
-		if (ret)
-			goto out_unregister_cfc;
+		if (win->config_ports) {
+			ret = vm_register_pio(vm, &bus->cf8);
+			if (ret)
+				goto out_free;
+			ret = vm_register_pio(vm, &bus->cfc);
+			if (ret)
+				goto out_unregister_cf8;
+		}
+		if (win->ecam_size) {
+			ret = vm_register_mmio(vm, &bus->ecam);
+			if (ret)
+				goto out_unregister_cfc;
+		}
 	}
 	*out = bus;
 	return 0;
 
 out_unregister_cfc:
-	vm_unregister_pio(vm, &bus->cfc);
+	if (win->config_ports)
+		vm_unregister_pio(vm, &bus->cfc);
 out_unregister_cf8:
-	vm_unregister_pio(vm, &bus->cf8);
+	if (win->config_ports)
+		vm_unregister_pio(vm, &bus->cf8);
 out_free:
 	free(bus);
 	return ret;
@@ -576,9 +587,12 @@ void pci_bus_destroy(struct pci_bus *bus)
 	if (!bus)
 		return;
 	if (bus->vm) {
-		vm_unregister_mmio(bus->vm, &bus->ecam);
-		vm_unregister_pio(bus->vm, &bus->cfc);
-		vm_unregister_pio(bus->vm, &bus->cf8);
+		if (bus->win.ecam_size)
+			vm_unregister_mmio(bus->vm, &bus->ecam);
+		if (bus->win.config_ports) {
+			vm_unregister_pio(bus->vm, &bus->cfc);
+			vm_unregister_pio(bus->vm, &bus->cf8);
+		}
 	}
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);

@@ -100,15 +100,24 @@ unsigned pci_device_intx_gsi(const struct pci_device *dev);
 uint32_t pci_config_get(const struct pci_device *dev, unsigned offset, unsigned len);
 void pci_config_set(struct pci_device *dev, unsigned offset, uint32_t val, unsigned len);
 
+/* The host bridge as the architecture lays it out (vmm/x86/layout.h on x86). */
 struct pci_bus_windows {
 	uint64_t mmio32_start, mmio32_size;
 	uint64_t mmio64_start, mmio64_size;
 	uint64_t io_start, io_size;
+	uint64_t ecam_base, ecam_size; /* ECAM window (0 size: none) */
+	bool config_ports;	       /* type-1 config access through ports 0xcf8/0xcfc */
+	/* wired INTx: slot s, pin p (1 = INTA) -> line base + ((s + p - 1) & (count - 1)) */
+	unsigned intx_line_base, intx_line_count;
 };
+
+/* Type-1 configuration mechanism ports (x86). */
+#define PCI_CONFIG_ADDR_PORT 0xcf8
+#define PCI_CONFIG_DATA_PORT 0xcfc
 
 /*
  * Creates bus 0 with the host bridge at 00:00.0 and, when vm is non-NULL, registers the
- * 0xcf8/0xcfc ports and the ECAM window. Unit tests pass vm=NULL and drive
+ * 0xcf8/0xcfc ports (win->config_ports) and the ECAM window. Unit tests pass vm=NULL and drive
  * pci_bus_config_read/write directly.
  */
 int pci_bus_create(struct vm *vm, const struct pci_bus_windows *win, struct pci_bus **out);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
+#include "device_table.h"
 #include "util.h"
 
 void cli_usage(void)
@@ -31,15 +33,11 @@ void cli_run_usage(void)
 	       "  --cpus N               vCPUs (default 1)\n"
 	       "  --serial MODE          COM1 goes to: stdio (default), file=PATH, off\n"
 	       "  --boot-protocol P      auto (default: PVH if the ELF has the PVH note),\n"
-	       "                         pvh, linux64 (64-bit entry with boot_params)\n"
-	       "  --disk path=FILE[,readonly=on][,serial=ID]   virtio-blk disk (repeatable)\n"
-	       "  --net tap=NAME[,mac=MAC]  virtio-net on a tap device (repeatable)\n"
-	       "  --console virtio       a virtio console (hvc0) on stdio beside the UART\n"
-	       "  --rng [src=PATH]       virtio-rng fed from PATH (default /dev/urandom)\n"
-	       "  --balloon [free-page-reporting=on][,target=SIZE]   virtio-balloon\n"
-	       "  --device vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on]   pass a host PCI\n"
-	       "                         device through (bound to vfio-pci; repeatable)\n"
-	       "  --report FILE          write what passthrough did (containers, groups, DMA\n"
+	       "                         pvh, linux64 (64-bit entry with boot_params)\n");
+	for (unsigned i = 0; i < nr_device_types; i++)
+		printf("  --%s %s\n                         %s\n", device_types[i].name,
+		       device_types[i].usage, device_types[i].help);
+	printf("  --report FILE          write what passthrough did (containers, groups, DMA\n"
 	       "                         mappings, BARs, interrupt routes) as JSON\n"
 	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
@@ -125,21 +123,6 @@ static int cli_parse_serial(const char *arg, struct vm_config *cfg)
 	return 0;
 }
 
-static int cli_parse_protocol(const char *arg, enum boot_protocol *out)
-{
-	if (!strcmp(arg, "auto"))
-		*out = BOOT_PROTOCOL_AUTO;
-	else if (!strcmp(arg, "pvh"))
-		*out = BOOT_PROTOCOL_PVH;
-	else if (!strcmp(arg, "linux64"))
-		*out = BOOT_PROTOCOL_LINUX64;
-	else {
-		pr_err("--boot-protocol: '%s' is not auto, pvh or linux64", arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 enum {
 	OPT_KERNEL = 0x100,
 	OPT_INITRD,
@@ -150,13 +133,8 @@ enum {
 	OPT_DEBUG_EXIT,
 	OPT_LOG_LEVEL,
 	OPT_BOOT_PROTOCOL,
-	OPT_DISK,
-	OPT_NET,
-	OPT_CONSOLE,
-	OPT_RNG,
-	OPT_BALLOON,
-	OPT_DEVICE,
 	OPT_REPORT,
+	OPT_DEVICE_BASE, /* + the device type's index in device_types[] */
 };
 
 /* --rng and --balloon take an optional value, also as the next word ("--rng src=X") */
@@ -169,19 +147,43 @@ static const char *cli_optional_value(int argc, char **argv)
 	return "";
 }
 
-static int cli_add_device(const char *opt, const char **list, unsigned *nr, const char *val)
+unsigned cli_count_devices(const struct vm_config *cfg, const struct device_type *type)
 {
-	if (*nr == CLI_MAX_DEVICES) {
-		pr_err("%s: at most %d of these", opt, CLI_MAX_DEVICES);
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < cfg->nr_devices; i++)
+		n += cfg->devices[i].type == type;
+	return n;
+}
+
+/* Checks the value with the device's own parser (no host access) and records it. */
+static int cli_add_device(struct vm_config *cfg, const struct device_type *type, const char *val)
+{
+	union device_options o;
+	int ret;
+
+	if (cli_count_devices(cfg, type) == type->max) {
+		if (type->max == 1)
+			pr_err("--%s: given twice (a VM has one)", type->name);
+		else
+			pr_err("--%s: at most %u of these", type->name, type->max);
 		return -EINVAL;
 	}
-	list[(*nr)++] = val;
+	if (cfg->nr_devices == CLI_MAX_DEVICES) {
+		pr_err("--%s: at most %d devices in all", type->name, CLI_MAX_DEVICES);
+		return -EINVAL;
+	}
+	memset(&o, 0, sizeof(o));
+	ret = type->parse(val, &o);
+	if (ret)
+		return ret;
+	cfg->devices[cfg->nr_devices++] = (struct cli_device){ .type = type, .arg = val };
 	return 0;
 }
 
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 {
-	static const struct option opts[] = {
+	static const struct option base_opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
@@ -191,23 +193,32 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "rng", optional_argument, NULL, OPT_RNG },
-		{ "balloon", optional_argument, NULL, OPT_BALLOON },
-		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
+	/* the base options, then one per device type (the table is the list), then the end */
+	struct option opts[ARRAY_SIZE(base_opts) + 16 + 1];
+	unsigned nr_opts = 0;
 	int c, ret = 0;
+
+	_Static_assert(ARRAY_SIZE(opts) > ARRAY_SIZE(base_opts), "room for device options");
+	if (nr_device_types > 16)
+		return -E2BIG; /* a programming error: grow opts */
+	for (unsigned i = 0; i < ARRAY_SIZE(base_opts); i++)
+		opts[nr_opts++] = base_opts[i];
+	for (unsigned i = 0; i < nr_device_types; i++)
+		opts[nr_opts++] =
+		    (struct option){ device_types[i].name,
+				     device_types[i].optional_value ? optional_argument
+								    : required_argument,
+				     NULL, OPT_DEVICE_BASE + (int)i };
+	opts[nr_opts] = (struct option){ NULL, 0, NULL, 0 };
 
 	*cfg = (struct vm_config){
 		.mem_size = CLI_DEFAULT_MEMORY,
 		.nr_cpus = 1,
 		.serial = SERIAL_STDIO,
-		.protocol = BOOT_PROTOCOL_AUTO,
+		.boot_protocol = 0,
 		.log_level = log_level,
 	};
 	optind = 0; /* full reset: cli_parse_run may be called more than once (tests) */
@@ -257,36 +268,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			}
 			break;
 		case OPT_BOOT_PROTOCOL:
-			ret = cli_parse_protocol(optarg, &cfg->protocol);
-			break;
-		case OPT_DISK:
-			ret = cli_add_device("--disk", cfg->disks, &cfg->nr_disks, optarg);
-			break;
-		case OPT_NET:
-			ret = cli_add_device("--net", cfg->nets, &cfg->nr_nets, optarg);
-			break;
-		case OPT_CONSOLE:
-			if (strcmp(optarg, "virtio")) {
-				pr_err("--console: '%s' is not virtio", optarg);
-				ret = -EINVAL;
-			}
-			cfg->console_virtio = true;
-			break;
-		case OPT_RNG:
-			cfg->rng = cli_optional_value(argc, argv);
-			break;
-		case OPT_BALLOON:
-			cfg->balloon = cli_optional_value(argc, argv);
-			break;
-		case OPT_DEVICE:
-			if (strncmp(optarg, "vfio=", 5)) {
-				pr_err(
-				    "--device: '%s' is not vfio=BDF[,bar-mmap=on|off][,p2p=on|off]",
-				    optarg);
-				ret = -EINVAL;
-				break;
-			}
-			ret = cli_add_device("--device", cfg->vfio, &cfg->nr_vfio, optarg);
+			ret = arch_boot_protocol_parse(optarg, &cfg->boot_protocol);
 			break;
 		case OPT_REPORT:
 			cfg->report = optarg;
@@ -294,12 +276,20 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		case 'h':
 			cli_run_usage();
 			return 1;
-		case ':':
-			pr_err("%s: needs a value", argv[optind - 1]);
-			return -EINVAL;
 		default:
+			if (c >= OPT_DEVICE_BASE && c < OPT_DEVICE_BASE + (int)nr_device_types) {
+				const struct device_type *type = &device_types[c - OPT_DEVICE_BASE];
+
+				ret = cli_add_device(
+				    cfg, type,
+				    type->optional_value ? cli_optional_value(argc, argv) : optarg);
+				break;
+			}
 			pr_err("unknown option '%s' (ptvm run --help lists them)",
 			       argv[optind - 1]);
+			return -EINVAL;
+		case ':':
+			pr_err("%s: needs a value", argv[optind - 1]);
 			return -EINVAL;
 		}
 		if (ret)

@@ -6,8 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "x86/boot.h"
 #include "log.h"
+
+struct device_type;
 
 enum serial_mode {
 	SERIAL_STDIO,
@@ -15,7 +16,13 @@ enum serial_mode {
 	SERIAL_OFF,
 };
 
-#define CLI_MAX_DEVICES 8
+/* how many device options (--disk, --net, ...: vmm/device_table.c) one command line holds */
+#define CLI_MAX_DEVICES 64
+
+struct cli_device {
+	const struct device_type *type;
+	const char *arg; /* the option's value ("" when an optional value was left out) */
+};
 
 struct vm_config {
 	const char *kernel;
@@ -27,19 +34,12 @@ struct vm_config {
 	enum serial_mode serial;
 	const char *serial_path;
 	bool debug_exit;
-	enum boot_protocol protocol;
+	unsigned boot_protocol; /* arch_boot_protocol_parse's value; 0 is "auto" */
 	enum log_level log_level;
 
-	/* virtio devices: the option values, parsed by each device's own parser */
-	const char *disks[CLI_MAX_DEVICES];
-	unsigned nr_disks;
-	const char *nets[CLI_MAX_DEVICES];
-	unsigned nr_nets;
-	const char *rng;     /* NULL: no rng; "" or "src=PATH" */
-	const char *balloon; /* NULL: no balloon */
-	bool console_virtio;
-	const char *vfio[CLI_MAX_DEVICES]; /* --device vfio=BDF[,...], parsed by devices/vfio_pci */
-	unsigned nr_vfio;
+	/* the devices, in command-line order, each value checked by its type's parser */
+	struct cli_device devices[CLI_MAX_DEVICES];
+	unsigned nr_devices;
 	const char *report; /* --report FILE: JSON of what passthrough did */
 };
 
@@ -52,6 +52,8 @@ struct vm_config {
  * was printed (exit 0), or -EINVAL after one pr_err naming the bad option.
  */
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg);
+/* How many devices of this type cfg holds. */
+unsigned cli_count_devices(const struct vm_config *cfg, const struct device_type *type);
 /* Parses --memory's value: "512M" or "size=1G,hugepages=on". */
 int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages);
 void cli_usage(void);

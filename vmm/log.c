@@ -9,6 +9,7 @@
 
 enum log_level log_level = LOG_WARN;
 static FILE *log_stream;
+static atomic_uint log_errors;
 
 static const char *const level_names[] = {
 	[LOG_ERR] = "error",
@@ -51,10 +52,17 @@ static void log_vprintf(enum log_level lvl, const char *fmt, va_list ap)
 	fflush(f);
 }
 
+unsigned log_error_count(void)
+{
+	return atomic_load(&log_errors);
+}
+
 void log_printf(enum log_level lvl, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (lvl == LOG_ERR)
+		atomic_fetch_add(&log_errors, 1);
 	if (!log_enabled(lvl))
 		return;
 	va_start(ap, fmt);

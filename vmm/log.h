@@ -27,6 +27,9 @@ static inline bool log_enabled(enum log_level lvl)
 }
 
 void log_printf(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* How many error-level messages were logged so far (printed or not): a caller that sees a
+ * failure without a new error knows it must say something itself. */
+unsigned log_error_count(void);
 
 #define pr_err(...) log_printf(LOG_ERR, __VA_ARGS__)
 #define pr_warn(...) log_printf(LOG_WARN, __VA_ARGS__)

@@ -14,25 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "x86/acpi.h"
-#include "x86/boot.h"
+#include "arch.h"
 #include "cli.h"
-#include "x86/cpuid.h"
-#include "devices/pci.h"
-#include "devices/power.h"
+#include "device_table.h"
 #include "devices/uart.h"
-#include "devices/virtio_balloon.h"
-#include "devices/virtio_blk.h"
-#include "devices/virtio_console.h"
-#include "devices/virtio_net.h"
-#include "devices/virtio_pci.h"
-#include "devices/virtio_rng.h"
 #include "eventloop.h"
-#include "devices/vfio_pci.h"
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
-#include "x86/layout.h"
 #include "log.h"
+#include "platform.h"
 #include "term.h"
 #include "util.h"
 #include "vcpu.h"
@@ -41,29 +31,11 @@
 #define PTVM_VERSION "0.1"
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
-#define PTVM_MAX_VIRTIO 32
-
-struct ptvm_virtio {
-	struct virtio_device *vdev;
-	struct virtio_pci *vp;
-	void (*destroy)(struct virtio_device *vdev);
-};
-
 struct ptvm {
 	struct vm_config cfg;
 	struct vm *vm;
-	struct kvm_cpuid2 *cpuid;
-	struct power *power;
-	struct uart *uart;
-	struct irq_line com1_irq;
-	struct pci_bus *pci;
-	struct ptvm_virtio virtio[PTVM_MAX_VIRTIO];
-	unsigned nr_virtio;
-	struct virtio_device *hvc;     /* --console virtio: stdin goes here instead of COM1 */
-	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
-	struct vfio *vfio;
-	struct vfio_pci *vfio_devs[CLI_MAX_DEVICES];
-	unsigned nr_vfio_devs;
+	struct platform platform;  /* the console UART, the PCI host, power/reset */
+	struct device_set devices; /* --disk, --net, ..., --device: vmm/device_table.c */
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -94,9 +66,9 @@ static int ptvm_kvm_init(struct ptvm *p)
 		       p->cfg.nr_cpus, p->vm->max_vcpus);
 		return -EINVAL;
 	}
-	if (p->cfg.nr_cpus > ACPI_MAX_CPUS) {
-		pr_err("--cpus: %u vCPUs asked for, ptvm's xAPIC tables describe at most %d",
-		       p->cfg.nr_cpus, ACPI_MAX_CPUS);
+	if (p->cfg.nr_cpus > arch_max_vcpus()) {
+		pr_err("--cpus: %u vCPUs asked for, ptvm's %s machine describes at most %u",
+		       p->cfg.nr_cpus, arch_name, arch_max_vcpus());
 		return -EINVAL;
 	}
 	p->vm->nr_vcpus = p->cfg.nr_cpus;
@@ -121,36 +93,45 @@ static void ptvm_memory_exit(struct ptvm *p)
 
 static int ptvm_irqchip_init(struct ptvm *p)
 {
-	return vm_irqchip_create(p->vm);
+	return arch_irqchip_create(p->vm);
 }
 
 static void ptvm_irqchip_exit(struct ptvm *p)
 {
-	(void)p;
+	(void)p; /* the in-kernel irqchip goes with the VM */
 }
 
-static void ptvm_com1_set_level(struct irq_line *line, bool level)
+static int ptvm_vcpus_init(struct ptvm *p)
 {
-	struct ptvm *p = container_of(line, struct ptvm, com1_irq);
-
-	vm_set_irq_line(p->vm, COM1_IRQ, level);
-}
-
-static int ptvm_devices_init(struct ptvm *p)
-{
-	struct pci_bus_windows win = {
-		.mmio32_start = PCI_MMIO32_START,
-		.mmio32_size = PCI_MMIO32_SIZE,
-		.mmio64_start = p->vm->mmio64_start,
-		.mmio64_size = PCI_MMIO64_SIZE,
-		.io_start = PCI_IO_START,
-		.io_size = PCI_IO_SIZE,
-	};
+	struct vm *vm = p->vm;
 	int ret;
 
-	ret = power_create(p->vm, p->cfg.debug_exit, &p->power);
-	if (ret)
-		return ret;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		pr_err("vcpus: out of memory for %u vCPUs", vm->nr_vcpus);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_create(vm, i, &vm->vcpus[i]);
+		if (ret)
+			return ret;
+	}
+	/* arm64's vGIC is initialised once every vCPU exists */
+	return arch_irqchip_finalize(vm);
+}
+
+static void ptvm_vcpus_exit(struct ptvm *p)
+{
+	struct vm *vm = p->vm;
+
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+}
+
+static int ptvm_platform_init(struct ptvm *p)
+{
 	p->serial_fd = -1;
 	if (p->cfg.serial == SERIAL_STDIO) {
 		p->serial_fd = STDOUT_FILENO;
@@ -158,171 +139,31 @@ static int ptvm_devices_init(struct ptvm *p)
 		p->serial_fd =
 		    open(p->cfg.serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (p->serial_fd < 0) {
-			ret = -errno;
+			int ret = -errno;
+
 			pr_err("--serial file=%s: %s", p->cfg.serial_path, strerror(-ret));
 			return ret;
 		}
 	}
-	p->com1_irq.set_level = ptvm_com1_set_level;
-	ret = uart_create(COM1_PORT, p->serial_fd, &p->com1_irq, &p->uart);
-	if (ret)
-		return ret;
-	ret = vm_register_pio(p->vm, &p->uart->pio);
-	if (ret)
-		return ret;
-	return pci_bus_create(p->vm, &win, &p->pci);
+	return arch_platform_create(p->vm, &p->cfg, p->serial_fd, &p->platform);
+}
+
+static void ptvm_platform_exit(struct ptvm *p)
+{
+	arch_platform_destroy(p->vm, &p->platform);
+	if (p->serial_fd > STDERR_FILENO)
+		close(p->serial_fd);
+	p->serial_fd = -1;
+}
+
+static int ptvm_devices_init(struct ptvm *p)
+{
+	return device_set_create(&p->devices, p->vm, p->platform.pci, &p->cfg);
 }
 
 static void ptvm_devices_exit(struct ptvm *p)
 {
-	pci_bus_destroy(p->pci);
-	if (p->uart)
-		vm_unregister_pio(p->vm, &p->uart->pio);
-	uart_destroy(p->uart);
-	if (p->serial_fd > STDERR_FILENO)
-		close(p->serial_fd);
-	power_destroy(p->power);
-}
-
-/* Puts a created virtio device on the PCI bus; on failure the device is destroyed. */
-static int ptvm_virtio_plug(struct ptvm *p, struct virtio_device *vdev,
-			    void (*destroy)(struct virtio_device *vdev))
-{
-	struct ptvm_virtio *v = &p->virtio[p->nr_virtio];
-	int ret;
-
-	if (p->nr_virtio == PTVM_MAX_VIRTIO) {
-		pr_err("too many virtio devices (at most %d)", PTVM_MAX_VIRTIO);
-		destroy(vdev);
-		return -ENOSPC;
-	}
-	ret = virtio_pci_create(p->vm, p->pci, vdev, &v->vp);
-	if (ret) {
-		destroy(vdev);
-		return ret;
-	}
-	v->vdev = vdev;
-	v->destroy = destroy;
-	p->nr_virtio++;
-	return 0;
-}
-
-static int ptvm_virtio_init(struct ptvm *p)
-{
-	struct virtio_device *vdev;
-	int ret;
-
-	for (unsigned i = 0; i < p->cfg.nr_disks; i++) {
-		struct virtio_blk_options o;
-
-		ret = virtio_blk_parse(p->cfg.disks[i], &o);
-		if (!ret)
-			ret = virtio_blk_create(&o, p->vm->mm, &vdev);
-		if (!ret)
-			ret = ptvm_virtio_plug(p, vdev, virtio_blk_destroy);
-		if (ret)
-			return ret;
-	}
-	for (unsigned i = 0; i < p->cfg.nr_nets; i++) {
-		struct virtio_net_options o;
-
-		ret = virtio_net_parse(p->cfg.nets[i], &o);
-		if (!ret)
-			ret = virtio_net_create(&o, p->vm->mm, &vdev);
-		if (!ret)
-			ret = ptvm_virtio_plug(p, vdev, virtio_net_destroy);
-		if (ret)
-			return ret;
-	}
-	if (p->cfg.console_virtio) {
-		struct virtio_console_options co;
-
-		ret = virtio_console_parse("virtio", &co);
-		if (!ret)
-			ret = virtio_console_create(&co, p->vm->mm, &vdev);
-		if (!ret)
-			ret = ptvm_virtio_plug(p, vdev, virtio_console_destroy);
-		if (ret)
-			return ret;
-		p->hvc = vdev;
-	}
-	if (p->cfg.balloon) {
-		struct virtio_balloon_options bo;
-
-		ret = virtio_balloon_parse(p->cfg.balloon, &bo);
-		if (!ret)
-			ret = virtio_balloon_create(&bo, p->vm->mm, &vdev);
-		if (!ret)
-			ret = ptvm_virtio_plug(p, vdev, virtio_balloon_destroy);
-		if (ret)
-			return ret;
-		p->balloon = vdev;
-	}
-	if (p->cfg.rng) {
-		struct virtio_rng_config rcfg;
-
-		ret = virtio_rng_parse(p->cfg.rng, &rcfg);
-		if (!ret)
-			ret = virtio_rng_create(&rcfg, p->vm->mm, &vdev);
-		if (!ret)
-			ret = ptvm_virtio_plug(p, vdev, virtio_rng_destroy);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static void ptvm_virtio_exit(struct ptvm *p)
-{
-	while (p->nr_virtio) {
-		struct ptvm_virtio *v = &p->virtio[--p->nr_virtio];
-
-		virtio_pci_destroy(v->vp);
-		v->destroy(v->vdev);
-	}
-}
-
-/*
- * Passthrough devices. The balloon is told first: once guest RAM is pinned for DMA it must
- * not be discarded, so inflation and free page reporting are refused from here on.
- */
-static int ptvm_vfio_init(struct ptvm *p)
-{
-	int ret;
-
-	if (!p->cfg.nr_vfio)
-		return 0;
-	if (p->balloon) {
-		virtio_balloon_set_pinned(p->balloon, true);
-		pr_info("balloon: inflation and free page reporting refused while a passthrough "
-			"device is attached (its DMA pins guest RAM)");
-	}
-	ret = vfio_create(p->vm->mm, &p->vfio);
-	if (ret)
-		return ret;
-	for (unsigned i = 0; i < p->cfg.nr_vfio; i++) {
-		struct vfio_pci_config vc;
-
-		ret = vfio_pci_parse(p->cfg.vfio[i], &vc);
-		if (!ret)
-			ret = vfio_pci_create(p->vm, p->pci, p->vfio, &vc,
-					      &p->vfio_devs[p->nr_vfio_devs]);
-		if (ret)
-			return ret; /* vfio_pci_create detached the device on failure */
-		p->nr_vfio_devs++;
-	}
-	vfio_report(p->vfio);
-	return 0;
-}
-
-static void ptvm_vfio_exit(struct ptvm *p)
-{
-	while (p->nr_vfio_devs)
-		vfio_pci_destroy(p->vfio_devs[--p->nr_vfio_devs]);
-	vfio_destroy(p->vfio);
-	p->vfio = NULL;
-	if (p->balloon)
-		virtio_balloon_set_pinned(p->balloon, false);
+	device_set_destroy(&p->devices);
 }
 
 /* --report FILE: one JSON object with what passthrough set up, written once the VM runs */
@@ -341,8 +182,8 @@ static int ptvm_report_write(struct ptvm *p)
 	}
 	fprintf(f, "{\"memory_bytes\": %llu, \"cpus\": %u, \"vfio\": ",
 		(unsigned long long)p->cfg.mem_size, p->cfg.nr_cpus);
-	if (p->vfio)
-		vfio_report_json(p->vfio, f);
+	if (p->devices.vfio)
+		vfio_report_json(p->devices.vfio, f);
 	else
 		fputs("null", f);
 	fputs("}\n", f);
@@ -358,120 +199,14 @@ static void ptvm_report_exit(struct ptvm *p)
 	(void)p;
 }
 
-/*
- * No firmware, but a CPU that is reset to real mode (Linux's last-resort reboot jumps to
- * f000:fff0; an INIT of the BSP lands there too) must not run whatever bytes happen to be
- * at the reset vector: it finds "mov al, RESET_VALUE; mov dx, RESET_PORT; out dx, al; hlt",
- * so that ptvm ends with the reboot status.
- */
-static int ptvm_reset_vector_init(struct ptvm *p)
-{
-	const uint8_t stub[] = {
-		0xb0,
-		ACPI_RESET_VALUE, /* mov al, imm8 */
-		0xba,
-		ACPI_RESET_PORT & 0xff,
-		ACPI_RESET_PORT >> 8, /* mov dx, imm16 */
-		0xee,		      /* out dx, al */
-		0xf4,		      /* hlt */
-		0xeb,
-		0xfd, /* jmp $-1 */
-	};
-
-	return memmap_write(p->vm->mm, RESET_VECTOR_GPA, stub, sizeof(stub));
-}
-
-static int ptvm_acpi_init(struct ptvm *p)
-{
-	struct acpi_config acfg = {
-		.nr_cpus = p->cfg.nr_cpus,
-		.mmio64_start = p->vm->mmio64_start,
-		.mmio64_size = PCI_MMIO64_SIZE,
-	};
-	uint8_t *buf = memmap_gpa_to_hva(p->vm->mm, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
-	size_t used;
-	int ret;
-
-	if (!buf) {
-		pr_err("acpi: no guest RAM at 0x%llx for the tables",
-		       (unsigned long long)ACPI_TABLES_GPA);
-		return -ENOMEM;
-	}
-	ret = acpi_tables_build(&acfg, buf, ACPI_TABLES_SIZE, ACPI_TABLES_GPA, &used);
-	if (ret) {
-		pr_err("acpi: cannot build the tables: %s", strerror(-ret));
-		return ret;
-	}
-	ret = ptvm_reset_vector_init(p);
-	if (ret)
-		return ret;
-	pr_debug("acpi: %zu bytes of tables at 0x%llx", used, (unsigned long long)ACPI_TABLES_GPA);
-	return 0;
-}
-
-static void ptvm_acpi_exit(struct ptvm *p)
-{
-	(void)p;
-}
-
-static struct boot_x86_entry ptvm_entry;
-
 static int ptvm_boot_init(struct ptvm *p)
 {
-	struct boot_x86_config bcfg = {
-		.kernel_path = p->cfg.kernel,
-		.initrd_path = p->cfg.initrd,
-		.cmdline = p->cfg.cmdline,
-		.protocol = p->cfg.protocol,
-		.low_ram_end = p->vm->low_ram_end,
-		.high_ram_size = p->vm->high_ram_size,
-		.rsdp_gpa = ACPI_TABLES_GPA,
-	};
-	int ret = boot_x86_load(p->vm->mm, &bcfg, &ptvm_entry);
-
-	if (ret)
-		return ret;
-	pr_info("boot: %s kernel %s, entry 0x%llx, %s", ptvm_entry.format, p->cfg.kernel,
-		(unsigned long long)ptvm_entry.regs.rip,
-		ptvm_entry.long_mode ? "64-bit" : "32-bit PVH");
-	return 0;
+	return arch_boot_setup(p->vm, &p->cfg, &p->platform);
 }
 
 static void ptvm_boot_exit(struct ptvm *p)
 {
-	(void)p;
-}
-
-static int ptvm_vcpus_init(struct ptvm *p)
-{
-	struct vm *vm = p->vm;
-	int ret;
-
-	ret = cpuid_get_supported(vm->kvm_fd, &p->cpuid);
-	if (ret)
-		return ret;
-	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus)
-		return -ENOMEM;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		ret = vcpu_create(vm, i, p->cpuid, &vm->vcpus[i]);
-		if (ret)
-			return ret;
-	}
-	/* APs wait in KVM for the guest's INIT/SIPI */
-	return vcpu_set_boot_state(vm->vcpus[0], &ptvm_entry);
-}
-
-static void ptvm_vcpus_exit(struct ptvm *p)
-{
-	struct vm *vm = p->vm;
-
-	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
-		vcpu_destroy(vm->vcpus[i]);
-	free(vm->vcpus);
-	vm->vcpus = NULL;
-	free(p->cpuid);
-	p->cpuid = NULL;
+	(void)p; /* what boot wrote lives in guest RAM */
 }
 
 /* stdin -> COM1, with the Ctrl-A escape */
@@ -506,14 +241,14 @@ static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
 		}
 		out[n_out++] = c;
 	}
-	if (p->hvc) {
+	if (p->devices.console) {
 		/* the console keeps what the guest has no buffers for yet (up to 64 KiB) */
-		if (virtio_console_receive(p->hvc, out, n_out) < n_out)
+		if (virtio_console_receive(p->devices.console, out, n_out) < n_out)
 			pr_warn("virtio console: input buffer full, dropped typed bytes");
 		return;
 	}
 	for (size_t done = 0, tries = 0; done < n_out && tries < 10000; tries++) {
-		done += uart_receive(p->uart, out + done, n_out - done);
+		done += uart_receive(p->platform.console, out + done, n_out - done);
 		if (done < n_out)
 			usleep(100); /* FIFO full: the guest drains it from its vCPU */
 	}
@@ -566,7 +301,7 @@ static int ptvm_console_init(struct ptvm *p)
 		return ret;
 	}
 	/* stdin feeds COM1 on --serial stdio, or hvc0 with --console virtio */
-	if (p->cfg.serial == SERIAL_STDIO || p->hvc) {
+	if (p->cfg.serial == SERIAL_STDIO || p->devices.console) {
 		term_raw_enable();
 		p->stdin_h = (struct eventloop_handler){ .fd = STDIN_FILENO,
 							 .name = "stdin",
@@ -593,12 +328,10 @@ static const struct ptvm_step {
 	{ "kvm", ptvm_kvm_init, ptvm_kvm_exit },
 	{ "memory", ptvm_memory_init, ptvm_memory_exit },
 	{ "irqchip", ptvm_irqchip_init, ptvm_irqchip_exit },
-	{ "devices", ptvm_devices_init, ptvm_devices_exit },
-	{ "virtio", ptvm_virtio_init, ptvm_virtio_exit },
-	{ "vfio", ptvm_vfio_init, ptvm_vfio_exit },
-	{ "acpi", ptvm_acpi_init, ptvm_acpi_exit },
-	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "vcpus", ptvm_vcpus_init, ptvm_vcpus_exit },
+	{ "platform", ptvm_platform_init, ptvm_platform_exit },
+	{ "devices", ptvm_devices_init, ptvm_devices_exit },
+	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "console", ptvm_console_init, ptvm_console_exit },
 	{ "report", ptvm_report_write, ptvm_report_exit },
 };
@@ -630,7 +363,7 @@ static int ptvm_run_vm(struct ptvm *p)
 	/* a guest killed from outside (a hang, a timeout): where was it? */
 	if (vm->exit_status == PTVM_EXIT_SIGNAL)
 		for (unsigned i = 0; i < started; i++)
-			vcpu_dump_regs(vm->vcpus[i]);
+			arch_vcpu_dump_regs(vm->vcpus[i]);
 	pr_info("vm: stopped %.3f s after start", ptvm_elapsed(p));
 	return vm->exit_status;
 }
@@ -659,10 +392,14 @@ static int ptvm_cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	for (; done < ARRAY_SIZE(ptvm_steps); done++) {
+		unsigned errors = log_error_count();
+
 		ret = ptvm_steps[done].init(&p);
 		if (ret) {
-			pr_debug("start-up step '%s' failed: %s", ptvm_steps[done].name,
-				 strerror(-ret));
+			/* every non-zero exit says why, even from a path that did not */
+			if (log_error_count() == errors)
+				pr_err("start-up step '%s' failed: %s", ptvm_steps[done].name,
+				       strerror(ret < 0 ? -ret : EINVAL));
 			break;
 		}
 	}

@@ -8,34 +8,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "x86/boot.h"
-#include "x86/cpuid.h"
+#include "arch.h"
 #include "ioctl.h"
 #include "log.h"
 #include "util.h"
 #include "vm.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
-
-#define MSR_IA32_TSC 0x10
-#define MSR_IA32_SYSENTER_CS 0x174
-#define MSR_IA32_SYSENTER_ESP 0x175
-#define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_MISC_ENABLE 0x1a0
-#define MSR_IA32_MISC_ENABLE_FAST_STRING (1ULL << 0)
-#define MSR_MTRR_DEF_TYPE 0x2ff
-#define MTRR_DEF_TYPE_ENABLE (1ULL << 11)
-#define MTRR_TYPE_WRBACK 6
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_SYSCALL_MASK 0xc0000084
-#define MSR_KERNEL_GS_BASE 0xc0000102
-
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
-#define APIC_MODE_NMI 0x4
-#define APIC_MODE_EXTINT 0x7
 
 static __thread struct vcpu *vcpu_self;
 
@@ -48,76 +27,9 @@ static void vcpu_kick_handler(int sig)
 		vcpu_self->run->immediate_exit = 1;
 }
 
-static int vcpu_setup_msrs(struct vcpu *vcpu)
-{
-	static const struct {
-		uint32_t index;
-		uint64_t data;
-	} msrs[] = {
-		{ MSR_IA32_SYSENTER_CS, 0 },
-		{ MSR_IA32_SYSENTER_ESP, 0 },
-		{ MSR_IA32_SYSENTER_EIP, 0 },
-		{ MSR_STAR, 0 },
-		{ MSR_CSTAR, 0 },
-		{ MSR_KERNEL_GS_BASE, 0 },
-		{ MSR_SYSCALL_MASK, 0 },
-		{ MSR_LSTAR, 0 },
-		{ MSR_IA32_TSC, 0 },
-		{ MSR_IA32_MISC_ENABLE, MSR_IA32_MISC_ENABLE_FAST_STRING },
-		/* no firmware programs the MTRRs: default all of memory to write-back */
-		{ MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_ENABLE | MTRR_TYPE_WRBACK },
-	};
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[ARRAY_SIZE(msrs)];
-	} buf;
-	int ret;
-
-	memset(&buf, 0, sizeof(buf));
-	buf.hdr.nmsrs = ARRAY_SIZE(msrs);
-	for (unsigned i = 0; i < ARRAY_SIZE(msrs); i++) {
-		buf.e[i].index = msrs[i].index;
-		buf.e[i].data = msrs[i].data;
-	}
-	ret = ptvm_ioctl(vcpu->fd, KVM_SET_MSRS, &buf.hdr);
-	if (ret < 0)
-		return ret;
-	if ((unsigned)ret != ARRAY_SIZE(msrs)) {
-		pr_err("vcpu%u: KVM_SET_MSRS set %d of %zu MSRs, refused 0x%x", vcpu->index, ret,
-		       ARRAY_SIZE(msrs), msrs[ret].index);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void lapic_set_lvt_mode(struct kvm_lapic_state *lapic, unsigned reg, uint32_t mode)
-{
-	uint32_t v;
-
-	memcpy(&v, &lapic->regs[reg], 4);
-	v = (v & ~0x700U) | (mode << 8);
-	memcpy(&lapic->regs[reg], &v, 4);
-}
-
-/* As a BIOS would: LINT0 delivers the PIC's ExtINT, LINT1 delivers NMI. */
-static int vcpu_setup_lapic(struct vcpu *vcpu)
-{
-	struct kvm_lapic_state lapic;
-	int ret;
-
-	ret = ptvm_ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic);
-	if (ret < 0)
-		return ret;
-	lapic_set_lvt_mode(&lapic, APIC_LVT0, APIC_MODE_EXTINT);
-	lapic_set_lvt_mode(&lapic, APIC_LVT1, APIC_MODE_NMI);
-	return ptvm_ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic);
-}
-
-int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *cpuid, struct vcpu **out)
+int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out)
 {
 	struct vcpu *vcpu;
-	struct kvm_cpuid2 *mine;
-	size_t sz;
 	int ret;
 
 	vcpu = calloc(1, sizeof(*vcpu));
@@ -138,24 +50,11 @@ int vcpu_create(struct vm *vm, unsigned index, const struct kvm_cpuid2 *cpuid, s
 		pr_err("vcpu%u: mmap kvm_run: %s", index, strerror(-ret));
 		goto out_free;
 	}
-	sz = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
-	mine = malloc(sz);
-	if (!mine) {
-		ret = -ENOMEM;
+	ret = arch_vcpu_init(vcpu);
+	if (ret) {
+		pr_err("vcpu%u: %s set-up failed: %s", index, arch_name, strerror(-ret));
 		goto out_free;
 	}
-	memcpy(mine, cpuid, sz);
-	cpuid_apply_topology(mine, index, vm->nr_vcpus);
-	ret = ptvm_ioctl(vcpu->fd, KVM_SET_CPUID2, mine);
-	free(mine);
-	if (ret < 0)
-		goto out_free;
-	ret = vcpu_setup_msrs(vcpu);
-	if (ret < 0)
-		goto out_free;
-	ret = vcpu_setup_lapic(vcpu);
-	if (ret < 0)
-		goto out_free;
 	pr_debug("vcpu%u: created (fd %d)", index, vcpu->fd);
 	*out = vcpu;
 	return 0;
@@ -176,73 +75,6 @@ void vcpu_destroy(struct vcpu *vcpu)
 	free(vcpu);
 }
 
-int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_x86_entry *entry)
-{
-	struct kvm_sregs sregs;
-	struct kvm_regs regs = entry->regs;
-	int ret;
-
-	ret = ptvm_ioctl(vcpu->fd, KVM_GET_SREGS, &sregs);
-	if (ret < 0)
-		return ret;
-	boot_x86_entry_apply_sregs(entry, &sregs);
-	ret = ptvm_ioctl(vcpu->fd, KVM_SET_SREGS, &sregs);
-	if (ret < 0)
-		return ret;
-	ret = ptvm_ioctl(vcpu->fd, KVM_SET_REGS, &regs);
-	if (ret < 0)
-		return ret;
-	pr_debug("vcpu%u: %s entry rip=0x%llx rsi=0x%llx rbx=0x%llx %s mode", vcpu->index,
-		 entry->format, (unsigned long long)regs.rip, (unsigned long long)regs.rsi,
-		 (unsigned long long)regs.rbx, entry->long_mode ? "64-bit" : "32-bit");
-	return 0;
-}
-
-void vcpu_dump_regs(struct vcpu *vcpu)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-
-	if (!log_enabled(LOG_DEBUG))
-		return;
-	if (ptvm_ioctl(vcpu->fd, KVM_GET_REGS, &r) || ptvm_ioctl(vcpu->fd, KVM_GET_SREGS, &s))
-		return;
-	pr_debug("vcpu%u: rip=%016llx rsp=%016llx rflags=%08llx", vcpu->index, r.rip, r.rsp,
-		 r.rflags);
-	pr_debug("vcpu%u: rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx", vcpu->index, r.rax,
-		 r.rbx, r.rcx, r.rdx);
-	pr_debug("vcpu%u: rsi=%016llx rdi=%016llx rbp=%016llx r8=%016llx", vcpu->index, r.rsi,
-		 r.rdi, r.rbp, r.r8);
-	pr_debug("vcpu%u: cr0=%llx cr2=%llx cr3=%llx cr4=%llx efer=%llx cs=%x(l=%d,db=%d) ss=%x",
-		 vcpu->index, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.l, s.cs.db,
-		 s.ss.selector);
-}
-
-static uint64_t vcpu_rip(struct vcpu *vcpu)
-{
-	struct kvm_regs r;
-
-	if (ptvm_ioctl(vcpu->fd, KVM_GET_REGS, &r))
-		return ~0ULL;
-	return r.rip;
-}
-
-static void vcpu_handle_io(struct vcpu *vcpu)
-{
-	struct kvm_run *run = vcpu->run;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
-
-	/* string I/O (rep ins/outs) arrives as count items back to back */
-	for (uint32_t i = 0; i < run->io.count; i++) {
-		if (!bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write) &&
-		    log_enabled(LOG_DEBUG))
-			pr_debug("vcpu%u: unhandled %s port 0x%x size %u", vcpu->index,
-				 is_write ? "out" : "in", run->io.port, run->io.size);
-		data += run->io.size;
-	}
-}
-
 static void vcpu_handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -257,22 +89,20 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 static void vcpu_report_internal_error(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
-	char bytes[3 * 16 + 1] = "";
-	unsigned len = 0;
+	char detail[128];
 
-	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
-	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-		len = MIN(run->emulation_failure.insn_size, 15);
-		for (unsigned i = 0; i < len; i++)
-			snprintf(bytes + 3 * i, 4, " %02x", run->emulation_failure.insn_bytes[i]);
-	} else {
-		for (unsigned i = 0; i < run->internal.ndata && i < 4; i++)
-			snprintf(bytes + strlen(bytes), sizeof(bytes) - strlen(bytes), " %llx",
-				 (unsigned long long)run->internal.data[i]);
+	arch_vcpu_internal_error_detail(vcpu, detail, sizeof(detail));
+	if (!detail[0]) {
+		size_t n = (size_t)snprintf(detail, sizeof(detail), "data:");
+
+		for (unsigned i = 0; i < run->internal.ndata && i < 4 && n < sizeof(detail); i++)
+			n += (size_t)snprintf(detail + n, sizeof(detail) - n, " %llx",
+					      (unsigned long long)run->internal.data[i]);
+		if (!run->internal.ndata)
+			snprintf(detail + n, sizeof(detail) - n, " none");
 	}
-	pr_err("vcpu%u: KVM internal error, suberror %u at rip 0x%llx, %s:%s", vcpu->index,
-	       run->internal.suberror, (unsigned long long)vcpu_rip(vcpu),
-	       len ? "instruction bytes" : "data", bytes[0] ? bytes : " none");
+	pr_err("vcpu%u: KVM internal error, suberror %u at pc 0x%llx, %s", vcpu->index,
+	       run->internal.suberror, (unsigned long long)arch_vcpu_pc(vcpu), detail);
 }
 
 /* Returns true to keep running. */
@@ -282,24 +112,23 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	char why[96];
 
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		vcpu_handle_io(vcpu);
+	switch (arch_vcpu_handle_exit(vcpu)) {
+	case ARCH_EXIT_CONTINUE:
 		return true;
+	case ARCH_EXIT_STOP:
+		return false;
+	case ARCH_EXIT_UNHANDLED:
+		break;
+	}
+	switch (run->exit_reason) {
 	case KVM_EXIT_MMIO:
 		vcpu_handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
-	case KVM_EXIT_SHUTDOWN:
-		pr_err("vcpu%u: triple fault at rip 0x%llx (guest reset itself by shutdown)",
-		       vcpu->index, (unsigned long long)vcpu_rip(vcpu));
-		vcpu_dump_regs(vcpu);
-		vm_request_exit(vm, PTVM_EXIT_TRIPLE_FAULT, "triple fault");
-		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
 		vcpu_report_internal_error(vcpu);
-		vcpu_dump_regs(vcpu);
+		arch_vcpu_dump_regs(vcpu);
 		vm_request_exit(vm, PTVM_EXIT_INTERNAL_ERROR, "KVM internal error");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -312,14 +141,14 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_FAIL_ENTRY:
 		pr_err("vcpu%u: VM entry failed, hardware reason 0x%llx", vcpu->index,
 		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		vcpu_dump_regs(vcpu);
+		arch_vcpu_dump_regs(vcpu);
 		vm_request_exit(vm, PTVM_EXIT_UNHANDLED, "entry failure");
 		return false;
 	default:
 		snprintf(why, sizeof(why), "unhandled exit reason %u", run->exit_reason);
-		pr_err("vcpu%u: %s at rip 0x%llx", vcpu->index, why,
-		       (unsigned long long)vcpu_rip(vcpu));
-		vcpu_dump_regs(vcpu);
+		pr_err("vcpu%u: %s at pc 0x%llx", vcpu->index, why,
+		       (unsigned long long)arch_vcpu_pc(vcpu));
+		arch_vcpu_dump_regs(vcpu);
 		vm_request_exit(vm, PTVM_EXIT_UNHANDLED, why);
 		return false;
 	}

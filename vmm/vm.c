@@ -9,15 +9,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "eventloop.h"
 #include "ioctl.h"
-#include "x86/layout.h"
 #include "log.h"
 #include "util.h"
-
-/* Below the LAPIC/IOAPIC, above the PCI windows: where VMX/SVM keep their private pages. */
-#define KVM_TSS_GPA 0xfffbd000ULL
-#define KVM_IDENTITY_MAP_GPA 0xfffbc000ULL
 
 static const struct {
 	int cap;
@@ -27,17 +23,8 @@ static const struct {
 	{                                                                                          \
 		c, #c                                                                              \
 	}
-	CAP(KVM_CAP_IRQCHIP),
-	CAP(KVM_CAP_USER_MEMORY),
-	CAP(KVM_CAP_SET_TSS_ADDR),
-	CAP(KVM_CAP_EXT_CPUID),
-	CAP(KVM_CAP_PIT2),
-	CAP(KVM_CAP_IRQ_ROUTING),
-	CAP(KVM_CAP_IRQFD),
-	CAP(KVM_CAP_IOEVENTFD),
-	CAP(KVM_CAP_IMMEDIATE_EXIT),
-	CAP(KVM_CAP_MP_STATE),
-	CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
+	CAP(KVM_CAP_USER_MEMORY), CAP(KVM_CAP_IRQ_ROUTING),    CAP(KVM_CAP_IRQFD),
+	CAP(KVM_CAP_IOEVENTFD),	  CAP(KVM_CAP_IMMEDIATE_EXIT), CAP(KVM_CAP_MP_STATE),
 #undef CAP
 };
 
@@ -73,9 +60,7 @@ void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
 
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 {
-	struct kvm_irq_level irq = { .irq = gsi, .level = level };
-
-	return ptvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+	return arch_irq_line(vm, gsi, level);
 }
 
 void vm_request_exit(struct vm *vm, int status, const char *reason)
@@ -188,6 +173,7 @@ static int vm_check_caps(struct vm *vm)
 
 int vm_create(struct vm **out)
 {
+	unsigned long type;
 	struct vm *vm;
 	int ret;
 
@@ -212,20 +198,18 @@ int vm_create(struct vm **out)
 	ret = vm_check_caps(vm);
 	if (ret)
 		goto out_destroy;
-	vm->vm_fd = ptvm_ioctl_val(vm->kvm_fd, KVM_CREATE_VM, 0);
+	ret = arch_vm_type(vm, &type);
+	if (ret)
+		goto out_destroy;
+	vm->vm_fd = ptvm_ioctl_val(vm->kvm_fd, KVM_CREATE_VM, type);
 	if (vm->vm_fd < 0) {
 		ret = vm->vm_fd;
 		goto out_destroy;
 	}
-	ret = ptvm_ioctl_val(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_GPA);
-	if (ret < 0)
+	ret = arch_vm_init(vm);
+	if (ret) {
+		pr_err("kvm: %s VM set-up failed: %s", arch_name, strerror(-ret));
 		goto out_destroy;
-	{
-		uint64_t idmap = KVM_IDENTITY_MAP_GPA;
-
-		ret = ptvm_ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-		if (ret < 0)
-			goto out_destroy;
 	}
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0) {
@@ -256,29 +240,17 @@ out_destroy:
 	return ret;
 }
 
-int vm_irqchip_create(struct vm *vm)
-{
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	int ret;
-
-	ret = ptvm_ioctl_val(vm->vm_fd, KVM_CREATE_IRQCHIP, 0);
-	if (ret < 0)
-		return ret;
-	ret = ptvm_ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
-	if (ret < 0)
-		return ret;
-	pr_debug("kvm: in-kernel PIC, IOAPIC, LAPIC and PIT created");
-	return 0;
-}
-
 int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 {
 	struct memmap_region r = { .kind = MEMMAP_RAM };
+	struct arch_ram_layout layout;
 	unsigned flags = MFD_CLOEXEC;
+	uint64_t offset = 0;
 	int ret;
 
-	vm->low_ram_end = MIN(size, PCI_HOLE_START);
-	vm->high_ram_size = size - vm->low_ram_end;
+	ret = arch_ram_layout(size, &layout);
+	if (ret)
+		return ret;
 	if (hugepages) {
 		/* An explicit hugetlb pool is what pins cheapest for VFIO; without one,
 		 * transparent huge pages on the shmem mapping are the fallback. */
@@ -326,27 +298,22 @@ int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 
 	r.hugepages = hugepages;
 	r.fd = vm->ram_fd;
-	r.gpa = 0;
-	r.size = vm->low_ram_end;
-	r.hva = vm->ram;
-	r.fd_offset = 0;
-	snprintf(r.name, sizeof(r.name), "ram-low");
-	ret = memmap_add_region(vm->mm, &r);
-	if (ret)
-		return ret;
-	if (vm->high_ram_size) {
-		r.gpa = RAM_ABOVE_4G_START;
-		r.size = vm->high_ram_size;
-		r.hva = (uint8_t *)vm->ram + vm->low_ram_end;
-		r.fd_offset = vm->low_ram_end;
-		snprintf(r.name, sizeof(r.name), "ram-high");
+	for (unsigned i = 0; i < layout.nr_banks; i++) {
+		r.gpa = layout.banks[i].gpa;
+		r.size = layout.banks[i].size;
+		r.hva = (uint8_t *)vm->ram + offset;
+		r.fd_offset = offset;
+		snprintf(r.name, sizeof(r.name), "%s", layout.banks[i].name);
 		ret = memmap_add_region(vm->mm, &r);
 		if (ret)
 			return ret;
+		offset += r.size;
 	}
-	vm->mmio64_start = ALIGN_UP(RAM_ABOVE_4G_START + vm->high_ram_size, SZ_1G);
-	pr_info("guest RAM: %llu MiB (%llu MiB below 4 GiB)%s", (unsigned long long)(size >> 20),
-		(unsigned long long)(vm->low_ram_end >> 20),
+	vm->mmio64_start = layout.mmio64_start;
+	pr_info("guest RAM: %llu MiB in %u bank(s), the first %llu MiB at 0x%llx%s",
+		(unsigned long long)(size >> 20), layout.nr_banks,
+		(unsigned long long)(layout.banks[0].size >> 20),
+		(unsigned long long)layout.banks[0].gpa,
 		hugepages ? (flags & MFD_HUGETLB ? ", hugetlb" : ", THP") : "");
 	return 0;
 }
@@ -364,6 +331,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram_fd >= 0)
 		close(vm->ram_fd);
 	eventloop_destroy(vm->loop);
+	arch_vm_destroy(vm);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	if (vm->vm_fd >= 0)

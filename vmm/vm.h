@@ -15,6 +15,7 @@
 
 struct vcpu;
 struct eventloop;
+struct arch_vm;
 
 #define VM_MAX_MEMSLOTS 64
 
@@ -29,13 +30,12 @@ struct vm {
 	uint64_t used_slots; /* bitmap of KVM memslots in use */
 	int nr_kvm_slots;
 
-	/* guest RAM: one memfd, mapped once; low part at 0, the rest above 4 GiB */
+	/* guest RAM: one memfd, mapped once, placed in banks by arch_ram_layout (x86: below the
+	 * PCI hole and above 4 GiB) */
 	int ram_fd;
 	void *ram;
 	uint64_t ram_size;
-	uint64_t low_ram_end;
-	uint64_t high_ram_size;
-	uint64_t mmio64_start;
+	uint64_t mmio64_start; /* the 64-bit PCI window, above the last RAM bank */
 
 	struct bus pio;
 	struct bus mmio;
@@ -50,6 +50,8 @@ struct vm {
 	struct kvm_irq_routing *routing;
 	unsigned next_msi_gsi;
 
+	struct arch_vm *arch; /* the architecture's own per-VM state (vmm/arch.h) */
+
 	atomic_bool exiting;
 	int exit_status;
 	int stop_fd; /* eventfd: written when a device or vCPU asks the VM to end */
@@ -58,9 +60,7 @@ struct vm {
 /* Opens /dev/kvm, checks the API version and every capability ptvm relies on. */
 int vm_create(struct vm **out);
 void vm_destroy(struct vm *vm);
-/* Creates guest RAM (memfd, optionally hugetlb) and adds it to the map; -errno. */
+/* Creates guest RAM (memfd, optionally hugetlb) and adds its banks to the map; -errno. */
 int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages);
-/* Creates the in-kernel PIC/IOAPIC/LAPIC and PIT. */
-int vm_irqchip_create(struct vm *vm);
 
 #endif

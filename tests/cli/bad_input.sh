@@ -172,6 +172,32 @@ bad cmdline_too_long_linux64 "kvm hello" "--cmdline" \
 bad serial_file_unwritable "kvm hello" "/nonexistent/com1.log" \
 	"$ptvm" run --kernel "$hello" --serial file=/nonexistent/com1.log
 
+# ---- every start-up step that can fail says so: file descriptors run out at each in turn ----
+# The smallest RLIMIT_NOFILE that boots hello with a virtio device is found first; every
+# smaller limit (from 4: the dynamic loader itself needs 3) must fail with one error line.
+why=$(missing "kvm hello")
+if [ -n "$why" ]; then
+	SKIP fd_limit "$why"
+else
+	fd_ok=
+	for n in $(seq 4 64); do
+		if bash -c 'ulimit -n $0; exec timeout -k 5 60 "$@"' "$n" "$ptvm" run --kernel "$hello" \
+			--debug-exit --rng --serial off </dev/null >/dev/null 2>&1; then
+			fd_ok=$n
+			break
+		fi
+	done
+	if [ -z "$fd_ok" ]; then
+		FAIL fd_limit "hello did not boot with up to 64 file descriptors"
+	else
+		for n in $(seq 4 $((fd_ok - 1))); do
+			bad "fd_limit_$n" "kvm hello" "Too many open files" \
+				bash -c 'ulimit -n $0; exec "$@"' "$n" "$ptvm" run --kernel "$hello" \
+				--debug-exit --rng --serial off
+		done
+	fi
+fi
+
 # ---- /dev/kvm itself, hidden or refused inside a private mount namespace ----
 hide_dev='mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && exec "$@"'
 bad kvm_missing "hello root ns" "/dev/kvm" \

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "vmm/cli.h"
+#include "vmm/device_table.h"
+#include "vmm/x86/boot.h"
 #include "vmm/log.h"
 
 #include "test_helpers.h"
@@ -111,7 +113,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.serial, SERIAL_STDIO);
 	assert_null(cfg.serial_path);
 	assert_false(cfg.debug_exit);
-	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_AUTO);
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_AUTO);
 	assert_int_equal(cfg.log_level, LOG_WARN);
 }
 
@@ -131,7 +133,7 @@ static void test_every_option(void **state)
 	assert_string_equal(cfg.serial_path, "/tmp/com1.log");
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_true(cfg.debug_exit);
-	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_LINUX64);
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_LINUX64);
 
 	/* the --opt=value spelling, and the last of a repeated option wins */
 	expect_ok(parse("--kernel=a", "--cpus=2", "--memory=256M", "--cmdline=", "--kernel=b",
@@ -141,7 +143,7 @@ static void test_every_option(void **state)
 	assert_int_equal(cfg.mem_size, 256 * SZ_1M);
 	assert_string_equal(cfg.cmdline, "");
 	assert_int_equal(cfg.log_level, LOG_ERR);
-	assert_int_equal(cfg.protocol, BOOT_PROTOCOL_PVH);
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_PVH);
 	assert_int_equal(cfg.serial, SERIAL_OFF);
 
 	/* every parse starts from the defaults again */
@@ -284,7 +286,7 @@ static void test_boot_protocol_and_log_level(void **state)
 {
 	static const struct {
 		const char *arg;
-		enum boot_protocol p;
+		unsigned p;
 	} protos[] = {
 		{ "auto", BOOT_PROTOCOL_AUTO },
 		{ "pvh", BOOT_PROTOCOL_PVH },
@@ -300,7 +302,7 @@ static void test_boot_protocol_and_log_level(void **state)
 
 	for (unsigned i = 0; i < ARRAY_SIZE(protos); i++) {
 		expect_ok(parse("--kernel", "k", "--boot-protocol", protos[i].arg, NULL));
-		assert_int_equal(cfg.protocol, protos[i].p);
+		assert_int_equal(cfg.boot_protocol, protos[i].p);
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(levels); i++) {
 		expect_ok(parse("--kernel", "k", "--log-level", levels[i].arg, NULL));
@@ -343,6 +345,43 @@ static void test_no_kernel(void **state)
 	expect_refused("--kernel", "--initrd", "i", NULL);
 }
 
+/* Devices come from the table: in command-line order, each value checked by its parser. */
+static void test_devices_in_order(void **state)
+{
+	expect_ok(parse("--kernel", "k", "--net", "tap=t0", "--disk", "path=a.img", "--rng",
+			"--disk", "path=b.img,readonly=on", "--balloon", "target=256M", "--console",
+			"virtio", "--device", "vfio=0000:01:00.0", NULL));
+	assert_int_equal(cfg.nr_devices, 7);
+	assert_ptr_equal(cfg.devices[0].type, device_type_find("net"));
+	assert_string_equal(cfg.devices[0].arg, "tap=t0");
+	assert_ptr_equal(cfg.devices[1].type, device_type_find("disk"));
+	assert_ptr_equal(cfg.devices[2].type, device_type_find("rng"));
+	assert_string_equal(cfg.devices[2].arg, ""); /* an optional value left out */
+	assert_string_equal(cfg.devices[3].arg, "path=b.img,readonly=on");
+	assert_ptr_equal(cfg.devices[5].type, device_type_find("console"));
+	assert_ptr_equal(cfg.devices[6].type, device_type_find("device"));
+	assert_int_equal(cli_count_devices(&cfg, device_type_find("disk")), 2);
+	assert_int_equal(cli_count_devices(&cfg, device_type_find("balloon")), 1);
+	/* the optional value as the next word */
+	expect_ok(parse("--kernel", "k", "--rng", "src=/dev/random", NULL));
+	assert_string_equal(cfg.devices[0].arg, "src=/dev/random");
+}
+
+static void test_devices_refused(void **state)
+{
+	expect_refused("--console", "--kernel", "k", "--console", "serial", NULL);
+	expect_refused("--console", "--kernel", "k", "--console", "virtio", "--console", "virtio",
+		       NULL);
+	expect_refused("--rng", "--kernel", "k", "--rng", "--rng", NULL);
+	expect_refused("--device", "--kernel", "k", "--device", "pci=0000:01:00.0", NULL);
+	expect_refused("--disk", "--kernel", "k", "--disk", "readonly=on", NULL);
+	expect_refused("--net", "--kernel", "k", "--net", "mac=zz", NULL);
+	expect_refused("--disk", "--kernel", "k", "--disk", "path=1", "--disk", "path=2", "--disk",
+		       "path=3", "--disk", "path=4", "--disk", "path=5", "--disk", "path=6",
+		       "--disk", "path=7", "--disk", "path=8", "--disk", "path=9", NULL);
+	expect_refused("--frobnicate", "--kernel", "k", "--frobnicate", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +395,8 @@ int main(void)
 		cmocka_unit_test(test_boot_protocol_and_log_level),
 		cmocka_unit_test(test_unknown_missing_stray),
 		cmocka_unit_test(test_no_kernel),
+		cmocka_unit_test(test_devices_in_order),
+		cmocka_unit_test(test_devices_refused),
 	};
 
 	return cmocka_run_group_tests_name("cli_parse", tests, NULL, NULL);

@@ -414,6 +414,11 @@ static const struct pci_bus_windows windows = {
 	.mmio64_size = PCI_MMIO64_SIZE,
 	.io_start = PCI_IO_START,
 	.io_size = PCI_IO_SIZE,
+	.ecam_base = PCI_ECAM_BASE,
+	.ecam_size = PCI_ECAM_SIZE,
+	.config_ports = true,
+	.intx_line_base = PCI_INTX_GSI_BASE,
+	.intx_line_count = PCI_INTX_GSI_COUNT,
 };
 
 static struct pci_bus *pbus;

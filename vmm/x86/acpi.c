@@ -9,6 +9,7 @@
 
 #include "acpi.h"
 #include "aml.h"
+#include "devices/pci.h"
 #include "layout.h"
 #include "vmm/log.h"
 #include "vmm/util.h"

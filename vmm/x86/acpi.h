@@ -18,7 +18,8 @@
 
 struct acpi_config {
 	unsigned nr_cpus; /* LAPIC IDs 0..nr_cpus-1 */
-	/* 64-bit PCI window; 32-bit window, ECAM, IOAPIC, LAPIC, ports come from vmm/x86/layout.h */
+	/* 64-bit PCI window; 32-bit window, ECAM, IOAPIC, LAPIC, ports come from vmm/x86/layout.h
+	 */
 	uint64_t mmio64_start, mmio64_size;
 };
 

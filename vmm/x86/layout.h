@@ -60,8 +60,6 @@
 /* I/O ports */
 #define PCI_IO_START 0xc000
 #define PCI_IO_SIZE 0x4000
-#define PCI_CONFIG_ADDR_PORT 0xcf8
-#define PCI_CONFIG_DATA_PORT 0xcfc
 #define COM1_PORT 0x3f8
 #define COM1_IRQ 4
 #define I8042_DATA_PORT 0x60

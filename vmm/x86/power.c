@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "devices/power.h"
+#include "power.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/x86/layout.h"
+#include "layout.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+#include "device_table.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cli.h"
+#include "devices/virtio_pci.h"
+#include "iommu/vfio.h"
+#include "log.h"
+#include "vm.h"
+
+/* ---- virtio devices: each builds its virtio_device, the transport is common ---- */
+
+static int device_virtio_plug(struct device_set *ds, struct device_instance *di,
+			      struct virtio_device *vdev)
+{
+	int ret = virtio_pci_create(ds->vm, ds->pci, vdev, &di->vp);
+
+	if (ret)
+		return ret; /* the caller destroys vdev */
+	di->vdev = vdev;
+	return 0;
+}
+
+static void device_virtio_unplug(struct device_instance *di)
+{
+	virtio_pci_destroy(di->vp);
+	di->vp = NULL;
+}
+
+static int device_disk_parse(const char *arg, union device_options *o)
+{
+	return virtio_blk_parse(arg, &o->blk);
+}
+
+static int device_disk_create(struct device_set *ds, const union device_options *o,
+			      struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_blk_create(&o->blk, ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_blk_destroy(vdev);
+	return ret;
+}
+
+static void device_disk_destroy(struct device_set *ds, struct device_instance *di)
+{
+	device_virtio_unplug(di);
+	virtio_blk_destroy(di->vdev);
+}
+
+static int device_net_parse(const char *arg, union device_options *o)
+{
+	return virtio_net_parse(arg, &o->net);
+}
+
+static int device_net_create(struct device_set *ds, const union device_options *o,
+			     struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_net_create(&o->net, ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_net_destroy(vdev);
+	return ret;
+}
+
+static void device_net_destroy(struct device_set *ds, struct device_instance *di)
+{
+	device_virtio_unplug(di);
+	virtio_net_destroy(di->vdev);
+}
+
+static int device_console_parse(const char *arg, union device_options *o)
+{
+	return virtio_console_parse(arg, &o->console);
+}
+
+static int device_console_create(struct device_set *ds, const union device_options *o,
+				 struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_console_create(&o->console, ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_console_destroy(vdev);
+	if (!ret)
+		ds->console = vdev;
+	return ret;
+}
+
+static void device_console_destroy(struct device_set *ds, struct device_instance *di)
+{
+	ds->console = NULL;
+	device_virtio_unplug(di);
+	virtio_console_destroy(di->vdev);
+}
+
+static int device_rng_parse(const char *arg, union device_options *o)
+{
+	return virtio_rng_parse(arg, &o->rng);
+}
+
+static int device_rng_create(struct device_set *ds, const union device_options *o,
+			     struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_rng_create(&o->rng, ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_rng_destroy(vdev);
+	return ret;
+}
+
+static void device_rng_destroy(struct device_set *ds, struct device_instance *di)
+{
+	device_virtio_unplug(di);
+	virtio_rng_destroy(di->vdev);
+}
+
+static int device_balloon_parse(const char *arg, union device_options *o)
+{
+	return virtio_balloon_parse(arg, &o->balloon);
+}
+
+static int device_balloon_create(struct device_set *ds, const union device_options *o,
+				 struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_balloon_create(&o->balloon, ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_balloon_destroy(vdev);
+	if (!ret)
+		ds->balloon = vdev;
+	return ret;
+}
+
+static void device_balloon_destroy(struct device_set *ds, struct device_instance *di)
+{
+	ds->balloon = NULL;
+	device_virtio_unplug(di);
+	virtio_balloon_destroy(di->vdev);
+}
+
+/* ---- passthrough ---- */
+
+static int device_vfio_parse(const char *arg, union device_options *o)
+{
+	if (strncmp(arg, "vfio=", 5)) {
+		pr_err("--device: '%s' is not vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on]",
+		       arg);
+		return -EINVAL;
+	}
+	return vfio_pci_parse(arg, &o->vfio);
+}
+
+/*
+ * The first passthrough device brings the VFIO containers. The balloon is told first: once
+ * guest RAM is pinned for DMA it must not be discarded, so inflation and free page reporting
+ * are refused from here on.
+ */
+static int device_vfio_create(struct device_set *ds, const union device_options *o,
+			      struct device_instance *di)
+{
+	int ret;
+
+	if (!ds->vfio) {
+		if (ds->balloon) {
+			virtio_balloon_set_pinned(ds->balloon, true);
+			pr_info("balloon: inflation and free page reporting refused while a "
+				"passthrough device is attached (its DMA pins guest RAM)");
+		}
+		ret = vfio_create(ds->vm->mm, &ds->vfio);
+		if (ret)
+			return ret;
+	}
+	/* vfio_pci_create detaches the device again on failure */
+	return vfio_pci_create(ds->vm, ds->pci, ds->vfio, &o->vfio, &di->vfio);
+}
+
+static void device_vfio_destroy(struct device_set *ds, struct device_instance *di)
+{
+	vfio_pci_destroy(di->vfio);
+	di->vfio = NULL;
+}
+
+const struct device_type device_types[] = {
+	{
+	    .name = "disk",
+	    .usage = "path=FILE[,readonly=on][,serial=ID]",
+	    .help = "virtio-blk disk (repeatable)",
+	    .max = 8,
+	    .parse = device_disk_parse,
+	    .create = device_disk_create,
+	    .destroy = device_disk_destroy,
+	},
+	{
+	    .name = "net",
+	    .usage = "tap=NAME[,mac=MAC]",
+	    .help = "virtio-net on a tap device (repeatable)",
+	    .max = 8,
+	    .parse = device_net_parse,
+	    .create = device_net_create,
+	    .destroy = device_net_destroy,
+	},
+	{
+	    .name = "console",
+	    .usage = "virtio",
+	    .help = "a virtio console (hvc0) on stdio beside the UART",
+	    .max = 1,
+	    .parse = device_console_parse,
+	    .create = device_console_create,
+	    .destroy = device_console_destroy,
+	},
+	{
+	    .name = "balloon",
+	    .usage = "[free-page-reporting=on][,target=SIZE][,stats-period=S]",
+	    .help = "virtio-balloon; target is the guest's memory after inflation",
+	    .max = 1,
+	    .optional_value = true,
+	    .parse = device_balloon_parse,
+	    .create = device_balloon_create,
+	    .destroy = device_balloon_destroy,
+	},
+	{
+	    .name = "rng",
+	    .usage = "[src=PATH]",
+	    .help = "virtio-rng fed from PATH (default /dev/urandom)",
+	    .max = 1,
+	    .optional_value = true,
+	    .parse = device_rng_parse,
+	    .create = device_rng_create,
+	    .destroy = device_rng_destroy,
+	},
+	{
+	    .name = "device",
+	    .usage = "vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on]",
+	    .help = "pass a host PCI device through (bound to vfio-pci; repeatable)",
+	    .max = 8,
+	    .passthrough = true,
+	    .parse = device_vfio_parse,
+	    .create = device_vfio_create,
+	    .destroy = device_vfio_destroy,
+	},
+};
+const unsigned nr_device_types = ARRAY_SIZE(device_types);
+
+const struct device_type *device_type_find(const char *name)
+{
+	for (unsigned i = 0; i < nr_device_types; i++)
+		if (!strcmp(device_types[i].name, name))
+			return &device_types[i];
+	return NULL;
+}
+
+static int device_set_create_pass(struct device_set *ds, const struct vm_config *cfg,
+				  bool passthrough)
+{
+	for (unsigned t = 0; t < nr_device_types; t++) {
+		const struct device_type *type = &device_types[t];
+
+		if (type->passthrough != passthrough)
+			continue;
+		for (unsigned i = 0; i < cfg->nr_devices; i++) {
+			struct device_instance *di;
+			union device_options o;
+			int ret;
+
+			if (cfg->devices[i].type != type)
+				continue;
+			if (ds->nr_devs == DEVICE_SET_MAX) {
+				pr_err("too many devices (at most %d)", DEVICE_SET_MAX);
+				return -ENOSPC;
+			}
+			/* the CLI parsed it once already; the value is still the user's */
+			memset(&o, 0, sizeof(o));
+			ret = type->parse(cfg->devices[i].arg, &o);
+			if (ret)
+				return ret;
+			di = &ds->devs[ds->nr_devs];
+			memset(di, 0, sizeof(*di));
+			di->type = type;
+			ret = type->create(ds, &o, di);
+			if (ret)
+				return ret;
+			ds->nr_devs++;
+		}
+	}
+	return 0;
+}
+
+int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
+		      const struct vm_config *cfg)
+{
+	int ret;
+
+	memset(ds, 0, sizeof(*ds));
+	ds->vm = vm;
+	ds->pci = pci;
+	ret = device_set_create_pass(ds, cfg, false);
+	if (!ret)
+		ret = device_set_create_pass(ds, cfg, true);
+	if (ret) {
+		device_set_destroy(ds);
+		return ret;
+	}
+	if (ds->vfio)
+		vfio_report(ds->vfio);
+	return 0;
+}
+
+void device_set_destroy(struct device_set *ds)
+{
+	while (ds->nr_devs) {
+		struct device_instance *di = &ds->devs[--ds->nr_devs];
+
+		di->type->destroy(ds, di);
+	}
+	vfio_destroy(ds->vfio);
+	ds->vfio = NULL;
+}
