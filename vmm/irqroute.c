@@ -2,7 +2,8 @@
 /*
  * KVM's GSI routing table, irqfds and ioeventfds. KVM_SET_GSI_ROUTING replaces the whole
  * table, so ptvm keeps it: the default irqchip routes (PIC pins 0-15 except the cascade,
- * IOAPIC pins 0-23) that creating the irqchip installed, plus one MSI route per GSI from 24 up.
+ * IOAPIC pins 0-23) that creating the irqchip installed, plus one MSI route per GSI from 24 up;
+ * a deleted route's GSI is reused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,20 +11,36 @@
 
 #include "ioctl.h"
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 #define IOAPIC_PINS 24
 #define PIC_PINS 16
-#define MAX_ROUTES 1024
+/* KVM_MAX_IRQ_ROUTES (include/linux/kvm_host.h): both the most entries a table may have and
+ * the first GSI number KVM refuses */
+#define VM_IRQ_ROUTES_MAX 4096
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so ptvm keeps it, with the GSIs its MSI
+ * routes use: the lowest free GSI above the IOAPIC pins is handed out, and a deleted route
+ * gives its GSI back (a guest toggling MSI-X must not run KVM out of GSIs).
+ */
+struct vm_irq_routing {
+	uint64_t msi_gsi_used[VM_IRQ_ROUTES_MAX / 64];
+	unsigned nr_msi, peak_msi;
+	struct kvm_irq_routing *table; /* in the same allocation, after this struct */
+};
 
 static int vm_routing_init_locked(struct vm *vm)
 {
+	struct vm_irq_routing *rt;
 	struct kvm_irq_routing *r;
 	unsigned n = 0;
 
-	r = calloc(1, sizeof(*r) + MAX_ROUTES * sizeof(r->entries[0]));
-	if (!r)
+	rt = calloc(1, sizeof(*rt) + sizeof(*r) + VM_IRQ_ROUTES_MAX * sizeof(r->entries[0]));
+	if (!rt)
 		return -ENOMEM;
+	r = rt->table = (struct kvm_irq_routing *)(rt + 1);
 	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
 		if (pin < PIC_PINS && pin != 2) {
 			r->entries[n].gsi = pin;
@@ -40,28 +57,52 @@ static int vm_routing_init_locked(struct vm *vm)
 		n++;
 	}
 	r->nr = n;
-	vm->routing = r;
-	vm->next_msi_gsi = IOAPIC_PINS;
+	vm->routing = rt;
 	return 0;
 }
 
 static int vm_routing_commit_locked(struct vm *vm)
 {
-	return ptvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routing);
+	return ptvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routing->table);
+}
+
+/* The lowest GSI no route uses, above the IOAPIC pins; -ENOSPC when KVM has none left. */
+static int vm_gsi_alloc_locked(struct vm_irq_routing *rt)
+{
+	for (unsigned w = IOAPIC_PINS / 64; w < ARRAY_SIZE(rt->msi_gsi_used); w++) {
+		uint64_t used = rt->msi_gsi_used[w];
+
+		if (w == IOAPIC_PINS / 64)
+			used |= (1ULL << (IOAPIC_PINS % 64)) - 1;
+		if (used != UINT64_MAX) {
+			unsigned gsi = w * 64 + (unsigned)__builtin_ctzll(~used);
+
+			rt->msi_gsi_used[w] |= 1ULL << (gsi % 64);
+			return (int)gsi;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void vm_gsi_free_locked(struct vm_irq_routing *rt, unsigned gsi)
+{
+	rt->msi_gsi_used[gsi / 64] &= ~(1ULL << (gsi % 64));
 }
 
 static struct kvm_irq_routing_entry *vm_route_find_locked(struct vm *vm, unsigned gsi)
 {
-	for (unsigned i = 0; i < vm->routing->nr; i++)
-		if (vm->routing->entries[i].gsi == gsi &&
-		    vm->routing->entries[i].type == KVM_IRQ_ROUTING_MSI)
-			return &vm->routing->entries[i];
+	struct kvm_irq_routing *r = vm->routing->table;
+
+	for (unsigned i = 0; i < r->nr; i++)
+		if (r->entries[i].gsi == gsi && r->entries[i].type == KVM_IRQ_ROUTING_MSI)
+			return &r->entries[i];
 	return NULL;
 }
 
 int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
 {
 	struct kvm_irq_routing_entry *e;
+	struct vm_irq_routing *rt;
 	int ret;
 
 	pthread_mutex_lock(&vm->irq_lock);
@@ -70,25 +111,30 @@ int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
 		if (ret)
 			goto out_unlock;
 	}
-	if (vm->routing->nr == MAX_ROUTES) {
-		pr_err("kvm: GSI routing table full (%u routes)", MAX_ROUTES);
-		ret = -ENOSPC;
+	rt = vm->routing;
+	ret = rt->table->nr < VM_IRQ_ROUTES_MAX ? vm_gsi_alloc_locked(rt) : -ENOSPC;
+	if (ret < 0) {
+		pr_err_ratelimited("kvm: GSI routing table full (%u MSI routes, KVM allows %u "
+				   "routes)",
+				   rt->nr_msi, VM_IRQ_ROUTES_MAX);
 		goto out_unlock;
 	}
-	e = &vm->routing->entries[vm->routing->nr++];
+	e = &rt->table->entries[rt->table->nr++];
 	memset(e, 0, sizeof(*e));
-	e->gsi = vm->next_msi_gsi++;
+	e->gsi = (uint32_t)ret;
 	e->type = KVM_IRQ_ROUTING_MSI;
 	e->u.msi.address_lo = (uint32_t)addr;
 	e->u.msi.address_hi = (uint32_t)(addr >> 32);
 	e->u.msi.data = data;
 	ret = vm_routing_commit_locked(vm);
 	if (ret) {
-		vm->routing->nr--;
-		vm->next_msi_gsi--;
+		rt->table->nr--;
+		vm_gsi_free_locked(rt, e->gsi);
 		goto out_unlock;
 	}
 	*gsi = e->gsi;
+	rt->nr_msi++;
+	rt->peak_msi = MAX(rt->peak_msi, rt->nr_msi);
 	pr_debug("kvm: MSI route gsi %u -> addr 0x%llx data 0x%x", e->gsi, (unsigned long long)addr,
 		 data);
 out_unlock:
@@ -123,19 +169,39 @@ int vm_msi_route_update(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t dat
 void vm_msi_route_del(struct vm *vm, unsigned gsi)
 {
 	struct kvm_irq_routing_entry *e;
+	struct vm_irq_routing *rt;
 
 	pthread_mutex_lock(&vm->irq_lock);
-	e = vm->routing ? vm_route_find_locked(vm, gsi) : NULL;
+	rt = vm->routing;
+	e = rt ? vm_route_find_locked(vm, gsi) : NULL;
 	if (e) {
-		*e = vm->routing->entries[--vm->routing->nr];
+		*e = rt->table->entries[--rt->table->nr];
+		vm_gsi_free_locked(rt, gsi);
+		rt->nr_msi--;
+		/* KVM stops using the GSI only once it has the new table; a failure is logged */
 		vm_routing_commit_locked(vm);
+		pr_debug("kvm: MSI route gsi %u deleted", gsi);
 	}
 	pthread_mutex_unlock(&vm->irq_lock);
 }
 
+void vm_irq_route_stats(struct vm *vm, unsigned *in_use, unsigned *peak)
+{
+	pthread_mutex_lock(&vm->irq_lock);
+	*in_use = vm->routing ? vm->routing->nr_msi : 0;
+	*peak = vm->routing ? vm->routing->peak_msi : 0;
+	pthread_mutex_unlock(&vm->irq_lock);
+}
+
+void vm_irq_routing_free(struct vm *vm)
+{
+	free(vm->routing);
+	vm->routing = NULL;
+}
+
 int vm_irqfd_assign(struct vm *vm, int fd, unsigned gsi, int resample_fd)
 {
-	struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi};
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
 	int ret;
 
 	if (resample_fd >= 0) {
@@ -151,7 +217,9 @@ int vm_irqfd_assign(struct vm *vm, int fd, unsigned gsi, int resample_fd)
 
 void vm_irqfd_deassign(struct vm *vm, int fd, unsigned gsi)
 {
-	struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd,
+				   .gsi = gsi,
+				   .flags = KVM_IRQFD_FLAG_DEASSIGN };
 
 	ptvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd);
 }
@@ -159,11 +227,11 @@ void vm_irqfd_deassign(struct vm *vm, int fd, unsigned gsi)
 static int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd, bool deassign)
 {
 	struct kvm_ioeventfd io = {
-	    .addr = addr,
-	    .len = len,
-	    .fd = fd,
-	    .flags =
-		(pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
 	};
 
 	return ptvm_ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);

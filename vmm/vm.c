@@ -341,7 +341,7 @@ void vm_destroy(struct vm *vm)
 	bus_exit(&vm->pio);
 	bus_exit(&vm->mmio);
 	free(vm->vcpus);
-	free(vm->routing);
+	vm_irq_routing_free(vm);
 	pthread_mutex_destroy(&vm->irq_lock);
 	free(vm);
 }

@@ -44,11 +44,10 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu **vcpus;
 
-	/* the GSI routing table KVM_SET_GSI_ROUTING replaces as a whole: irqchip pins first,
-	 * then MSI routes */
+	/* the GSI routing table KVM_SET_GSI_ROUTING replaces as a whole (irqchip pins first,
+	 * then MSI routes) and the GSIs in use: private to irqroute.c */
 	pthread_mutex_t irq_lock;
-	struct kvm_irq_routing *routing;
-	unsigned next_msi_gsi;
+	struct vm_irq_routing *routing;
 
 	struct arch_vm *arch; /* the architecture's own per-VM state (vmm/arch.h) */
 
@@ -62,5 +61,9 @@ int vm_create(struct vm **out);
 void vm_destroy(struct vm *vm);
 /* Creates guest RAM (memfd, optionally hugetlb) and adds its banks to the map; -errno. */
 int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages);
+/* Frees the GSI routing table ptvm keeps (vm_destroy). */
+void vm_irq_routing_free(struct vm *vm);
+/* MSI routes in place now, and the most there ever were. */
+void vm_irq_route_stats(struct vm *vm, unsigned *in_use, unsigned *peak);
 
 #endif
