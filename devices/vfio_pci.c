@@ -72,6 +72,7 @@ struct vfio_pci {
 	struct vfio_pci_bar bars[PCI_NUM_BARS + 1];
 	pthread_mutex_t lock; /* interrupt state: taken under the bus lock, never the reverse */
 	bool on_bus;
+	struct log_ratelimit rl; /* messages the guest can trigger */
 
 	/* INTx */
 	bool intx_present, intx_enabled;
@@ -101,6 +102,12 @@ struct vfio_pci {
 #define vp_warn(dp, fmt, ...) pr_warn("vfio-pci %s: " fmt, (dp)->cfg.bdf, ##__VA_ARGS__)
 #define vp_info(dp, fmt, ...) pr_info("vfio-pci %s: " fmt, (dp)->cfg.bdf, ##__VA_ARGS__)
 #define vp_debug(dp, fmt, ...) pr_debug("vfio-pci %s: " fmt, (dp)->cfg.bdf, ##__VA_ARGS__)
+/* What the guest can trigger (BAR moves, MSI/MSI-X enable, routes): the device's own budget. */
+#define vp_rl(dp, lvl, fmt, ...)                                                                   \
+	log_printf_ratelimited(&(dp)->rl, lvl, "vfio-pci %s: " fmt, (dp)->cfg.bdf, ##__VA_ARGS__)
+#define vp_err_rl(dp, ...) vp_rl(dp, LOG_ERR, __VA_ARGS__)
+#define vp_warn_rl(dp, ...) vp_rl(dp, LOG_WARN, __VA_ARGS__)
+#define vp_info_rl(dp, ...) vp_rl(dp, LOG_INFO, __VA_ARGS__)
 
 /* ---- parsing ---- */
 
@@ -186,7 +193,7 @@ static int vfio_pci_vector_open(struct vfio_pci *dp, struct vfio_pci_vector *v)
 	if (v->fd < 0) {
 		int ret = -errno;
 
-		vp_err(dp, "eventfd: %s", strerror(-ret));
+		vp_err_rl(dp, "eventfd: %s", strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -220,19 +227,20 @@ static void vfio_pci_vector_program(struct vfio_pci *dp, const char *kind, unsig
 	if (!v->routed && !masked) {
 		ret = vm_msi_route_add(dp->vm, addr, data, &v->gsi);
 		if (ret) {
-			vp_warn(dp, "%s vector %u: no KVM MSI route: %s", kind, i, strerror(-ret));
+			vp_warn_rl(dp, "%s vector %u: no KVM MSI route: %s", kind, i,
+				   strerror(-ret));
 			return;
 		}
 		v->routed = true;
 		v->addr = addr;
 		v->data = data;
-		vp_info(dp, "%s vector %u -> gsi %u (address 0x%llx data 0x%x), irqfd %d", kind, i,
-			v->gsi, (unsigned long long)addr, data, v->fd);
+		vp_info_rl(dp, "%s vector %u -> gsi %u (address 0x%llx data 0x%x), irqfd %d", kind,
+			   i, v->gsi, (unsigned long long)addr, data, v->fd);
 	} else if (v->routed && (v->addr != addr || v->data != data)) {
 		ret = vm_msi_route_update(dp->vm, v->gsi, addr, data);
 		if (ret)
-			vp_warn(dp, "%s vector %u: route update failed: %s", kind, i,
-				strerror(-ret));
+			vp_warn_rl(dp, "%s vector %u: route update failed: %s", kind, i,
+				   strerror(-ret));
 		v->addr = addr;
 		v->data = data;
 		vp_debug(dp, "%s vector %u: gsi %u now address 0x%llx data 0x%x", kind, i, v->gsi,
@@ -243,7 +251,7 @@ static void vfio_pci_vector_program(struct vfio_pci *dp, const char *kind, unsig
 	if (!masked && !v->irqfd) {
 		ret = vm_irqfd_assign(dp->vm, v->fd, v->gsi, -1);
 		if (ret) {
-			vp_warn(dp, "%s vector %u: irqfd: %s", kind, i, strerror(-ret));
+			vp_warn_rl(dp, "%s vector %u: irqfd: %s", kind, i, strerror(-ret));
 			return;
 		}
 		v->irqfd = true;
@@ -284,7 +292,8 @@ static int vfio_pci_intx_enable(struct vfio_pci *dp)
 		return 0;
 	ret = vm_irqfd_assign(dp->vm, dp->intx_fd, dp->intx_gsi, dp->intx_resample_fd);
 	if (ret) {
-		vp_err(dp, "INTx: irqfd with resample on gsi %u: %s", dp->intx_gsi, strerror(-ret));
+		vp_err_rl(dp, "INTx: irqfd with resample on gsi %u: %s", dp->intx_gsi,
+			  strerror(-ret));
 		return ret;
 	}
 	ret = vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &dp->intx_fd);
@@ -292,7 +301,7 @@ static int vfio_pci_intx_enable(struct vfio_pci *dp)
 		ret = vfio_device_set_irq_unmask_eventfd(dp->vdev, VFIO_PCI_INTX_IRQ_INDEX,
 							 dp->intx_resample_fd);
 	if (ret) {
-		vp_err(dp, "INTx: cannot hand the eventfds to VFIO: %s", strerror(-ret));
+		vp_err_rl(dp, "INTx: cannot hand the eventfds to VFIO: %s", strerror(-ret));
 		vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL);
 		vm_irqfd_deassign(dp->vm, dp->intx_fd, dp->intx_gsi);
 		return ret;
@@ -334,7 +343,7 @@ static void vfio_pci_msi_disable(struct vfio_pci *dp)
 		return;
 	vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL);
 	vfio_pci_msi_teardown(dp);
-	vp_info(dp, "MSI disabled");
+	vp_info_rl(dp, "MSI disabled");
 	vfio_pci_intx_enable(dp);
 }
 
@@ -354,13 +363,13 @@ static int vfio_pci_msi_enable(struct vfio_pci *dp, unsigned nvec)
 	if (!ret)
 		ret = vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_MSI_IRQ_INDEX, 0, nvec, fds);
 	if (ret) {
-		vp_err(dp, "MSI: cannot enable %u vector(s): %s", nvec, strerror(-ret));
+		vp_err_rl(dp, "MSI: cannot enable %u vector(s): %s", nvec, strerror(-ret));
 		vfio_pci_msi_teardown(dp);
 		vfio_pci_intx_enable(dp);
 		return ret;
 	}
 	dp->msi_enabled = true;
-	vp_info(dp, "MSI enabled with %u vector(s)", nvec);
+	vp_info_rl(dp, "MSI enabled with %u vector(s)", nvec);
 	return 0;
 }
 
@@ -428,7 +437,7 @@ static void vfio_pci_msix_disable(struct vfio_pci *dp)
 		return;
 	vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL);
 	vfio_pci_msix_teardown(dp);
-	vp_info(dp, "MSI-X disabled");
+	vp_info_rl(dp, "MSI-X disabled");
 	vfio_pci_intx_enable(dp);
 }
 
@@ -447,13 +456,13 @@ static int vfio_pci_msix_enable(struct vfio_pci *dp)
 						   dp->msix_nr, fds);
 	free(fds);
 	if (ret) {
-		vp_err(dp, "MSI-X: cannot enable %u vectors: %s", dp->msix_nr, strerror(-ret));
+		vp_err_rl(dp, "MSI-X: cannot enable %u vectors: %s", dp->msix_nr, strerror(-ret));
 		vfio_pci_msix_teardown(dp);
 		vfio_pci_intx_enable(dp);
 		return ret;
 	}
 	dp->msix_enabled = true;
-	vp_info(dp, "MSI-X enabled with %u vectors", dp->msix_nr);
+	vp_info_rl(dp, "MSI-X enabled with %u vectors", dp->msix_nr);
 	return 0;
 }
 
@@ -591,8 +600,8 @@ static void vfio_pci_bar_unplace(struct vfio_pci *dp, unsigned bar)
 		struct vfio_pci_piece *p = &b->pieces[i];
 
 		if (p->added && memmap_del_region(mm, b->addr + p->off))
-			vp_warn(dp, "BAR%u: no region at 0x%llx to remove", bar,
-				(unsigned long long)(b->addr + p->off));
+			vp_warn_rl(dp, "BAR%u: no region at 0x%llx to remove", bar,
+				   (unsigned long long)(b->addr + p->off));
 		p->added = false;
 	}
 	pci_device_bar_trap(&dp->pci, bar, b->addr, false);
@@ -619,8 +628,10 @@ static int vfio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t addr
 	b->addr = addr;
 	ret = pci_device_bar_trap(pdev, bar, addr, true);
 	if (ret) {
-		vp_err(dp, "BAR%u at 0x%llx: cannot trap it there: %s", bar,
-		       (unsigned long long)addr, strerror(-ret));
+		vp_warn_rl(
+		    dp,
+		    "BAR%u at 0x%llx: the guest placed it over another device (%s): not decoded",
+		    bar, (unsigned long long)addr, strerror(-ret));
 		return ret;
 	}
 	b->mapped = true;
@@ -638,25 +649,27 @@ static int vfio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t addr
 		snprintf(r.name, sizeof(r.name), "vfio %s bar%u.%u", dp->cfg.bdf + 5, bar, i);
 		ret = memmap_add_region(mm, &r);
 		if (ret) {
-			vp_err(dp, "BAR%u piece 0x%llx+0x%llx at 0x%llx: cannot map it: %s", bar,
-			       (unsigned long long)p->off, (unsigned long long)p->size,
-			       (unsigned long long)r.gpa, strerror(-ret));
+			vp_warn_rl(dp,
+				   "BAR%u piece 0x%llx+0x%llx at 0x%llx: the guest placed it over "
+				   "memory or another BAR (%s): not decoded",
+				   bar, (unsigned long long)p->off, (unsigned long long)p->size,
+				   (unsigned long long)r.gpa, strerror(-ret));
 			vfio_pci_bar_unplace(dp, bar);
 			return ret;
 		}
 		p->added = true;
 	}
 	if (b->nr_pieces)
-		vp_info(dp,
-			"BAR%u at 0x%llx size 0x%llx: mmap'd 0x%llx bytes in %u piece(s), "
-			"0x%llx trapped",
-			bar, (unsigned long long)addr, (unsigned long long)b->region.size,
-			(unsigned long long)b->mmap_bytes, b->nr_pieces,
-			(unsigned long long)(b->region.size - b->mmap_bytes));
+		vp_info_rl(dp,
+			   "BAR%u at 0x%llx size 0x%llx: mmap'd 0x%llx bytes in %u piece(s), "
+			   "0x%llx trapped",
+			   bar, (unsigned long long)addr, (unsigned long long)b->region.size,
+			   (unsigned long long)b->mmap_bytes, b->nr_pieces,
+			   (unsigned long long)(b->region.size - b->mmap_bytes));
 	else
-		vp_info(dp, "BAR%u at 0x%llx size 0x%llx (%s): trapped", bar,
-			(unsigned long long)addr, (unsigned long long)b->region.size,
-			dp->pci.bars[bar].type == PCI_BAR_IO ? "I/O ports" : "MMIO");
+		vp_info_rl(dp, "BAR%u at 0x%llx size 0x%llx (%s): trapped", bar,
+			   (unsigned long long)addr, (unsigned long long)b->region.size,
+			   dp->pci.bars[bar].type == PCI_BAR_IO ? "I/O ports" : "MMIO");
 	return 0;
 }
 
@@ -800,13 +813,13 @@ static void vfio_pci_rom_update(struct vfio_pci *dp)
 						 .ops = &vfio_pci_rom_ops,
 						 .name = dp->name };
 		if (vm_register_mmio(dp->vm, &dp->rom_trap)) {
-			vp_warn(dp, "ROM at 0x%llx overlaps another device, left unmapped",
-				(unsigned long long)addr);
+			vp_warn_rl(dp, "ROM at 0x%llx overlaps another device, left unmapped",
+				   (unsigned long long)addr);
 			return;
 		}
 		dp->rom_mapped = true;
-		vp_info(dp, "ROM at 0x%llx size 0x%llx: trapped, read-only",
-			(unsigned long long)addr, (unsigned long long)dp->rom_size);
+		vp_info_rl(dp, "ROM at 0x%llx size 0x%llx: trapped, read-only",
+			   (unsigned long long)addr, (unsigned long long)dp->rom_size);
 	}
 }
 
@@ -1009,14 +1022,19 @@ static int vfio_pci_caps_init(struct vfio_pci *dp, const uint8_t *raw, uint32_t 
 					 ptr, nr_msi);
 			break;
 		case PCI_CAP_ID_MSIX:
-			keep = nr_msix > 0 && !dp->msix_cap;
+			/* its table and PBA words must lie inside config space (a malformed
+			 * device may put the capability at 0xf8) */
+			keep = nr_msix > 0 && !dp->msix_cap &&
+			       ptr + PCI_CAP_MSIX_SIZEOF <= PCI_CFG_SPACE_SIZE;
 			if (keep) {
 				ret = vfio_pci_msix_init(dp, ptr, raw, nr_msix);
 				if (ret)
 					return ret;
 			} else {
-				vp_debug(dp, "MSI-X capability at 0x%x hidden (VFIO offers %u)",
-					 ptr, nr_msix);
+				vp_debug(dp,
+					 "MSI-X capability at 0x%x hidden (VFIO offers %u vectors, "
+					 "%u bytes fit in config space)",
+					 ptr, nr_msix, PCI_CFG_SPACE_SIZE - ptr);
 			}
 			break;
 		default:

@@ -586,6 +586,39 @@ static void test_capability_loop_ends(void **state)
 	assert_int_equal(n, 4);
 }
 
+/* A malformed device: the MSI-X capability at 0xf8 would run past config space (its table
+ * and PBA words at 0xfc and 0x100). Hidden, as an MSI capability that does not fit is. */
+static int setup_msix_at_end(void **state)
+{
+	struct vfio_pci_config c = default_cfg();
+
+	fake_reset();
+	memset(&fake.cfg[MSIX_CAP], 0, 12);
+	cfg_put(PCIE_CAP + 1, 0x80, 1); /* PCIe -> vendor 0x80 -> MSI-X 0xf8 */
+	cfg_put(0x81, 0xf8, 1);
+	cfg_put(0xf8, PCI_CAP_ID_MSIX, 2);
+	cfg_put(0xf8 + PCI_MSIX_FLAGS, MSIX_VECTORS - 1, 2);
+	cfg_put(0xf8 + PCI_MSIX_TABLE, MSIX_TABLE_OFF | 2, 4);
+	device_up(&c);
+	return 0;
+}
+
+static void test_msix_cap_past_config_hidden(void **state)
+{
+	unsigned ptr = cfg_read(PCI_CAPABILITY_LIST, 1), n = 0;
+
+	while (ptr && n < 8) {
+		assert_int_not_equal(cfg_read(ptr, 1), PCI_CAP_ID_MSIX);
+		ptr = cfg_read(ptr + 1, 1);
+		n++;
+	}
+	assert_int_equal(n, 3);			/* PM, MSI, vendor */
+	assert_int_equal(cfg_read(0xf8, 2), 0); /* unlinked and blanked, as hidden ones are */
+	/* nothing of MSI-X is emulated: writes there enable nothing */
+	cfg_write(0xf8 + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSIX_IRQ_INDEX].count, 0);
+}
+
 /* ---- BARs ---- */
 
 static void test_bar_sizing(void **state)
@@ -727,6 +760,64 @@ static void test_bar_move(void **state)
 	assert_true(region_at(to, 0x1000, MEMMAP_DEVICE_RAM));
 	assert_true(region_at(to + 0x2000, BAR0_SIZE - 0x2000, MEMMAP_DEVICE_RAM));
 	assert_int_equal(mmio_read(to, 4), 0x010000ed);
+}
+
+/* Lines logged at error, warn or info level that name the device. */
+static unsigned vfio_pci_log_lines(void)
+{
+	const char *t = test_log_text();
+	unsigned n = 0;
+
+	for (const char *l = t; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		const char *end = strchr(l, '\n');
+		size_t len = end ? (size_t)(end - l) : strlen(l);
+
+		if (!strncmp(l, "ptvm: debug:", 12))
+			continue;
+		if (memmem(l, len, "vfio-pci", 8))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A hostile guest moving BAR0 onto another device's MMIO and onto guest RAM, again and again:
+ * each move is refused, ptvm's log stays bounded (rate-limited per device), and the BAR still
+ * works when the guest puts it somewhere sane.
+ */
+static void test_bar_move_storm_log_bounded(void **state)
+{
+	static uint8_t ram[0x100000] __attribute__((aligned(4096)));
+	const uint64_t other = 0xd0000000, ram_gpa = 0xd8000000;
+	struct bus_dev lapic = { .base = other, .len = 0x100000, .name = "other" };
+	struct memmap_region r = {
+		.gpa = ram_gpa,
+		.size = sizeof(ram),
+		.kind = MEMMAP_RAM,
+		.hva = ram,
+		.fd = -1,
+		.kvm_slot = -1,
+		.name = "ram",
+	};
+	uint64_t b0 = bar_addr(0);
+
+	assert_int_equal(bus_register(&vm.mmio, &lapic), 0);
+	assert_int_equal(memmap_add_region(vm.mm, &r), 0);
+	enable_decoding();
+	test_log_forget();
+	for (unsigned i = 0; i < 1000; i++) {
+		cfg_write(PCI_BASE_ADDRESS_0, (uint32_t)other, 4);
+		cfg_write(PCI_BASE_ADDRESS_0, (uint32_t)ram_gpa, 4);
+	}
+	/* a burst per limiter and a "suppressed" line, not 2000 errors */
+	assert_true(vfio_pci_log_lines() <= 2 * LOG_RATELIMIT_BURST + 2);
+	assert_false(memmap_find(vm.mm, other, &(struct memmap_region){ 0 }));
+	assert_true(memmap_find(vm.mm, ram_gpa, &(struct memmap_region){ 0 }));
+	cfg_write(PCI_BASE_ADDRESS_0, (uint32_t)b0, 4);
+	assert_true(region_at(b0, 0x1000, MEMMAP_DEVICE_RAM));
+	assert_int_equal(mmio_read(b0 + 0x1000, 1), fake.bar0[0x1000]);
+	assert_int_equal(memmap_del_region(vm.mm, ram_gpa), 0);
+	bus_unregister(&vm.mmio, &lapic);
 }
 
 static int setup_trapped(void **state)
@@ -1087,6 +1178,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capability_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capability_loop_ends, setup_looping_caps,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_msix_cap_past_config_hidden, setup_msix_at_end,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_placement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rom_hidden, setup, teardown),
@@ -1094,6 +1187,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_forwarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_mmap_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar_move_storm_log_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_mmap_off, setup_trapped, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_capability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_table_programs_routes, setup, teardown),
