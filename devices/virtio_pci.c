@@ -39,46 +39,6 @@ static uint64_t virtio_pci_device_features(struct virtio_pci *vp)
 
 /* ---- interrupts ---- */
 
-static void virtio_pci_msix_update(struct msix *m, unsigned v, uint64_t addr, uint32_t data)
-{
-	struct virtio_pci *vp = container_of(m, struct virtio_pci, msix);
-	struct virtio_pci_vector *vec = &vp->vectors[v];
-	int fd, ret;
-
-	if (vec->fd >= 0) {
-		vm_msi_route_update(vp->vm, vec->gsi, addr, data);
-		return;
-	}
-	/* first programming of this vector: a route and an irqfd for it */
-	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return;
-	ret = vm_msi_route_add(vp->vm, addr, data, &vec->gsi);
-	if (!ret)
-		ret = vm_irqfd_assign(vp->vm, fd, vec->gsi, -1);
-	if (ret) {
-		pr_warn("%s: MSI-X vector %u cannot be routed: %s", vp->vdev->name, v,
-			strerror(-ret));
-		close(fd);
-		return;
-	}
-	vec->fd = fd;
-}
-
-static void virtio_pci_msix_fire(struct msix *m, unsigned v)
-{
-	struct virtio_pci *vp = container_of(m, struct virtio_pci, msix);
-	uint64_t one = 1;
-
-	if (vp->vectors[v].fd >= 0 && write(vp->vectors[v].fd, &one, sizeof(one)) < 0)
-		pr_warn("%s: irqfd write for vector %u: %s", vp->vdev->name, v, strerror(errno));
-}
-
-static const struct msix_ops virtio_pci_msix_ops = {
-	.vector_update = virtio_pci_msix_update,
-	.vector_fire = virtio_pci_msix_fire,
-};
-
 static void virtio_pci_intx_update(struct virtio_pci *vp)
 {
 	bool level = atomic_load(&vp->isr) != 0 &&
@@ -540,8 +500,6 @@ int virtio_pci_create(struct vm *vm, struct pci_bus *bus, struct virtio_device *
 	vp->vm = vm;
 	vp->vdev = vdev;
 	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
-	for (unsigned v = 0; v < ARRAY_SIZE(vp->vectors); v++)
-		vp->vectors[v].fd = -1;
 	vdev->transport = &virtio_pci_transport_ops;
 	vdev->transport_priv = vp;
 
@@ -586,8 +544,13 @@ int virtio_pci_create(struct vm *vm, struct pci_bus *bus, struct virtio_device *
 		ret = cap;
 		goto out_destroy;
 	}
-	ret = msix_init(&vp->msix, &vp->pci, vdev->nr_queues + 1, VIRTIO_PCI_BAR_MSIX,
-			VIRTIO_PCI_MSIX_TABLE_OFF, VIRTIO_PCI_MSIX_PBA_OFF, &virtio_pci_msix_ops);
+	ret = msix_init(&vp->msix, &(struct msix_config){ .vm = vm,
+							  .dev = &vp->pci,
+							  .name = vdev->name,
+							  .nr_vectors = vdev->nr_queues + 1,
+							  .bar = VIRTIO_PCI_BAR_MSIX,
+							  .table_off = VIRTIO_PCI_MSIX_TABLE_OFF,
+							  .pba_off = VIRTIO_PCI_MSIX_PBA_OFF });
 	if (ret)
 		goto out_destroy;
 	pci_device_set_intx_pin(&vp->pci, 1);
@@ -617,20 +580,12 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	pthread_mutex_unlock(&vp->lock);
 	if (vp->pci.bus)
 		pci_bus_remove_device(vp->pci.bus, &vp->pci);
-	for (unsigned v = 0; v < ARRAY_SIZE(vp->vectors); v++) {
-		if (vp->vectors[v].fd < 0)
-			continue;
-		vm_irqfd_deassign(vp->vm, vp->vectors[v].fd, vp->vectors[v].gsi);
-		vm_msi_route_del(vp->vm, vp->vectors[v].gsi);
-		close(vp->vectors[v].fd);
-	}
 	for (unsigned q = 0; q < vdev->nr_queues; q++) {
 		if (vdev->vqs[q].kick_fd >= 0)
 			close(vdev->vqs[q].kick_fd);
 		vdev->vqs[q].kick_fd = -1;
 	}
-	if (vp->msix.pdev)
-		msix_exit(&vp->msix);
+	msix_exit(&vp->msix); /* its vectors' irqfds and routes go */
 	vdev->transport = NULL;
 	pthread_mutex_destroy(&vp->lock);
 	pthread_mutex_destroy(&vp->irq_lock);

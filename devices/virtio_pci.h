@@ -29,11 +29,6 @@ struct vm;
 #define VIRTIO_PCI_MSIX_PBA_OFF 0x0800
 #define VIRTIO_PCI_BAR_MSIX_SIZE 0x1000
 
-struct virtio_pci_vector {
-	int fd; /* irqfd, -1 until the guest programs the vector */
-	unsigned gsi;
-};
-
 struct virtio_pci {
 	struct pci_device pci;
 	struct virtio_device *vdev;
@@ -50,7 +45,6 @@ struct virtio_pci {
 	bool intx_level;
 	bool notify_mapped;
 	uint64_t notify_base; /* guest address of the notify area while mapped */
-	struct virtio_pci_vector vectors[VIRTIO_MAX_QUEUES + 1];
 };
 
 /* Wraps vdev in a virtio-pci function and plugs it into bus; -errno after a pr_err. */

@@ -13,6 +13,7 @@
  * a KVM would have been told, and the guest's view is driven through the real pci.c bus.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -957,6 +958,68 @@ static void test_msix_table_hostile(void **state)
 	assert_int_equal(fake.bar2[MSIX_TABLE_OFF + 12], 0);
 }
 
+static unsigned open_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* A guest toggling MSI-X 10,000 times with its vectors unmasked: every disable gives back
+ * the routes (their GSIs), the irqfds and the eventfds; VFIO is told each time. */
+static void test_msix_toggle_storm_no_leak(void **state)
+{
+	uint64_t table;
+	unsigned fds_before;
+
+	enable_decoding();
+	table = bar_addr(2) + MSIX_TABLE_OFF;
+	fds_before = open_fds();
+	for (unsigned i = 0; i < 10000; i++) {
+		cfg_write(MSIX_CAP + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+		if (i == 0)
+			for (unsigned v = 0; v < MSIX_VECTORS; v++)
+				msix_entry_write(table, v, 0xfee00000, 0x30 + v, 0);
+		assert_int_equal(nr_route_adds - nr_route_dels, MSIX_VECTORS);
+		cfg_write(MSIX_CAP + PCI_MSIX_FLAGS, 0, 2);
+		assert_int_equal(nr_route_adds, nr_route_dels);
+	}
+	assert_int_equal(nr_route_adds, 10000 * MSIX_VECTORS);
+	assert_int_equal(nr_irqfd_assigns - nr_irqfd_deassigns, 1); /* INTx, back on */
+	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(fake.irq[VFIO_PCI_MSIX_IRQ_INDEX].sets, 20000);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 1);
+}
+
+/* MSI and MSI-X at once (VFIO allows one interrupt type): the second one stays off, and
+ * turning the first off brings INTx back, whichever order the guest chose. */
+static void test_msi_and_msix_together(void **state)
+{
+	cfg_write(MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSI_IRQ_INDEX].count, 1);
+	cfg_write(MSIX_CAP + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSIX_IRQ_INDEX].count, 0);
+	cfg_write(MSI_CAP + PCI_MSI_FLAGS, 0, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 1);
+	/* MSI-X's enable bit is still set: the next write of its control word takes effect */
+	cfg_write(MSIX_CAP + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSIX_IRQ_INDEX].count, MSIX_VECTORS);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 0);
+	cfg_write(MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSI_IRQ_INDEX].count, 0);
+	/* MSI-X off: INTx (MSI was refused, and takes effect at its next write) */
+	cfg_write(MSIX_CAP + PCI_MSIX_FLAGS, 0, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 1);
+	cfg_write(MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_MSI_IRQ_INDEX].count, 1);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 0);
+	cfg_write(MSI_CAP + PCI_MSI_FLAGS, 0, 2);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 1);
+	assert_int_equal(nr_route_adds, nr_route_dels);
+}
+
 /* ---- MSI ---- */
 
 static void test_msi_capability(void **state)
@@ -1192,6 +1255,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix_capability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_table_programs_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_table_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_toggle_storm_no_leak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_and_msix_together, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msi_capability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msi_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
