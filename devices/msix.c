@@ -51,12 +51,17 @@ static uint64_t msix_entry_addr(const struct msix_entry *e)
 static void msix_vector_sync_locked(struct msix *m, unsigned v)
 {
 	const struct msix_entry *e = &m->table[v];
-	bool masked = msix_vector_masked_locked(m, v);
+	bool masked = msix_vector_masked_locked(m, v), had_route = m->vec[v].routed;
 	int ret;
 
 	if (!m->enabled)
 		return;
 	ret = msi_vector_program(m->vm, &m->vec[v], msix_entry_addr(e), e->data, masked);
+	if (!ret && !had_route && m->vec[v].routed)
+		msix_rl(m, LOG_INFO,
+			"MSI-X vector %u -> gsi %u (address 0x%llx data 0x%x), irqfd %d", v,
+			m->vec[v].gsi, (unsigned long long)msix_entry_addr(e), e->data,
+			m->vec[v].fd);
 	if (ret) {
 		msix_rl(m, LOG_WARN,
 			"MSI-X vector %u (address 0x%llx data 0x%x) cannot be delivered: %s", v,

@@ -178,12 +178,17 @@ static void vfio_pci_msi_update(struct vfio_pci *dp)
 	for (unsigned i = 0; i < msi->nvec; i++) {
 		/* multiple messages: the device puts the vector number in the low data bits */
 		uint32_t d = (data & ~(msi->nvec - 1)) | i;
+		bool had_route = msi->vec[i].routed;
 		int ret = msi_vector_program(dp->vm, &msi->vec[i], addr, d, (mask >> i) & 1);
 
 		if (ret)
 			vp_warn_rl(dp,
 				   "MSI vector %u (address 0x%llx data 0x%x): not delivered: %s", i,
 				   (unsigned long long)addr, d, strerror(-ret));
+		else if (!had_route && msi->vec[i].routed)
+			vp_info_rl(dp,
+				   "MSI vector %u -> gsi %u (address 0x%llx data 0x%x), irqfd %d",
+				   i, msi->vec[i].gsi, (unsigned long long)addr, d, msi->vec[i].fd);
 	}
 }
 
