@@ -28,22 +28,10 @@
 _Static_assert(sizeof(struct virtio_balloon_stat) == 10, "virtio_balloon_stat is packed");
 _Static_assert(sizeof(struct virtio_balloon_config) == 16, "virtio_balloon_config layout");
 
-struct virtio_balloon;
-
-struct vb_kick {
-	struct virtio_io_handler h;
-	struct virtio_balloon *vb;
-	unsigned q;
-};
-
 struct virtio_balloon {
 	struct virtio_device vdev;
 	struct virtio_balloon_options opts;
-	struct virtio_iothread *io;
-	struct vb_kick kicks[VIRTIO_MAX_QUEUES];
-	unsigned nr_kicks;
 	struct virtio_io_handler timer;
-	bool timer_added;
 	/* queue numbers as the driver sees them; -1 when it did not take the feature */
 	int stats_q, report_q;
 
@@ -511,15 +499,9 @@ static void vb_process(struct virtio_balloon *vb, unsigned q)
 		virtio_notify_queue(&vb->vdev, vq);
 }
 
-static void vb_kick_ready(struct virtio_io_handler *h, uint32_t events)
+static void vb_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct vb_kick *k = container_of(h, struct vb_kick, h);
-	uint64_t v;
-
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	if (!virtio_needs_reset(&k->vb->vdev))
-		vb_process(k->vb, k->q);
+	vb_process(to_vb(vdev), vq->index);
 }
 
 static void vb_timer_ready(struct virtio_io_handler *h, uint32_t events)
@@ -587,18 +569,11 @@ static void vb_write_config(struct virtio_device *vdev, unsigned offset, const v
 		pr_debug("%s: the guest holds %u pages in the balloon", vdev->name, actual);
 }
 
-static void vb_unwatch(struct virtio_balloon *vb)
+static void vb_timer_disarm(struct virtio_balloon *vb)
 {
 	struct itimerspec off = { 0 };
 
-	for (unsigned i = 0; i < vb->nr_kicks; i++)
-		virtio_iothread_del(vb->io, &vb->kicks[i].h);
-	vb->nr_kicks = 0;
-	if (vb->timer_added) {
-		timerfd_settime(vb->timer.fd, 0, &off, NULL);
-		virtio_iothread_del(vb->io, &vb->timer);
-		vb->timer_added = false;
-	}
+	timerfd_settime(vb->timer.fd, 0, &off, NULL);
 }
 
 static int vb_activate(struct virtio_device *vdev)
@@ -611,21 +586,6 @@ static int vb_activate(struct virtio_device *vdev)
 	vb->stats_q = virtio_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ) ? (int)nr++ : -1;
 	vb->report_q = virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING) ? (int)nr++ : -1;
 	vb->stats_held = false;
-	for (unsigned q = 0; q < nr; q++) {
-		struct vb_kick *k = &vb->kicks[vb->nr_kicks];
-
-		if (vdev->vqs[q].kick_fd < 0)
-			continue;
-		*k = (struct vb_kick){
-			.h = { .fd = vdev->vqs[q].kick_fd, .ready = vb_kick_ready },
-			.vb = vb,
-			.q = q,
-		};
-		ret = virtio_iothread_add(vb->io, &k->h, EPOLLIN);
-		if (ret)
-			goto out_unwatch;
-		vb->nr_kicks++;
-	}
 	if (vb->stats_q >= 0 && vb->opts.stats_period_ms) {
 		struct itimerspec its = { 0 };
 
@@ -636,29 +596,23 @@ static int vb_activate(struct virtio_device *vdev)
 			ret = -errno;
 			pr_err("%s: cannot arm the statistics timer: %s", vdev->name,
 			       strerror(-ret));
-			goto out_unwatch;
+			return ret;
 		}
-		ret = virtio_iothread_add(vb->io, &vb->timer, EPOLLIN);
-		if (ret)
-			goto out_unwatch;
-		vb->timer_added = true;
+		ret = virtio_device_watch(vdev, &vb->timer, EPOLLIN);
+		if (ret) {
+			vb_timer_disarm(vb);
+			return ret;
+		}
 	}
-	ret = virtio_iothread_start(vb->io);
-	if (ret)
-		goto out_unwatch;
 	return 0;
-
-out_unwatch:
-	vb_unwatch(vb);
-	return ret;
 }
 
+/* After the I/O thread stopped: the stats buffer held is forgotten with the queues. */
 static void vb_reset(struct virtio_device *vdev)
 {
 	struct virtio_balloon *vb = to_vb(vdev);
 
-	virtio_iothread_stop(vb->io);
-	vb_unwatch(vb);
+	vb_timer_disarm(vb);
 	vb->stats_held = false;
 	vb->stats_q = vb->report_q = -1;
 	/* a reset driver holds nothing: its ballooned pages come back as it touches them */
@@ -673,6 +627,7 @@ static const struct virtio_device_ops virtio_balloon_ops = {
 	.read_config = vb_read_config,
 	.write_config = vb_write_config,
 	.activate = vb_activate,
+	.queue_notify = vb_queue_notify,
 	.reset = vb_reset,
 };
 
@@ -733,9 +688,12 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 
 	if (!vb)
 		return -ENOMEM;
-	virtio_device_init(&vb->vdev, VIRTIO_ID_BALLOON, nr_queues, VIRTIO_BALLOON_QUEUE_SIZE,
-			   &virtio_balloon_ops);
-	vb->vdev.name = "virtio-balloon";
+	ret = virtio_device_init(&vb->vdev, VIRTIO_ID_BALLOON, "virtio-balloon", nr_queues,
+				 VIRTIO_BALLOON_QUEUE_SIZE, &virtio_balloon_ops);
+	if (ret) {
+		free(vb);
+		return ret;
+	}
 	vb->vdev.mm = mm;
 	vb->vdev.config_size = sizeof(struct virtio_balloon_config);
 	vb->opts = *opts;
@@ -766,15 +724,11 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 		pr_err("--balloon: cannot create the statistics timer: %s", strerror(-ret));
 		goto out_free;
 	}
-	ret = virtio_iothread_create("virtio-balloon", &vb->io);
-	if (ret)
-		goto out_close_timer;
 	*out = &vb->vdev;
 	return 0;
 
-out_close_timer:
-	close(vb->timer.fd);
 out_free:
+	virtio_device_exit(&vb->vdev);
 	pthread_mutex_destroy(&vb->discard_lock);
 	pthread_mutex_destroy(&vb->lock);
 	free(vb);
@@ -788,7 +742,7 @@ void virtio_balloon_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	vb = to_vb(vdev);
-	virtio_iothread_destroy(vb->io);
+	virtio_device_exit(vdev);
 	if (vb->info.discarded_bytes || vb->info.reported_bytes || vb->info.refused_pages)
 		pr_info("%s: discarded %llu MiB of guest RAM on inflation and %llu MiB on free "
 			"page reports; "

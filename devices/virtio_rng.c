@@ -17,8 +17,6 @@
 struct virtio_rng {
 	struct virtio_device vdev;
 	int src_fd;
-	struct virtio_iothread *io;
-	struct virtio_io_handler kick;
 };
 
 int virtio_rng_parse(const char *spec, struct virtio_rng_config *cfg)
@@ -70,45 +68,14 @@ static void virtio_rng_process(struct virtio_rng *rng)
 		virtio_notify_queue(&rng->vdev, vq);
 }
 
-static void virtio_rng_kick(struct virtio_io_handler *h, uint32_t events)
+static void virtio_rng_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct virtio_rng *rng = container_of(h, struct virtio_rng, kick);
-	uint64_t v;
-
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	if (!virtio_needs_reset(&rng->vdev))
-		virtio_rng_process(rng);
-}
-
-static int virtio_rng_activate(struct virtio_device *vdev)
-{
-	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
-	int ret;
-
-	rng->kick =
-	    (struct virtio_io_handler){ .fd = vdev->vqs[0].kick_fd, .ready = virtio_rng_kick };
-	ret = virtio_iothread_add(rng->io, &rng->kick, EPOLLIN);
-	if (ret)
-		return ret;
-	ret = virtio_iothread_start(rng->io);
-	if (ret)
-		virtio_iothread_del(rng->io, &rng->kick);
-	return ret;
-}
-
-static void virtio_rng_reset(struct virtio_device *vdev)
-{
-	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
-
-	virtio_iothread_stop(rng->io);
-	virtio_iothread_del(rng->io, &rng->kick);
+	virtio_rng_process(container_of(vdev, struct virtio_rng, vdev));
 }
 
 static const struct virtio_device_ops virtio_rng_ops = {
 	.get_features = virtio_rng_get_features,
-	.activate = virtio_rng_activate,
-	.reset = virtio_rng_reset,
+	.queue_notify = virtio_rng_queue_notify,
 };
 
 int virtio_rng_create(const struct virtio_rng_config *cfg, struct memmap *mm,
@@ -119,24 +86,24 @@ int virtio_rng_create(const struct virtio_rng_config *cfg, struct memmap *mm,
 
 	if (!rng)
 		return -ENOMEM;
-	virtio_device_init(&rng->vdev, VIRTIO_ID_RNG, 1, VIRTIO_RNG_QUEUE_SIZE, &virtio_rng_ops);
-	rng->vdev.name = "virtio-rng";
+	rng->src_fd = -1;
+	ret = virtio_device_init(&rng->vdev, VIRTIO_ID_RNG, "virtio-rng", 1, VIRTIO_RNG_QUEUE_SIZE,
+				 &virtio_rng_ops);
+	if (ret)
+		goto out_destroy;
 	rng->vdev.mm = mm;
 	rng->src_fd = open(cfg->src, O_RDONLY | O_CLOEXEC);
 	if (rng->src_fd < 0) {
 		ret = -errno;
 		pr_err("--rng src=%s: %s", cfg->src, strerror(-ret));
-		free(rng);
-		return ret;
-	}
-	ret = virtio_iothread_create("virtio-rng", &rng->io);
-	if (ret) {
-		close(rng->src_fd);
-		free(rng);
-		return ret;
+		goto out_destroy;
 	}
 	*out = &rng->vdev;
 	return 0;
+
+out_destroy:
+	virtio_rng_destroy(&rng->vdev);
+	return ret;
 }
 
 void virtio_rng_destroy(struct virtio_device *vdev)
@@ -146,7 +113,8 @@ void virtio_rng_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	rng = container_of(vdev, struct virtio_rng, vdev);
-	virtio_iothread_destroy(rng->io);
-	close(rng->src_fd);
+	virtio_device_exit(vdev);
+	if (rng->src_fd >= 0)
+		close(rng->src_fd);
 	free(rng);
 }

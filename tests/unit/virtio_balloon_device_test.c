@@ -122,7 +122,6 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	f->vdev->transport = &test_transport;
 	/* what the transport does up to DRIVER_OK */
 	assert_true((f->vdev->ops->get_features(f->vdev) & features) == features);
-	f->vdev->features_acked = features | (1ULL << VIRTIO_F_VERSION_1);
 	if (features & (1ULL << VIRTIO_BALLOON_F_STATS_VQ))
 		nr_q++;
 	if (features & (1ULL << VIRTIO_BALLOON_F_REPORTING))
@@ -130,10 +129,8 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	f->nr_q = nr_q;
 	for (unsigned q = 0; q < nr_q; q++)
 		tvq_init(f, q);
-	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	test_irqs_reset();
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, features);
 	return f;
 }
 
@@ -148,7 +145,7 @@ static struct fixture *fixture_create(const struct virtio_balloon_options *opts,
 
 static void fixture_destroy(struct fixture *f)
 {
-	f->vdev->ops->reset(f->vdev);
+	test_device_reset(f->vdev);
 	for (unsigned q = 0; q < f->nr_q; q++)
 		close(f->vdev->vqs[q].kick_fd);
 	virtio_balloon_destroy(f->vdev);
