@@ -407,6 +407,55 @@ void virtio_set_needs_reset(struct virtio_device *vdev, const char *why)
 		virtio_notify_config(vdev);
 }
 
+void virtio_queue_rekick(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	uint64_t one = 1;
+
+	if (vq->kick_fd >= 0 && write(vq->kick_fd, &one, sizeof(one)) < 0)
+		pr_debug("%s: queue %u: re-kick: %s", vdev->name, vq->index, strerror(errno));
+}
+
+void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
+			  struct virtqueue_elem *elem, virtio_chain_fn fn)
+{
+	uint16_t used_before = vq->used_idx;
+	unsigned taken = 0;
+	int ret;
+
+	do {
+		virtqueue_disable_notify(vq);
+		while ((ret = virtqueue_pop(vq, elem)) > 0) {
+			uint32_t written = 0;
+
+			switch (fn(vdev, vq, elem, &written)) {
+			case VIRTIO_CHAIN_DONE:
+				virtqueue_push(vq, elem, written);
+				break;
+			case VIRTIO_CHAIN_KEPT:
+				break;
+			case VIRTIO_CHAIN_BROKEN:
+				goto out_notify;
+			}
+			if (++taken == VIRTIO_QUEUE_BUDGET) {
+				/* the rest after a look at the thread's other fds */
+				virtio_queue_rekick(vdev, vq);
+				goto out_notify;
+			}
+		}
+		if (ret < 0) {
+			char why[48];
+
+			snprintf(why, sizeof(why), "malformed ring or chain on queue %u",
+				 vq->index);
+			virtio_set_needs_reset(vdev, why);
+			goto out_notify;
+		}
+	} while (virtqueue_enable_notify(vq));
+out_notify:
+	if (vq->used_idx != used_before)
+		virtio_notify_queue(vdev, vq);
+}
+
 int virtio_device_watch(struct virtio_device *vdev, struct virtio_io_handler *h, uint32_t events)
 {
 	return virtio_iothread_add(vdev->io, h, events);

@@ -171,6 +171,35 @@ static inline bool virtio_needs_reset(const struct virtio_device *vdev)
 	return atomic_load(&vdev->status) & VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 /*
+ * Chains a device takes from one queue per wake-up of its I/O thread; then the thread looks
+ * at its other fds (and a stop) before it goes on: a guest that keeps a ring full cannot keep
+ * a reset waiting.
+ */
+#define VIRTIO_QUEUE_BUDGET 256
+
+/*
+ * What a device does with one chain in virtio_queue_process: VIRTIO_CHAIN_DONE (push it with
+ * *written bytes), VIRTIO_CHAIN_KEPT (the device keeps it and pushes it itself later), or
+ * VIRTIO_CHAIN_BROKEN after virtio_set_needs_reset (stop using the queue).
+ */
+enum virtio_chain_result { VIRTIO_CHAIN_DONE, VIRTIO_CHAIN_KEPT, VIRTIO_CHAIN_BROKEN };
+typedef enum virtio_chain_result (*virtio_chain_fn)(struct virtio_device *vdev,
+						    struct virtqueue *vq,
+						    struct virtqueue_elem *elem, uint32_t *written);
+/*
+ * The request loop every device shares, on the I/O thread: pops the chains the driver made
+ * available on vq into *elem and hands each to fn, with the driver's notifications off while
+ * it works and re-armed without a lost kick when the ring is empty (EVENT_IDX included). At
+ * most VIRTIO_QUEUE_BUDGET chains per call; then the queue is kicked again and the thread
+ * comes back after its other work. A malformed ring sets NEEDS_RESET. One interrupt at the
+ * end when anything was pushed.
+ */
+void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
+			  struct virtqueue_elem *elem, virtio_chain_fn fn);
+/* Makes the I/O thread call queue_notify for vq again (a device that stopped early). */
+void virtio_queue_rekick(struct virtio_device *vdev, struct virtqueue *vq);
+
+/*
  * Watches h->fd on the device's I/O thread (from ops->activate, or on the I/O thread itself);
  * -errno after a pr_err. Every watch is removed at reset; unwatch removes one earlier.
  */

@@ -328,6 +328,12 @@ static void vb_handle_pfns(struct virtio_balloon *vb, enum vb_op op,
 	if (elem->out_len % sizeof(uint32_t))
 		vb_warn_bad(vb, "%s request of %llu bytes is not a whole number of PFNs",
 			    vb_op_names[op], (unsigned long long)elem->out_len);
+	if (n > VIRTIO_BALLOON_MAX_PFNS) {
+		/* bounded work per request: the rest is not even read */
+		vb_warn_bad(vb, "%s request of %llu PFNs: only the first %d are taken",
+			    vb_op_names[op], (unsigned long long)n, VIRTIO_BALLOON_MAX_PFNS);
+		n = VIRTIO_BALLOON_MAX_PFNS;
+	}
 	for (uint64_t done = 0; done < n;) {
 		size_t k = (size_t)MIN(n - done, (uint64_t)VB_PFN_BATCH);
 
@@ -460,48 +466,33 @@ static void vb_stats_request(struct virtio_balloon *vb)
 
 /* ---- queues ---- */
 
-static void vb_process(struct virtio_balloon *vb, unsigned q)
+static enum virtio_chain_result vb_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &vb->vdev.vqs[q];
-	struct virtqueue_elem *elem = &vb->elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_balloon *vb = to_vb(vdev);
+	int q = (int)vq->index;
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, elem)) > 0) {
-			if ((int)q == vb->stats_q) {
-				/* a second buffer while we hold one: give the old one back */
-				if (vb->stats_held) {
-					virtqueue_push(vq, &vb->stats_elem, 0);
-					pushed = true;
-				}
-				vb_handle_stats(vb, elem);
-				vb->stats_elem = *elem;
-				vb->stats_held = true;
-				continue;
-			}
-			if (q == VB_INFLATE_Q)
-				vb_handle_pfns(vb, VB_INFLATE, elem);
-			else if (q == VB_DEFLATE_Q)
-				vb_handle_pfns(vb, VB_DEFLATE, elem);
-			else if ((int)q == vb->report_q)
-				vb_handle_report(vb, elem);
-			virtqueue_push(vq, elem, 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&vb->vdev, "malformed virtqueue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&vb->vdev, vq);
+	if (q == vb->stats_q) {
+		/* a second buffer while we hold one: give the old one back */
+		if (vb->stats_held)
+			virtqueue_push(vq, &vb->stats_elem, 0);
+		vb_handle_stats(vb, elem);
+		vb->stats_elem = *elem;
+		vb->stats_held = true;
+		return VIRTIO_CHAIN_KEPT;
+	}
+	if (q == VB_INFLATE_Q)
+		vb_handle_pfns(vb, VB_INFLATE, elem);
+	else if (q == VB_DEFLATE_Q)
+		vb_handle_pfns(vb, VB_DEFLATE, elem);
+	else if (q == vb->report_q)
+		vb_handle_report(vb, elem);
+	return VIRTIO_CHAIN_DONE;
 }
 
 static void vb_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	vb_process(to_vb(vdev), vq->index);
+	virtio_queue_process(vdev, vq, &to_vb(vdev)->elem, vb_chain);
 }
 
 static void vb_timer_ready(struct virtio_io_handler *h, uint32_t events)

@@ -15,6 +15,8 @@
  * only when one inflate request (consecutive PFNs) or one reported range covers all of it; the
  * rest stays resident. Every guest-given PFN and range is checked against the RAM regions of
  * the map before anything is punched; bad entries are skipped with a rate-limited warning.
+ * The work per request is bounded: at most VIRTIO_BALLOON_MAX_PFNS PFNs of an inflate or
+ * deflate request are looked at, whatever its descriptors claim.
  *
  * Passthrough: while guest memory is pinned for DMA (virtio_balloon_set_pinned), inflation and
  * free page reporting are refused — the pages stay — and the guest's buffers are still
@@ -34,6 +36,12 @@
 /* stats tags kept (newer guests send tags past VIRTIO_BALLOON_S_NR; unknown ones are skipped) */
 #define VIRTIO_BALLOON_STATS_MAX 16
 #define VIRTIO_BALLOON_STATS_PERIOD_MS 5000
+/*
+ * PFNs taken from one inflate or deflate request; the rest of a longer one is skipped as
+ * malformed. Linux sends at most 256 (VIRTIO_BALLOON_ARRAY_PFNS_MAX); without a bound, one
+ * chain of 256 aliased 4 GiB descriptors would be 2^38 PFNs of work, and a reset would wait.
+ */
+#define VIRTIO_BALLOON_MAX_PFNS 4096
 
 /*
  * The parsed --balloon option. Named _options: <linux/virtio_balloon.h> has struct

@@ -404,39 +404,19 @@ struct virtio_blk_disk *virtio_blk_get_disk(struct virtio_device *vdev)
 	return &to_blk(vdev)->disk;
 }
 
-/* Pops and runs chains until the ring is empty, then re-arms notifications (EVENT_IDX-safe:
- * a chain added while we re-arm is seen by the re-check). */
-static void virtio_blk_process_queue(struct virtio_blk *blk)
+static enum virtio_chain_result virtio_blk_chain(struct virtio_device *vdev, struct virtqueue *vq,
+						 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &blk->vdev.vqs[0];
-	uint32_t written;
-	int ret;
-
-	do {
-		bool pushed = false;
-
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &blk->elem)) > 0) {
-			if (virtio_blk_handle_request(&blk->disk, &blk->elem, &written) < 0) {
-				virtio_set_needs_reset(&blk->vdev,
-						       "request without a writable status byte");
-				return;
-			}
-			virtqueue_push(vq, &blk->elem, written);
-			pushed = true;
-		}
-		if (pushed)
-			virtio_notify_queue(&blk->vdev, vq);
-		if (ret < 0) {
-			virtio_set_needs_reset(&blk->vdev, "malformed descriptor chain");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
+	if (virtio_blk_handle_request(&to_blk(vdev)->disk, elem, written) < 0) {
+		virtio_set_needs_reset(vdev, "request without a writable status byte");
+		return VIRTIO_CHAIN_BROKEN;
+	}
+	return VIRTIO_CHAIN_DONE;
 }
 
 static void virtio_blk_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	virtio_blk_process_queue(to_blk(vdev));
+	virtio_queue_process(vdev, vq, &to_blk(vdev)->elem, virtio_blk_chain);
 }
 
 static uint64_t virtio_blk_get_features(struct virtio_device *vdev)

@@ -89,30 +89,16 @@ static void vc_out_write(struct virtio_console *vc, const uint8_t *p, size_t len
 	}
 }
 
-static void vc_tx_process(struct virtio_console *vc)
+static enum virtio_chain_result vc_tx_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					    struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &vc->vdev.vqs[VC_TX_Q];
-	struct virtqueue_elem *elem = &vc->elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_console *vc = to_vc(vdev);
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, elem)) > 0) {
-			pthread_mutex_lock(&vc->tx_lock);
-			for (unsigned i = 0; i < elem->n_out; i++)
-				vc_out_write(vc, elem->out[i].iov_base, elem->out[i].iov_len);
-			pthread_mutex_unlock(&vc->tx_lock);
-			virtqueue_push(vq, elem, 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&vc->vdev, "malformed transmit queue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&vc->vdev, vq);
+	pthread_mutex_lock(&vc->tx_lock);
+	for (unsigned i = 0; i < elem->n_out; i++)
+		vc_out_write(vc, elem->out[i].iov_base, elem->out[i].iov_len);
+	pthread_mutex_unlock(&vc->tx_lock);
+	return VIRTIO_CHAIN_DONE;
 }
 
 /* ---- input ---- */
@@ -122,12 +108,18 @@ static void vc_rx_process(struct virtio_console *vc)
 {
 	struct virtqueue *vq = &vc->vdev.vqs[VC_RX_Q];
 	struct virtqueue_elem *elem = &vc->elem;
+	unsigned taken = 0;
 	bool pushed = false;
 
 	for (;;) {
 		size_t n, first;
 		int ret;
 
+		if (taken++ == VIRTIO_QUEUE_BUDGET) {
+			/* e.g. empty buffers, one after another: the rest after other work */
+			virtio_queue_rekick(&vc->vdev, vq);
+			break;
+		}
 		pthread_mutex_lock(&vc->rx_lock);
 		if (!vc->rx_len) {
 			pthread_mutex_unlock(&vc->rx_lock);
@@ -207,7 +199,7 @@ static void vc_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 	if (vq->index == VC_RX_Q)
 		vc_rx_process(to_vc(vdev));
 	else if (vq->index == VC_TX_Q)
-		vc_tx_process(to_vc(vdev));
+		virtio_queue_process(vdev, vq, &to_vc(vdev)->elem, vc_tx_chain);
 }
 
 /* ---- device ops ---- */

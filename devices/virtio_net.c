@@ -25,8 +25,6 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == TAP_VNET_HDR_SIZE, "vnet head
 
 /* The largest frame a tap hands over: a 64 KiB GSO frame plus Ethernet/VLAN headers. */
 #define NET_RX_FRAME_MAX (NET_HDR_SIZE + 65536 + 256)
-/* Frames handled per wake-up before the other queue gets its turn. */
-#define NET_BUDGET 256
 
 /* Config space up to max_virtqueue_pairs: mac, status, max_virtqueue_pairs. */
 #define NET_CONFIG_SIZE 10
@@ -345,7 +343,7 @@ static void net_rx_process(struct virtio_net *n)
 
 	if (virtio_needs_reset(&n->vdev))
 		return;
-	while (done < NET_BUDGET) {
+	while (done < VIRTIO_QUEUE_BUDGET) {
 		enum net_rx_result res;
 
 		if (!n->rx_len && (n->tap_dead || !net_rx_read(n)))
@@ -417,37 +415,11 @@ static void net_tx_one(struct virtio_net *n, const struct virtqueue_elem *e)
 	stat_add(n, tx_bytes, e->out_len - NET_HDR_SIZE);
 }
 
-static void net_tx_process(struct virtio_net *n)
+static enum virtio_chain_result net_tx_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					     struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &n->vdev.vqs[VIRTIO_NET_TXQ];
-	unsigned done = 0;
-	int ret;
-
-	if (virtio_needs_reset(&n->vdev))
-		return;
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &n->tx_elem)) == 1) {
-			net_tx_one(n, &n->tx_elem);
-			virtqueue_push(vq, &n->tx_elem, 0);
-			if (++done == NET_BUDGET)
-				break;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&n->vdev, "malformed transmit ring");
-			return;
-		}
-		if (done == NET_BUDGET) {
-			uint64_t one = 1;
-
-			/* let receive have a turn; our own kick brings us back */
-			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
-				pr_debug("%s: tx self-kick: %s", n->name, strerror(errno));
-			break;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (done)
-		virtio_notify_queue(&n->vdev, vq);
+	net_tx_one(to_net(vdev), elem);
+	return VIRTIO_CHAIN_DONE;
 }
 
 static void net_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
@@ -455,7 +427,7 @@ static void net_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 	if (vq->index == VIRTIO_NET_RXQ)
 		net_rx_kick(to_net(vdev));
 	else if (vq->index == VIRTIO_NET_TXQ)
-		net_tx_process(to_net(vdev));
+		virtio_queue_process(vdev, vq, &to_net(vdev)->tx_elem, net_tx_chain);
 }
 
 /* ---- virtio device ops ---- */

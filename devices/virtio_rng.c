@@ -17,6 +17,7 @@
 struct virtio_rng {
 	struct virtio_device vdev;
 	int src_fd;
+	struct virtqueue_elem elem; /* the chain in hand (I/O thread) */
 };
 
 int virtio_rng_parse(const char *spec, struct virtio_rng_config *cfg)
@@ -42,35 +43,22 @@ static uint64_t virtio_rng_get_features(struct virtio_device *vdev)
 }
 
 /* Fills each writable chain from the source; a short read returns what it got. */
-static void virtio_rng_process(struct virtio_rng *rng)
+static enum virtio_chain_result virtio_rng_chain(struct virtio_device *vdev, struct virtqueue *vq,
+						 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &rng->vdev.vqs[0];
-	struct virtqueue_elem elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
+	ssize_t n = 0;
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &elem)) > 0) {
-			ssize_t n = 0;
-
-			if (elem.n_in)
-				n = readv(rng->src_fd, elem.in, (int)elem.n_in);
-			virtqueue_push(vq, &elem, n > 0 ? (uint32_t)n : 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&rng->vdev, "malformed request queue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&rng->vdev, vq);
+	if (elem->n_in)
+		n = readv(rng->src_fd, elem->in, (int)elem->n_in);
+	*written = n > 0 ? (uint32_t)n : 0;
+	return VIRTIO_CHAIN_DONE;
 }
 
 static void virtio_rng_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	virtio_rng_process(container_of(vdev, struct virtio_rng, vdev));
+	virtio_queue_process(vdev, vq, &container_of(vdev, struct virtio_rng, vdev)->elem,
+			     virtio_rng_chain);
 }
 
 static const struct virtio_device_ops virtio_rng_ops = {

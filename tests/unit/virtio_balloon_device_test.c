@@ -121,7 +121,7 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	assert_int_equal(virtio_balloon_create(opts, f->mm, &f->vdev), 0);
 	f->vdev->transport = &test_transport;
 	/* what the transport does up to DRIVER_OK */
-	assert_true((f->vdev->ops->get_features(f->vdev) & features) == features);
+	assert_true((virtio_device_features(f->vdev) & features) == features);
 	if (features & (1ULL << VIRTIO_BALLOON_F_STATS_VQ))
 		nr_q++;
 	if (features & (1ULL << VIRTIO_BALLOON_F_REPORTING))
@@ -463,6 +463,47 @@ static void test_malformed_chain_needs_reset(void **state)
 	fixture_destroy(f);
 }
 
+/*
+ * One inflate chain of 256 aliased descriptors (an indirect table), each covering all of low
+ * RAM: 256 x 1 Mi PFNs, none of them guest RAM. The work per request is bounded: the buffer
+ * comes back at once, only a bounded number of PFNs is looked at, nothing is released, and a
+ * reset right after does not wait for the rest.
+ */
+static void test_inflate_huge_aliased_chain_bounded(void **state)
+{
+	struct virtio_balloon_options o = default_opts();
+	struct fixture *f = fixture_create(&o, (1ULL << VIRTIO_BALLOON_F_STATS_VQ) |
+						   (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	struct test_vring *t = &f->q[0];
+	struct vring_desc *table = (struct vring_desc *)gpa_ptr(f, BUF_GPA);
+	blkcnt_t before = memfd_blocks(f);
+	struct virtio_balloon_info info;
+	uint64_t t0;
+
+	for (unsigned i = 0; i < 256; i++)
+		table[i] = (struct vring_desc){ .addr = 0,
+						.len = RAM_LOW_SIZE,
+						.flags = i < 255 ? VRING_DESC_F_NEXT : 0,
+						.next = (uint16_t)(i + 1) };
+	t->desc[0] = (struct vring_desc){ .addr = BUF_GPA,
+					  .len = 256 * sizeof(struct vring_desc),
+					  .flags = VRING_DESC_F_INDIRECT };
+	test_vring_publish(t, 0);
+	t0 = test_now_ms();
+	test_vring_kick(t);
+	assert_true(test_vring_wait_used(t, 1, 2000));
+	assert_int_equal(memfd_blocks(f), before);
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.inflated_pages, 0);
+	assert_true(info.bad_entries >= 1 && info.bad_entries <= VIRTIO_BALLOON_MAX_PFNS + 1);
+	assert_false(virtio_needs_reset(f->vdev));
+	test_device_reset(f->vdev);
+	assert_true(test_now_ms() - t0 < 2000);
+	for (uint64_t off = 0x100000; off < RAM_LOW_SIZE; off += PAGE)
+		assert_true(page_is(f->ram + off, PATTERN));
+	fixture_destroy(f);
+}
+
 static uint32_t read_config32(struct virtio_device *vdev, unsigned off)
 {
 	uint32_t v;
@@ -558,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_free_page_reporting),
 		cmocka_unit_test(test_reporting_queue_moves_down_without_stats),
 		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_inflate_huge_aliased_chain_bounded),
 		cmocka_unit_test(test_target_and_actual),
 		cmocka_unit_test(test_target_larger_than_ram_refused),
 		cmocka_unit_test(test_parse),

@@ -46,9 +46,9 @@
 #include "test_helpers.h"
 
 #define RAM_SIZE (2 * SZ_1M)
-#define RING_GPA 0x10000ULL /* queue q: desc at +q*0x1000, avail +0x400, used +0x800 */
+#define RING_GPA 0x10000ULL /* queue q: desc at +q*0x4000, avail +0x1000, used +0x2000 */
 #define BUF_GPA 0x40000ULL  /* request buffers, bump-allocated per bring-up */
-#define QSIZE 16
+#define QSIZE 16	    /* unless a test asks for more (f->qsize) */
 #define ACK VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define DRV VIRTIO_CONFIG_S_DRIVER
 #define FOK VIRTIO_CONFIG_S_FEATURES_OK
@@ -68,6 +68,7 @@ struct fixture {
 	struct virtio_pci *vp;
 	void (*destroy)(struct virtio_device *vdev);
 	unsigned nr_q;
+	uint16_t qsize;
 	uint64_t features; /* what the driver acks (VERSION_1 added) */
 	struct test_vring q[4];
 	uint64_t next_buf;
@@ -129,25 +130,25 @@ static void features_write(struct fixture *f, uint64_t features)
 /* Programs queue q's rings (zeroed) and enables it; the test's view of them in f->q[q]. */
 static void queue_setup(struct fixture *f, unsigned q)
 {
-	uint64_t base = RING_GPA + q * 0x1000;
+	uint64_t base = RING_GPA + q * 0x4000;
 	struct virtqueue *vq = &f->vdev->vqs[q];
 
-	memset(f->ram + base, 0, 0x1000);
+	memset(f->ram + base, 0, 0x4000);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	reg_write(f, VIRTIO_PCI_COMMON_Q_SIZE, QSIZE, 2);
+	reg_write(f, VIRTIO_PCI_COMMON_Q_SIZE, f->qsize, 2);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)base, 4);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_DESCHI, 0, 4);
-	reg_write(f, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)(base + 0x400), 4);
+	reg_write(f, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)(base + 0x1000), 4);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_AVAILHI, 0, 4);
-	reg_write(f, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)(base + 0x800), 4);
+	reg_write(f, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)(base + 0x2000), 4);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
 	f->q[q] = (struct test_vring){
 		.vq = vq,
 		.desc = (struct vring_desc *)(f->ram + base),
-		.avail = (struct vring_avail *)(f->ram + base + 0x400),
-		.used = (struct vring_used *)(f->ram + base + 0x800),
-		.size = QSIZE,
+		.avail = (struct vring_avail *)(f->ram + base + 0x1000),
+		.used = (struct vring_used *)(f->ram + base + 0x2000),
+		.size = f->qsize,
 	};
 }
 
@@ -247,7 +248,7 @@ static void rng_read(struct fixture *f)
 	}
 	idx = test_vring_add_kick(&f->q[0], &s, 1);
 	assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
-	assert_int_equal(f->q[0].used->ring[(uint16_t)(idx - 1) % QSIZE].len, 64);
+	assert_int_equal(f->q[0].used->ring[(uint16_t)(idx - 1) % f->qsize].len, 64);
 }
 
 static void balloon_inflate(struct fixture *f)
@@ -311,6 +312,7 @@ static struct fixture *fixture_alloc(enum kind kind)
 	r.fd = f->memfd;
 	assert_int_equal(memmap_add_region(f->mm, &r), 0);
 	f->features = 1ULL << VIRTIO_F_VERSION_1;
+	f->qsize = QSIZE;
 	return f;
 }
 
@@ -650,6 +652,61 @@ static void test_blk_requests_in_flight_at_reset(void **state)
 	fixture_destroy(f);
 }
 
+/* A driver on another vCPU that keeps the ring full of 4 KiB reads for up to 5 s (kicking
+ * only when the device asks for kicks, as a real driver does). */
+static _Atomic bool flood_stop;
+
+static void *flood_main(void *arg)
+{
+	struct fixture *f = arg;
+	struct test_vring *t = &f->q[0];
+	uint64_t end = test_now_ms() + 5000;
+	struct test_seg s[3] = { { BUF_GPA, 16, false },
+				 { BUF_GPA + 0x1000, 4096, true },
+				 { BUF_GPA + 0x2000, 1, true } };
+
+	while (!flood_stop && test_now_ms() < end) {
+		if ((uint16_t)(t->avail_idx - test_vring_used_idx(t)) + 3 > t->size)
+			continue;
+		test_vring_add(t, s, 3);
+		if (!(__atomic_load_n(&t->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY))
+			test_vring_kick(t);
+	}
+	return NULL;
+}
+
+/*
+ * A ring that never runs dry must not keep the I/O thread from seeing a stop: the device
+ * takes a bounded number of chains per wake-up, so a reset returns promptly. (Before the
+ * budget this failed only while the flooding thread kept its CPU: on a loaded machine the
+ * ring drains whenever it is descheduled.)
+ */
+static void test_reset_while_ring_never_empties(void **state)
+{
+	struct fixture *f = fixture_blk();
+	struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_IN) };
+	pthread_t flood;
+	uint64_t t0, took;
+
+	f->qsize = VIRTIO_BLK_QUEUE_SIZE;
+	driver_up(f);
+	memcpy(f->ram + BUF_GPA, &h, sizeof(h));
+	flood_stop = false;
+	assert_int_equal(pthread_create(&flood, NULL, flood_main, f), 0);
+	usleep(100000);
+	assert_true(test_vring_used_idx(&f->q[0]) > 0); /* the device is busy */
+	t0 = test_now_ms();
+	status_write(f, 0);
+	took = test_now_ms() - t0;
+	flood_stop = true;
+	assert_int_equal(pthread_join(flood, NULL), 0);
+	assert_int_equal(status_read(f), 0);
+	assert_true(took < 1000);
+	driver_up(f);
+	assert_device_works(f);
+	fixture_destroy(f);
+}
+
 /* ---- the state machine ---- */
 
 /* Only forward steps; DRIVER_OK re-sent or a bit cleared on a live device changes nothing. */
@@ -721,7 +778,7 @@ static void test_queue_config_frozen_while_live(void **state)
 	reg_write(f, VIRTIO_PCI_COMMON_Q_SIZE, 2, 2);
 	reg_write(f, VIRTIO_PCI_COMMON_Q_ENABLE, 0, 2);
 	assert_int_equal(reg_read(f, VIRTIO_PCI_COMMON_Q_DESCLO, 4), RING_GPA);
-	assert_int_equal(reg_read(f, VIRTIO_PCI_COMMON_Q_USEDLO, 4), RING_GPA + 0x800);
+	assert_int_equal(reg_read(f, VIRTIO_PCI_COMMON_Q_USEDLO, 4), RING_GPA + 0x2000);
 	assert_int_equal(reg_read(f, VIRTIO_PCI_COMMON_Q_SIZE, 2), QSIZE);
 	assert_int_equal(reg_read(f, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
 	assert_device_works(f);
@@ -784,6 +841,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rng_request_in_flight_at_reset),
 		cmocka_unit_test(test_console_request_in_flight_at_reset),
 		cmocka_unit_test(test_blk_requests_in_flight_at_reset),
+		cmocka_unit_test(test_reset_while_ring_never_empties),
 		cmocka_unit_test(test_status_forward_steps_only),
 		cmocka_unit_test(test_status_features_not_offered),
 		cmocka_unit_test(test_queue_config_frozen_while_live),
