@@ -4,6 +4,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,9 @@ struct virtio_balloon {
 	pthread_mutex_t discard_lock;
 	bool pinned;
 	bool pinned_warned;
+	/* guest RAM is hugetlb-backed: nothing is ever discarded (see virtio_balloon.h) */
+	bool hugetlb;
+	bool hugetlb_warned;
 
 	/* I/O thread only */
 	time_t warn_last;
@@ -145,6 +150,23 @@ static uint64_t vb_ram_size(struct memmap *mm)
 			size += mm->regions[i]->size;
 	pthread_rwlock_unlock(&mm->lock);
 	return size;
+}
+
+/* Whether any RAM region of the map is backed by hugetlbfs (--memory hugepages=on). */
+static bool vb_ram_hugetlb(struct memmap *mm)
+{
+	bool hugetlb = false;
+	struct statfs sfs;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	for (unsigned i = 0; i < mm->nr_regions && !hugetlb; i++) {
+		const struct memmap_region *r = mm->regions[i];
+
+		hugetlb = r->kind == MEMMAP_RAM && r->fd >= 0 && !fstatfs(r->fd, &sfs) &&
+			  sfs.f_type == HUGETLBFS_MAGIC;
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return hugetlb;
 }
 
 /*
@@ -286,7 +308,15 @@ static void vb_apply(struct virtio_balloon *vb, enum vb_op op, uint64_t gpa, uin
 		pages += piece / VIRTIO_BALLOON_PAGE_SIZE;
 		if (op != VB_DEFLATE) {
 			pthread_mutex_lock(&vb->discard_lock);
-			if (vb->pinned) {
+			if (vb->hugetlb) {
+				if (!vb->hugetlb_warned)
+					pr_warn("%s: guest RAM is hugetlb-backed: %s refused, the "
+						"pages stay (releasing a huge page drops its "
+						"reservation)",
+						vb->vdev.name, vb_op_names[op]);
+				vb->hugetlb_warned = true;
+				refused += piece / VIRTIO_BALLOON_PAGE_SIZE;
+			} else if (vb->pinned) {
 				if (!vb->pinned_warned)
 					pr_warn(
 					    "%s: guest memory is pinned for a passthrough device's "
@@ -636,6 +666,12 @@ void virtio_balloon_set_target(struct virtio_device *vdev, uint64_t bytes)
 	struct virtio_balloon *vb = to_vb(vdev);
 	uint32_t pages;
 
+	if (vb->hugetlb) {
+		pr_warn("%s: guest RAM is hugetlb-backed: no target (a huge page given back loses "
+			"its reservation)",
+			vdev->name);
+		return;
+	}
 	pthread_mutex_lock(&vb->lock);
 	pages = vb->info.num_pages = vb_target_pages(vb->info.ram_size, bytes);
 	pthread_mutex_unlock(&vb->lock);
@@ -705,6 +741,19 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 		ret = -EINVAL;
 		goto out_free;
 	}
+	vb->hugetlb = vb_ram_hugetlb(mm);
+	if (vb->hugetlb && (opts->has_target || opts->free_page_reporting)) {
+		pr_err("--balloon %s: guest RAM is hugetlb-backed (--memory hugepages=on): a huge "
+		       "page given back loses its reservation, and the guest touching it again "
+		       "would die of SIGBUS once the host's pool is empty; drop one of the two",
+		       opts->has_target ? "target=" : "free-page-reporting=on");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	if (vb->hugetlb)
+		pr_info("%s: guest RAM is hugetlb-backed: the balloon reports statistics, never "
+			"asks for memory and keeps what the guest offers",
+			vb->vdev.name);
 	vb->info.ram_size = ram;
 	if (opts->has_target)
 		vb->info.num_pages = vb_target_pages(ram, opts->target);
