@@ -85,12 +85,13 @@ static int virtio_iothread_add(struct virtio_iothread *t, struct virtio_io_handl
 	int ret;
 
 	if (t->nr_handlers == VIRTIO_IOTHREAD_MAX_HANDLERS) {
-		pr_err("%s: more than %d fds to watch", t->name, VIRTIO_IOTHREAD_MAX_HANDLERS);
+		pr_err_ratelimited("%s: more than %d fds to watch", t->name,
+				   VIRTIO_IOTHREAD_MAX_HANDLERS);
 		return -ENOSPC;
 	}
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0) {
 		ret = -errno;
-		pr_err("%s: cannot watch fd %d: %s", t->name, h->fd, strerror(-ret));
+		pr_err_ratelimited("%s: cannot watch fd %d: %s", t->name, h->fd, strerror(-ret));
 		return ret;
 	}
 	t->handlers[t->nr_handlers++] = h;
@@ -152,7 +153,7 @@ static int virtio_iothread_start(struct virtio_iothread *t)
 		;
 	ret = -pthread_create(&t->thread, NULL, virtio_iothread_main, t);
 	if (ret) {
-		pr_err("%s: cannot start its I/O thread: %s", t->name, strerror(-ret));
+		pr_err_ratelimited("%s: cannot start its I/O thread: %s", t->name, strerror(-ret));
 		return ret;
 	}
 	t->running = true;
@@ -171,7 +172,8 @@ static void virtio_iothread_stop(struct virtio_iothread *t)
 		return;
 	}
 	if (write(t->stop_fd, &one, sizeof(one)) < 0)
-		pr_warn("%s: cannot signal its I/O thread: %s", t->name, strerror(errno));
+		pr_warn_ratelimited("%s: cannot signal its I/O thread: %s", t->name,
+				    strerror(errno));
 	pthread_join(t->thread, NULL);
 	t->running = false;
 }
@@ -190,6 +192,8 @@ int virtio_device_init(struct virtio_device *vdev, uint32_t device_id, const cha
 	vdev->ops = ops;
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		vdev->vqs[i].kick_fd = -1;
+		vdev->vqs[i].owner = name;
+		vdev->vqs[i].rl = &vdev->rl;
 		virtqueue_reset(&vdev->vqs[i], i, queue_max_size);
 	}
 	pthread_mutex_init(&vdev->lock, NULL);

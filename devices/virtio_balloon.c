@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +50,6 @@ struct virtio_balloon {
 	bool hugetlb_warned;
 
 	/* I/O thread only */
-	time_t warn_last;
-	bool warned;
-	unsigned warn_suppressed;
 	bool stats_held; /* the driver's stats buffer, returned when new stats are wanted */
 	struct virtqueue_elem stats_elem;
 	struct virtqueue_elem elem;
@@ -194,34 +190,15 @@ static bool vb_hva_to_gpa(struct memmap *mm, const void *hva, uint64_t len, uint
 	return found;
 }
 
-/* At most one warning a second about malformed guest input; the rest are counted. */
-static void __attribute__((format(printf, 2, 3)))
-vb_warn_bad(struct virtio_balloon *vb, const char *fmt, ...)
-{
-	struct timespec now;
-	char msg[192];
-	va_list ap;
-
-	pthread_mutex_lock(&vb->lock);
-	vb->info.bad_entries++;
-	pthread_mutex_unlock(&vb->lock);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (vb->warned && now.tv_sec == vb->warn_last) {
-		vb->warn_suppressed++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (vb->warn_suppressed)
-		pr_warn("%s: %s (%u more skipped since the last warning)", vb->vdev.name, msg,
-			vb->warn_suppressed);
-	else
-		pr_warn("%s: %s", vb->vdev.name, msg);
-	vb->warned = true;
-	vb->warn_last = now.tv_sec;
-	vb->warn_suppressed = 0;
-}
+/* Malformed guest input: counted, and a warning from the device's rate limiter. */
+#define vb_warn_bad(vb, fmt, ...)                                                                  \
+	do {                                                                                       \
+		pthread_mutex_lock(&(vb)->lock);                                                   \
+		(vb)->info.bad_entries++;                                                          \
+		pthread_mutex_unlock(&(vb)->lock);                                                 \
+		log_printf_ratelimited(&(vb)->vdev.rl, LOG_WARN, "%s: " fmt, (vb)->vdev.name,      \
+				       ##__VA_ARGS__);                                             \
+	} while (0)
 
 /*
  * Releases the host memory behind [off, off+len) of RAM region r (the range is inside it).
@@ -437,7 +414,7 @@ static void vb_stats_log(struct virtio_balloon *vb, const struct virtio_balloon_
 			used += (size_t)snprintf(line + used, sizeof(line) - used, " tag%u=%llu", t,
 						 (unsigned long long)info->stats[t]);
 	}
-	pr_info("%s: guest statistics:%s", vb->vdev.name, used ? line : " none");
+	pr_info_ratelimited("%s: guest statistics:%s", vb->vdev.name, used ? line : " none");
 }
 
 static void vb_handle_stats(struct virtio_balloon *vb, const struct virtqueue_elem *elem)
@@ -583,9 +560,11 @@ static void vb_write_config(struct virtio_device *vdev, unsigned offset, const v
 	vb->info.actual = actual;
 	pthread_mutex_unlock(&vb->lock);
 	if (reached)
-		pr_info("%s: the guest reached the target: %u pages (%llu MiB) in the balloon",
-			vdev->name, actual,
-			(unsigned long long)((uint64_t)actual * VIRTIO_BALLOON_PAGE_SIZE >> 20));
+		pr_info_ratelimited(
+		    "%s: the guest reached the target: %u pages (%llu MiB) in the "
+		    "balloon",
+		    vdev->name, actual,
+		    (unsigned long long)((uint64_t)actual * VIRTIO_BALLOON_PAGE_SIZE >> 20));
 	else
 		pr_debug("%s: the guest holds %u pages in the balloon", vdev->name, actual);
 }
@@ -615,8 +594,8 @@ static int vb_activate(struct virtio_device *vdev)
 		its.it_value = its.it_interval;
 		if (timerfd_settime(vb->timer.fd, 0, &its, NULL) < 0) {
 			ret = -errno;
-			pr_err("%s: cannot arm the statistics timer: %s", vdev->name,
-			       strerror(-ret));
+			pr_err_ratelimited("%s: cannot arm the statistics timer: %s", vdev->name,
+					   strerror(-ret));
 			return ret;
 		}
 		ret = virtio_device_watch(vdev, &vb->timer, EPOLLIN);

@@ -457,8 +457,9 @@ static int net_activate(struct virtio_device *vdev)
 
 	if (n->set_offload && n->set_offload(n->fd, offloads) < 0) {
 		/* the tap then checksums and segments itself: slower, still correct */
-		pr_warn("%s: tap %s: TUNSETOFFLOAD 0x%x failed: %s", n->name, n->tap_name, offloads,
-			strerror(errno));
+		log_printf_ratelimited(&vdev->rl, LOG_WARN,
+				       "%s: tap %s: TUNSETOFFLOAD 0x%x failed: %s", n->name,
+				       n->tap_name, offloads, strerror(errno));
 		offloads = 0;
 	}
 	n->stats.rx_offloads = offloads;

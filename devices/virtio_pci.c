@@ -48,8 +48,9 @@ static void virtio_pci_msix_update(struct msix *m, unsigned v, uint64_t addr, ui
 	if (!ret)
 		ret = vm_irqfd_assign(vp->vm, fd, vec->gsi, -1);
 	if (ret) {
-		pr_warn("%s: MSI-X vector %u cannot be routed: %s", vp->vdev->name, v,
-			strerror(-ret));
+		log_printf_ratelimited(&vp->vdev->rl, LOG_WARN,
+				       "%s: MSI-X vector %u cannot be routed: %s", vp->vdev->name,
+				       v, strerror(-ret));
 		close(fd);
 		return;
 	}
@@ -62,7 +63,8 @@ static void virtio_pci_msix_fire(struct msix *m, unsigned v)
 	uint64_t one = 1;
 
 	if (vp->vectors[v].fd >= 0 && write(vp->vectors[v].fd, &one, sizeof(one)) < 0)
-		pr_warn("%s: irqfd write for vector %u: %s", vp->vdev->name, v, strerror(errno));
+		log_printf_ratelimited(&vp->vdev->rl, LOG_WARN, "%s: irqfd write for vector %u: %s",
+				       vp->vdev->name, v, strerror(errno));
 }
 
 static const struct msix_ops virtio_pci_msix_ops = {
@@ -305,7 +307,8 @@ static void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
 
 	if (q < vp->vdev->nr_queues && vp->vdev->vqs[q].kick_fd >= 0 &&
 	    write(vp->vdev->vqs[q].kick_fd, &one, sizeof(one)) < 0)
-		pr_warn("%s: kick queue %u: %s", vp->vdev->name, q, strerror(errno));
+		log_printf_ratelimited(&vp->vdev->rl, LOG_WARN, "%s: kick queue %u: %s",
+				       vp->vdev->name, q, strerror(errno));
 }
 
 static void virtio_pci_bar_read(struct pci_device *pdev, unsigned bar, uint64_t off, void *data,

@@ -8,6 +8,8 @@
  * Port and MMIO windows go onto two real vmm/bus.c buses (drive them with bus_access() as
  * the vCPU exit handlers do); interrupt lines, MSI routes, irqfds and ioeventfds are
  * recorded, not wired: a test kicks a queue by writing its eventfd or the notify register.
+ * vm_request_exit records the first status asked for; msi_route_error makes route
+ * allocation fail (a guest exhausting KVM's routes).
  */
 #ifndef PTVM_TESTS_UNIT_FAKE_VM_H
 #define PTVM_TESTS_UNIT_FAKE_VM_H
@@ -25,6 +27,9 @@ struct vm {
 	_Atomic unsigned msi_routes; /* live MSI routes */
 	_Atomic unsigned next_gsi;
 	_Atomic unsigned ioeventfds; /* live ioeventfds */
+	int msi_route_error;	     /* vm_msi_route_add fails with it when non-zero */
+	_Atomic int exit_status;     /* the status of the first vm_request_exit */
+	_Atomic unsigned exit_requests;
 };
 
 int vm_register_pio(struct vm *vm, struct bus_dev *dev)
@@ -55,6 +60,8 @@ int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 
 int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
 {
+	if (vm->msi_route_error)
+		return vm->msi_route_error;
 	vm->msi_routes++;
 	*gsi = 24 + vm->next_gsi++;
 	return 0;
@@ -88,6 +95,13 @@ int vm_ioeventfd_assign(struct vm *vm, uint64_t addr, unsigned len, bool pio, in
 void vm_ioeventfd_deassign(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd)
 {
 	vm->ioeventfds--;
+}
+
+void vm_request_exit(struct vm *vm, int status, const char *reason)
+{
+	/* the first request wins, as in vmm/vm.c */
+	if (!vm->exit_requests++)
+		atomic_store(&vm->exit_status, status);
 }
 
 #endif /* PTVM_TESTS_UNIT_FAKE_VM_H */

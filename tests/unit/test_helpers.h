@@ -115,6 +115,32 @@ static inline bool test_log_said(const char *what)
 	return strstr(test_log_take(buf, sizeof(buf)), what) != NULL;
 }
 
+/* Lines logged since the last forget (the whole log, not only the first 16 KiB). */
+static inline unsigned test_log_lines(void)
+{
+	unsigned n = 0;
+	int c;
+
+	fflush(test_log);
+	rewind(test_log);
+	while ((c = fgetc(test_log)) != EOF)
+		n += c == '\n';
+	return n;
+}
+
+/*
+ * A guest that repeats one abuse gets at most one burst of a rate limiter's lines (plus the
+ * line saying how many were suppressed) per limiter in each interval.
+ */
+#define assert_log_bounded(limiters)                                                               \
+	do {                                                                                       \
+		unsigned lines_ = test_log_lines();                                                \
+                                                                                                   \
+		if (lines_ > (limiters) * (LOG_RATELIMIT_BURST + 1))                               \
+			fail_msg("%u lines logged, more than %d limiter(s) allow:\n%s", lines_,    \
+				 (limiters), test_log_text());                                     \
+	} while (0)
+
 /* What was logged since the last forget contains @needle (the log is shown if not). */
 static inline void assert_log_contains(const char *needle)
 {

@@ -55,10 +55,16 @@ struct fixture {
 static _Atomic unsigned offload_calls;
 static _Atomic unsigned offload_last;
 
+static bool offload_fails; /* the backend refuses TUNSETOFFLOAD */
+
 static int fake_set_offload(int fd, unsigned flags)
 {
 	offload_calls++;
 	offload_last = flags;
+	if (offload_fails) {
+		errno = EINVAL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -206,6 +212,34 @@ static void test_offloads_set_from_acks_at_activate(void **state)
 	test_device_reset(f->vdev);
 	f->active = false;
 	assert_int_equal(offload_last, 0);
+}
+
+/*
+ * A backend that refuses the offloads: the device still works (the tap segments itself), and
+ * a guest that resets and restarts the device again and again gets a bounded log.
+ */
+static void test_offload_refused_bounded_log(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_stats st;
+
+	offload_fails = true;
+	assert_int_equal(test_log_capture_start(), 0);
+	for (unsigned i = 0; i < 100; i++) {
+		test_device_reset(f->vdev);
+		test_vring_restart(&f->rx);
+		test_vring_restart(&f->tx);
+		test_device_driver_ok(f->vdev, BIT(VIRTIO_NET_F_MRG_RXBUF) |
+						   BIT(VIRTIO_NET_F_GUEST_CSUM) |
+						   BIT(VIRTIO_NET_F_GUEST_TSO4));
+	}
+	offload_fails = false;
+	assert_log_contains("TUNSETOFFLOAD");
+	assert_log_bounded(1);
+	test_log_capture_stop();
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_offloads, 0);
+	assert_false(virtio_needs_reset(f->vdev));
 }
 
 static void test_tx_frame_reaches_backend(void **state)
@@ -581,6 +615,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_offloads_set_from_acks_at_activate, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_offload_refused_bounded_log, setup_mrg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tx_frame_reaches_backend, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_hostile_chains_dropped, setup_mrg,
