@@ -437,6 +437,9 @@ void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
 				break;
 			case VIRTIO_CHAIN_KEPT:
 				break;
+			case VIRTIO_CHAIN_LATER:
+				virtqueue_unpop(vq);
+				goto out_notify;
 			case VIRTIO_CHAIN_BROKEN:
 				goto out_notify;
 			}

@@ -179,10 +179,17 @@ static inline bool virtio_needs_reset(const struct virtio_device *vdev)
 
 /*
  * What a device does with one chain in virtio_queue_process: VIRTIO_CHAIN_DONE (push it with
- * *written bytes), VIRTIO_CHAIN_KEPT (the device keeps it and pushes it itself later), or
+ * *written bytes), VIRTIO_CHAIN_KEPT (the device keeps it and pushes it itself later),
+ * VIRTIO_CHAIN_LATER (its backend cannot take it now: it goes back to the ring and the loop
+ * stops; the device calls virtio_queue_process again when the backend is ready), or
  * VIRTIO_CHAIN_BROKEN after virtio_set_needs_reset (stop using the queue).
  */
-enum virtio_chain_result { VIRTIO_CHAIN_DONE, VIRTIO_CHAIN_KEPT, VIRTIO_CHAIN_BROKEN };
+enum virtio_chain_result {
+	VIRTIO_CHAIN_DONE,
+	VIRTIO_CHAIN_KEPT,
+	VIRTIO_CHAIN_LATER,
+	VIRTIO_CHAIN_BROKEN,
+};
 typedef enum virtio_chain_result (*virtio_chain_fn)(struct virtio_device *vdev,
 						    struct virtqueue *vq,
 						    struct virtqueue_elem *elem, uint32_t *written);
