@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
@@ -71,6 +72,22 @@ static void uart_rx_push(struct uart *u, uint8_t c)
 	u->lsr |= UART_LSR_DR;
 }
 
+/* Moves host input that waited into the FIFO; when all of it is in, the reader may go on. */
+static void uart_input_refill(struct uart *u)
+{
+	uint64_t one = 1;
+	unsigned n = 0;
+
+	if (!u->wait_len)
+		return;
+	while (n < u->wait_len && u->rx_count < UART_FIFO_SIZE)
+		uart_rx_push(u, u->wait[n++]);
+	memmove(u->wait, u->wait + n, u->wait_len - n);
+	u->wait_len -= n;
+	if (!u->wait_len && write(u->room_fd, &one, sizeof(one)) < 0)
+		pr_warn_ratelimited("uart: cannot signal room for input: %s", strerror(errno));
+}
+
 static void uart_tx(struct uart *u, uint8_t c)
 {
 	if (u->mcr & UART_MCR_LOOP) {
@@ -134,6 +151,7 @@ static void uart_read(struct bus_dev *dev, uint64_t off, void *data, unsigned le
 		v = u->scr;
 		break;
 	}
+	uart_input_refill(u);
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	memset(data, 0, len);
@@ -183,6 +201,7 @@ static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsi
 	default:
 		break; /* LSR, MSR: read-only */
 	}
+	uart_input_refill(u);
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 }
@@ -206,6 +225,15 @@ int uart_create(uint16_t port, int out_fd, struct irq_line *irq, struct uart **o
 	u->lsr = UART_LSR_THRE | UART_LSR_TEMT;
 	u->msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS;
 	u->dll = 12; /* 9600 baud */
+	u->room_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->room_fd < 0) {
+		int ret = -errno;
+
+		pr_err("uart: cannot create an eventfd: %s", strerror(-ret));
+		pthread_mutex_destroy(&u->lock);
+		free(u);
+		return ret;
+	}
 	*out = u;
 	return 0;
 }
@@ -214,6 +242,7 @@ void uart_destroy(struct uart *u)
 {
 	if (!u)
 		return;
+	close(u->room_fd);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 }
@@ -228,6 +257,30 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len)
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return n;
+}
+
+bool uart_input(struct uart *u, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+	bool done;
+
+	pthread_mutex_lock(&u->lock);
+	/* behind what already waits, so the order holds */
+	if (!u->wait_len)
+		while (n < len && u->rx_count < UART_FIFO_SIZE)
+			uart_rx_push(u, buf[n++]);
+	len = MIN(len - n, (size_t)(UART_INPUT_MAX - u->wait_len));
+	memcpy(u->wait + u->wait_len, buf + n, len);
+	u->wait_len += (unsigned)len;
+	done = !u->wait_len;
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return done;
+}
+
+int uart_input_room_fd(struct uart *u)
+{
+	return u->room_fd;
 }
 
 bool uart_can_receive(struct uart *u)

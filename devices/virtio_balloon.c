@@ -4,7 +4,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,22 +29,10 @@
 _Static_assert(sizeof(struct virtio_balloon_stat) == 10, "virtio_balloon_stat is packed");
 _Static_assert(sizeof(struct virtio_balloon_config) == 16, "virtio_balloon_config layout");
 
-struct virtio_balloon;
-
-struct vb_kick {
-	struct virtio_io_handler h;
-	struct virtio_balloon *vb;
-	unsigned q;
-};
-
 struct virtio_balloon {
 	struct virtio_device vdev;
 	struct virtio_balloon_options opts;
-	struct virtio_iothread *io;
-	struct vb_kick kicks[VIRTIO_MAX_QUEUES];
-	unsigned nr_kicks;
 	struct virtio_io_handler timer;
-	bool timer_added;
 	/* queue numbers as the driver sees them; -1 when it did not take the feature */
 	int stats_q, report_q;
 
@@ -56,11 +45,11 @@ struct virtio_balloon {
 	pthread_mutex_t discard_lock;
 	bool pinned;
 	bool pinned_warned;
+	/* guest RAM is hugetlb-backed: nothing is ever discarded (see virtio_balloon.h) */
+	bool hugetlb;
+	bool hugetlb_warned;
 
 	/* I/O thread only */
-	time_t warn_last;
-	bool warned;
-	unsigned warn_suppressed;
 	bool stats_held; /* the driver's stats buffer, returned when new stats are wanted */
 	struct virtqueue_elem stats_elem;
 	struct virtqueue_elem elem;
@@ -159,6 +148,23 @@ static uint64_t vb_ram_size(struct memmap *mm)
 	return size;
 }
 
+/* Whether any RAM region of the map is backed by hugetlbfs (--memory hugepages=on). */
+static bool vb_ram_hugetlb(struct memmap *mm)
+{
+	bool hugetlb = false;
+	struct statfs sfs;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	for (unsigned i = 0; i < mm->nr_regions && !hugetlb; i++) {
+		const struct memmap_region *r = mm->regions[i];
+
+		hugetlb = r->kind == MEMMAP_RAM && r->fd >= 0 && !fstatfs(r->fd, &sfs) &&
+			  sfs.f_type == HUGETLBFS_MAGIC;
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return hugetlb;
+}
+
 /*
  * The guest address of a host range that the virtqueue walker produced: reported free pages
  * arrive as descriptors, already turned into host addresses. False unless the whole range lies
@@ -184,34 +190,15 @@ static bool vb_hva_to_gpa(struct memmap *mm, const void *hva, uint64_t len, uint
 	return found;
 }
 
-/* At most one warning a second about malformed guest input; the rest are counted. */
-static void __attribute__((format(printf, 2, 3)))
-vb_warn_bad(struct virtio_balloon *vb, const char *fmt, ...)
-{
-	struct timespec now;
-	char msg[192];
-	va_list ap;
-
-	pthread_mutex_lock(&vb->lock);
-	vb->info.bad_entries++;
-	pthread_mutex_unlock(&vb->lock);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (vb->warned && now.tv_sec == vb->warn_last) {
-		vb->warn_suppressed++;
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (vb->warn_suppressed)
-		pr_warn("%s: %s (%u more skipped since the last warning)", vb->vdev.name, msg,
-			vb->warn_suppressed);
-	else
-		pr_warn("%s: %s", vb->vdev.name, msg);
-	vb->warned = true;
-	vb->warn_last = now.tv_sec;
-	vb->warn_suppressed = 0;
-}
+/* Malformed guest input: counted, and a warning from the device's rate limiter. */
+#define vb_warn_bad(vb, fmt, ...)                                                                  \
+	do {                                                                                       \
+		pthread_mutex_lock(&(vb)->lock);                                                   \
+		(vb)->info.bad_entries++;                                                          \
+		pthread_mutex_unlock(&(vb)->lock);                                                 \
+		log_printf_ratelimited(&(vb)->vdev.rl, LOG_WARN, "%s: " fmt, (vb)->vdev.name,      \
+				       ##__VA_ARGS__);                                             \
+	} while (0)
 
 /*
  * Releases the host memory behind [off, off+len) of RAM region r (the range is inside it).
@@ -298,7 +285,15 @@ static void vb_apply(struct virtio_balloon *vb, enum vb_op op, uint64_t gpa, uin
 		pages += piece / VIRTIO_BALLOON_PAGE_SIZE;
 		if (op != VB_DEFLATE) {
 			pthread_mutex_lock(&vb->discard_lock);
-			if (vb->pinned) {
+			if (vb->hugetlb) {
+				if (!vb->hugetlb_warned)
+					pr_warn("%s: guest RAM is hugetlb-backed: %s refused, the "
+						"pages stay (releasing a huge page drops its "
+						"reservation)",
+						vb->vdev.name, vb_op_names[op]);
+				vb->hugetlb_warned = true;
+				refused += piece / VIRTIO_BALLOON_PAGE_SIZE;
+			} else if (vb->pinned) {
 				if (!vb->pinned_warned)
 					pr_warn(
 					    "%s: guest memory is pinned for a passthrough device's "
@@ -340,6 +335,12 @@ static void vb_handle_pfns(struct virtio_balloon *vb, enum vb_op op,
 	if (elem->out_len % sizeof(uint32_t))
 		vb_warn_bad(vb, "%s request of %llu bytes is not a whole number of PFNs",
 			    vb_op_names[op], (unsigned long long)elem->out_len);
+	if (n > VIRTIO_BALLOON_MAX_PFNS) {
+		/* bounded work per request: the rest is not even read */
+		vb_warn_bad(vb, "%s request of %llu PFNs: only the first %d are taken",
+			    vb_op_names[op], (unsigned long long)n, VIRTIO_BALLOON_MAX_PFNS);
+		n = VIRTIO_BALLOON_MAX_PFNS;
+	}
 	for (uint64_t done = 0; done < n;) {
 		size_t k = (size_t)MIN(n - done, (uint64_t)VB_PFN_BATCH);
 
@@ -413,7 +414,7 @@ static void vb_stats_log(struct virtio_balloon *vb, const struct virtio_balloon_
 			used += (size_t)snprintf(line + used, sizeof(line) - used, " tag%u=%llu", t,
 						 (unsigned long long)info->stats[t]);
 	}
-	pr_info("%s: guest statistics:%s", vb->vdev.name, used ? line : " none");
+	pr_info_ratelimited("%s: guest statistics:%s", vb->vdev.name, used ? line : " none");
 }
 
 static void vb_handle_stats(struct virtio_balloon *vb, const struct virtqueue_elem *elem)
@@ -472,54 +473,33 @@ static void vb_stats_request(struct virtio_balloon *vb)
 
 /* ---- queues ---- */
 
-static void vb_process(struct virtio_balloon *vb, unsigned q)
+static enum virtio_chain_result vb_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &vb->vdev.vqs[q];
-	struct virtqueue_elem *elem = &vb->elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_balloon *vb = to_vb(vdev);
+	int q = (int)vq->index;
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, elem)) > 0) {
-			if ((int)q == vb->stats_q) {
-				/* a second buffer while we hold one: give the old one back */
-				if (vb->stats_held) {
-					virtqueue_push(vq, &vb->stats_elem, 0);
-					pushed = true;
-				}
-				vb_handle_stats(vb, elem);
-				vb->stats_elem = *elem;
-				vb->stats_held = true;
-				continue;
-			}
-			if (q == VB_INFLATE_Q)
-				vb_handle_pfns(vb, VB_INFLATE, elem);
-			else if (q == VB_DEFLATE_Q)
-				vb_handle_pfns(vb, VB_DEFLATE, elem);
-			else if ((int)q == vb->report_q)
-				vb_handle_report(vb, elem);
-			virtqueue_push(vq, elem, 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&vb->vdev, "malformed virtqueue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&vb->vdev, vq);
+	if (q == vb->stats_q) {
+		/* a second buffer while we hold one: give the old one back */
+		if (vb->stats_held)
+			virtqueue_push(vq, &vb->stats_elem, 0);
+		vb_handle_stats(vb, elem);
+		vb->stats_elem = *elem;
+		vb->stats_held = true;
+		return VIRTIO_CHAIN_KEPT;
+	}
+	if (q == VB_INFLATE_Q)
+		vb_handle_pfns(vb, VB_INFLATE, elem);
+	else if (q == VB_DEFLATE_Q)
+		vb_handle_pfns(vb, VB_DEFLATE, elem);
+	else if (q == vb->report_q)
+		vb_handle_report(vb, elem);
+	return VIRTIO_CHAIN_DONE;
 }
 
-static void vb_kick_ready(struct virtio_io_handler *h, uint32_t events)
+static void vb_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct vb_kick *k = container_of(h, struct vb_kick, h);
-	uint64_t v;
-
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	if (!virtio_needs_reset(&k->vb->vdev))
-		vb_process(k->vb, k->q);
+	virtio_queue_process(vdev, vq, &to_vb(vdev)->elem, vb_chain);
 }
 
 static void vb_timer_ready(struct virtio_io_handler *h, uint32_t events)
@@ -580,25 +560,20 @@ static void vb_write_config(struct virtio_device *vdev, unsigned offset, const v
 	vb->info.actual = actual;
 	pthread_mutex_unlock(&vb->lock);
 	if (reached)
-		pr_info("%s: the guest reached the target: %u pages (%llu MiB) in the balloon",
-			vdev->name, actual,
-			(unsigned long long)((uint64_t)actual * VIRTIO_BALLOON_PAGE_SIZE >> 20));
+		pr_info_ratelimited(
+		    "%s: the guest reached the target: %u pages (%llu MiB) in the "
+		    "balloon",
+		    vdev->name, actual,
+		    (unsigned long long)((uint64_t)actual * VIRTIO_BALLOON_PAGE_SIZE >> 20));
 	else
 		pr_debug("%s: the guest holds %u pages in the balloon", vdev->name, actual);
 }
 
-static void vb_unwatch(struct virtio_balloon *vb)
+static void vb_timer_disarm(struct virtio_balloon *vb)
 {
 	struct itimerspec off = { 0 };
 
-	for (unsigned i = 0; i < vb->nr_kicks; i++)
-		virtio_iothread_del(vb->io, &vb->kicks[i].h);
-	vb->nr_kicks = 0;
-	if (vb->timer_added) {
-		timerfd_settime(vb->timer.fd, 0, &off, NULL);
-		virtio_iothread_del(vb->io, &vb->timer);
-		vb->timer_added = false;
-	}
+	timerfd_settime(vb->timer.fd, 0, &off, NULL);
 }
 
 static int vb_activate(struct virtio_device *vdev)
@@ -611,21 +586,6 @@ static int vb_activate(struct virtio_device *vdev)
 	vb->stats_q = virtio_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ) ? (int)nr++ : -1;
 	vb->report_q = virtio_has_feature(vdev, VIRTIO_BALLOON_F_REPORTING) ? (int)nr++ : -1;
 	vb->stats_held = false;
-	for (unsigned q = 0; q < nr; q++) {
-		struct vb_kick *k = &vb->kicks[vb->nr_kicks];
-
-		if (vdev->vqs[q].kick_fd < 0)
-			continue;
-		*k = (struct vb_kick){
-			.h = { .fd = vdev->vqs[q].kick_fd, .ready = vb_kick_ready },
-			.vb = vb,
-			.q = q,
-		};
-		ret = virtio_iothread_add(vb->io, &k->h, EPOLLIN);
-		if (ret)
-			goto out_unwatch;
-		vb->nr_kicks++;
-	}
 	if (vb->stats_q >= 0 && vb->opts.stats_period_ms) {
 		struct itimerspec its = { 0 };
 
@@ -634,31 +594,25 @@ static int vb_activate(struct virtio_device *vdev)
 		its.it_value = its.it_interval;
 		if (timerfd_settime(vb->timer.fd, 0, &its, NULL) < 0) {
 			ret = -errno;
-			pr_err("%s: cannot arm the statistics timer: %s", vdev->name,
-			       strerror(-ret));
-			goto out_unwatch;
+			pr_err_ratelimited("%s: cannot arm the statistics timer: %s", vdev->name,
+					   strerror(-ret));
+			return ret;
 		}
-		ret = virtio_iothread_add(vb->io, &vb->timer, EPOLLIN);
-		if (ret)
-			goto out_unwatch;
-		vb->timer_added = true;
+		ret = virtio_device_watch(vdev, &vb->timer, EPOLLIN);
+		if (ret) {
+			vb_timer_disarm(vb);
+			return ret;
+		}
 	}
-	ret = virtio_iothread_start(vb->io);
-	if (ret)
-		goto out_unwatch;
 	return 0;
-
-out_unwatch:
-	vb_unwatch(vb);
-	return ret;
 }
 
+/* After the I/O thread stopped: the stats buffer held is forgotten with the queues. */
 static void vb_reset(struct virtio_device *vdev)
 {
 	struct virtio_balloon *vb = to_vb(vdev);
 
-	virtio_iothread_stop(vb->io);
-	vb_unwatch(vb);
+	vb_timer_disarm(vb);
 	vb->stats_held = false;
 	vb->stats_q = vb->report_q = -1;
 	/* a reset driver holds nothing: its ballooned pages come back as it touches them */
@@ -673,6 +627,7 @@ static const struct virtio_device_ops virtio_balloon_ops = {
 	.read_config = vb_read_config,
 	.write_config = vb_write_config,
 	.activate = vb_activate,
+	.queue_notify = vb_queue_notify,
 	.reset = vb_reset,
 };
 
@@ -690,6 +645,12 @@ void virtio_balloon_set_target(struct virtio_device *vdev, uint64_t bytes)
 	struct virtio_balloon *vb = to_vb(vdev);
 	uint32_t pages;
 
+	if (vb->hugetlb) {
+		pr_warn("%s: guest RAM is hugetlb-backed: no target (a huge page given back loses "
+			"its reservation)",
+			vdev->name);
+		return;
+	}
 	pthread_mutex_lock(&vb->lock);
 	pages = vb->info.num_pages = vb_target_pages(vb->info.ram_size, bytes);
 	pthread_mutex_unlock(&vb->lock);
@@ -733,9 +694,12 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 
 	if (!vb)
 		return -ENOMEM;
-	virtio_device_init(&vb->vdev, VIRTIO_ID_BALLOON, nr_queues, VIRTIO_BALLOON_QUEUE_SIZE,
-			   &virtio_balloon_ops);
-	vb->vdev.name = "virtio-balloon";
+	ret = virtio_device_init(&vb->vdev, VIRTIO_ID_BALLOON, "virtio-balloon", nr_queues,
+				 VIRTIO_BALLOON_QUEUE_SIZE, &virtio_balloon_ops);
+	if (ret) {
+		free(vb);
+		return ret;
+	}
 	vb->vdev.mm = mm;
 	vb->vdev.config_size = sizeof(struct virtio_balloon_config);
 	vb->opts = *opts;
@@ -756,6 +720,19 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 		ret = -EINVAL;
 		goto out_free;
 	}
+	vb->hugetlb = vb_ram_hugetlb(mm);
+	if (vb->hugetlb && (opts->has_target || opts->free_page_reporting)) {
+		pr_err("--balloon %s: guest RAM is hugetlb-backed (--memory hugepages=on): a huge "
+		       "page given back loses its reservation, and the guest touching it again "
+		       "would die of SIGBUS once the host's pool is empty; drop one of the two",
+		       opts->has_target ? "target=" : "free-page-reporting=on");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	if (vb->hugetlb)
+		pr_info("%s: guest RAM is hugetlb-backed: the balloon reports statistics, never "
+			"asks for memory and keeps what the guest offers",
+			vb->vdev.name);
 	vb->info.ram_size = ram;
 	if (opts->has_target)
 		vb->info.num_pages = vb_target_pages(ram, opts->target);
@@ -766,15 +743,11 @@ int virtio_balloon_create(const struct virtio_balloon_options *opts, struct memm
 		pr_err("--balloon: cannot create the statistics timer: %s", strerror(-ret));
 		goto out_free;
 	}
-	ret = virtio_iothread_create("virtio-balloon", &vb->io);
-	if (ret)
-		goto out_close_timer;
 	*out = &vb->vdev;
 	return 0;
 
-out_close_timer:
-	close(vb->timer.fd);
 out_free:
+	virtio_device_exit(&vb->vdev);
 	pthread_mutex_destroy(&vb->discard_lock);
 	pthread_mutex_destroy(&vb->lock);
 	free(vb);
@@ -788,7 +761,7 @@ void virtio_balloon_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	vb = to_vb(vdev);
-	virtio_iothread_destroy(vb->io);
+	virtio_device_exit(vdev);
 	if (vb->info.discarded_bytes || vb->info.reported_bytes || vb->info.refused_pages)
 		pr_info("%s: discarded %llu MiB of guest RAM on inflation and %llu MiB on free "
 			"page reports; "

@@ -11,14 +11,23 @@
  * Inflation and reporting release the backing of guest RAM: a hole is punched in the RAM memfd
  * (FALLOC_FL_PUNCH_HOLE, which also unmaps the pages, so ptvm's RSS drops); the guest gets
  * zeroed pages back when it touches them again, so deflation is bookkeeping only. Only whole
- * blocks of the memfd's page size are released: with hugetlb-backed RAM a huge page is released
- * only when one inflate request (consecutive PFNs) or one reported range covers all of it; the
- * rest stays resident. Every guest-given PFN and range is checked against the RAM regions of
+ * blocks of the memfd's page size are released. Every guest-given PFN and range is checked
+ * against the RAM regions of
  * the map before anything is punched; bad entries are skipped with a rate-limited warning.
+ * The work per request is bounded: at most VIRTIO_BALLOON_MAX_PFNS PFNs of an inflate or
+ * deflate request are looked at, whatever its descriptors claim.
  *
  * Passthrough: while guest memory is pinned for DMA (virtio_balloon_set_pinned), inflation and
  * free page reporting are refused — the pages stay — and the guest's buffers are still
  * returned so it does not wait forever.
+ *
+ * hugetlb-backed RAM (--memory hugepages=on) is never discarded: ptvm reserves its huge pages
+ * at start-up so that the guest never meets SIGBUS, and a punched huge page loses that
+ * reservation; the guest touching it again would die once the host's pool is empty. So the
+ * device never asks for memory (num_pages stays 0, a target is refused), does not offer free
+ * page reporting, and keeps what a guest offers unasked (counted as refused, the buffers
+ * returned): the virtio way of giving nothing back. target= or free-page-reporting=on with
+ * such RAM is refused at start-up.
  */
 #ifndef PTVM_DEVICES_VIRTIO_BALLOON_H
 #define PTVM_DEVICES_VIRTIO_BALLOON_H
@@ -34,6 +43,12 @@
 /* stats tags kept (newer guests send tags past VIRTIO_BALLOON_S_NR; unknown ones are skipped) */
 #define VIRTIO_BALLOON_STATS_MAX 16
 #define VIRTIO_BALLOON_STATS_PERIOD_MS 5000
+/*
+ * PFNs taken from one inflate or deflate request; the rest of a longer one is skipped as
+ * malformed. Linux sends at most 256 (VIRTIO_BALLOON_ARRAY_PFNS_MAX); without a bound, one
+ * chain of 256 aliased 4 GiB descriptors would be 2^38 PFNs of work, and a reset would wait.
+ */
+#define VIRTIO_BALLOON_MAX_PFNS 4096
 
 /*
  * The parsed --balloon option. Named _options: <linux/virtio_balloon.h> has struct

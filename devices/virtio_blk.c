@@ -29,9 +29,6 @@ struct virtio_blk {
 	char name[16];
 	struct virtio_blk_disk disk;
 	struct virtio_blk_config config; /* little endian, as the guest reads it */
-	struct virtio_iothread *iothread;
-	struct virtio_io_handler kick;
-	bool active;
 	/* the chain being handled: 8 KiB, so kept here rather than on the I/O thread's stack */
 	struct virtqueue_elem elem;
 };
@@ -407,47 +404,19 @@ struct virtio_blk_disk *virtio_blk_get_disk(struct virtio_device *vdev)
 	return &to_blk(vdev)->disk;
 }
 
-/* Pops and runs chains until the ring is empty, then re-arms notifications (EVENT_IDX-safe:
- * a chain added while we re-arm is seen by the re-check). */
-static void virtio_blk_process_queue(struct virtio_blk *blk)
+static enum virtio_chain_result virtio_blk_chain(struct virtio_device *vdev, struct virtqueue *vq,
+						 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &blk->vdev.vqs[0];
-	uint32_t written;
-	int ret;
-
-	do {
-		bool pushed = false;
-
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &blk->elem)) > 0) {
-			if (virtio_blk_handle_request(&blk->disk, &blk->elem, &written) < 0) {
-				virtio_set_needs_reset(&blk->vdev,
-						       "request without a writable status byte");
-				return;
-			}
-			virtqueue_push(vq, &blk->elem, written);
-			pushed = true;
-		}
-		if (pushed)
-			virtio_notify_queue(&blk->vdev, vq);
-		if (ret < 0) {
-			virtio_set_needs_reset(&blk->vdev, "malformed descriptor chain");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
+	if (virtio_blk_handle_request(&to_blk(vdev)->disk, elem, written) < 0) {
+		virtio_set_needs_reset(vdev, "request without a writable status byte");
+		return VIRTIO_CHAIN_BROKEN;
+	}
+	return VIRTIO_CHAIN_DONE;
 }
 
-static void virtio_blk_kick(struct virtio_io_handler *h, uint32_t events)
+static void virtio_blk_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct virtio_blk *blk = container_of(h, struct virtio_blk, kick);
-	uint64_t v;
-
-	/* clear the eventfd first, so a kick that lands while we work is not lost */
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		pr_debug("%s: reading the kick eventfd: %s", blk->name, strerror(errno));
-	if (virtio_needs_reset(&blk->vdev))
-		return;
-	virtio_blk_process_queue(blk);
+	virtio_queue_process(vdev, vq, &to_blk(vdev)->elem, virtio_blk_chain);
 }
 
 static uint64_t virtio_blk_get_features(struct virtio_device *vdev)
@@ -486,48 +455,9 @@ static void virtio_blk_write_config(struct virtio_device *vdev, unsigned offset,
 
 static int virtio_blk_activate(struct virtio_device *vdev)
 {
-	struct virtio_blk *blk = to_blk(vdev);
-	struct virtqueue *vq = &vdev->vqs[0];
-	int ret;
-
-	if (blk->active)
-		return 0;
 	/* a driver that cannot flush gets a write-through disk (virtio 1.2 5.2.6.4) */
-	blk->disk.writethrough = !virtio_has_feature(vdev, VIRTIO_BLK_F_FLUSH);
-	if (vq->enabled && vq->kick_fd >= 0) {
-		blk->kick.fd = vq->kick_fd;
-		blk->kick.ready = virtio_blk_kick;
-		ret = virtio_iothread_add(blk->iothread, &blk->kick, EPOLLIN);
-		if (ret) {
-			blk->kick.fd = -1;
-			return ret;
-		}
-	}
-	ret = virtio_iothread_start(blk->iothread);
-	if (ret)
-		goto out_del_kick;
-	blk->active = true;
+	to_blk(vdev)->disk.writethrough = !virtio_has_feature(vdev, VIRTIO_BLK_F_FLUSH);
 	return 0;
-
-out_del_kick:
-	if (blk->kick.fd >= 0)
-		virtio_iothread_del(blk->iothread, &blk->kick);
-	blk->kick.fd = -1;
-	return ret;
-}
-
-static void virtio_blk_reset(struct virtio_device *vdev)
-{
-	struct virtio_blk *blk = to_blk(vdev);
-
-	if (!blk->active)
-		return;
-	virtio_iothread_stop(blk->iothread);
-	/* the transport may give the queue another kick fd next time */
-	if (blk->kick.fd >= 0)
-		virtio_iothread_del(blk->iothread, &blk->kick);
-	blk->kick.fd = -1;
-	blk->active = false;
 }
 
 static const struct virtio_device_ops virtio_blk_ops = {
@@ -535,7 +465,7 @@ static const struct virtio_device_ops virtio_blk_ops = {
 	.read_config = virtio_blk_read_config,
 	.write_config = virtio_blk_write_config,
 	.activate = virtio_blk_activate,
-	.reset = virtio_blk_reset,
+	.queue_notify = virtio_blk_queue_notify,
 };
 
 /*
@@ -630,23 +560,21 @@ int virtio_blk_create(const struct virtio_blk_options *opts, struct memmap *mm,
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return -ENOMEM;
-	virtio_device_init(&blk->vdev, VIRTIO_ID_BLOCK, 1, VIRTIO_BLK_QUEUE_SIZE, &virtio_blk_ops);
+	blk->disk.fd = -1;
 	snprintf(blk->name, sizeof(blk->name), "virtio-blk%u", atomic_fetch_add(&next_index, 1));
-	blk->vdev.name = blk->name;
+	ret = virtio_device_init(&blk->vdev, VIRTIO_ID_BLOCK, blk->name, 1, VIRTIO_BLK_QUEUE_SIZE,
+				 &virtio_blk_ops);
+	if (ret)
+		goto out_destroy;
 	blk->vdev.mm = mm;
 	/* up to write_zeroes_may_unmap and its padding: secure erase is not offered */
 	blk->vdev.config_size = offsetof(struct virtio_blk_config, max_secure_erase_sectors);
-	blk->kick.fd = -1;
-	blk->disk.fd = -1;
 	blk->disk.name = blk->name;
 	blk->disk.readonly = opts->readonly;
 	/* GET_ID's format: zero padded, not terminated when all 20 bytes are used */
 	memcpy(blk->disk.serial, opts->serial, strnlen(opts->serial, VIRTIO_BLK_ID_BYTES));
 
 	ret = virtio_blk_open(blk, opts, &st);
-	if (ret)
-		goto out_destroy;
-	ret = virtio_iothread_create(blk->name, &blk->iothread);
 	if (ret)
 		goto out_destroy;
 	virtio_blk_fill_config(blk, &st);
@@ -668,8 +596,7 @@ void virtio_blk_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	blk = to_blk(vdev);
-	virtio_blk_reset(vdev);
-	virtio_iothread_destroy(blk->iothread);
+	virtio_device_exit(vdev);
 	if (blk->disk.fd >= 0)
 		close(blk->disk.fd);
 	free(blk);

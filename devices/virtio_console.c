@@ -26,9 +26,7 @@ struct virtio_console {
 	int out_fd;
 	bool has_size;
 	uint16_t cols, rows;
-	struct virtio_iothread *io;
-	struct virtio_io_handler rx_kick, tx_kick, rx_wake;
-	bool watching;
+	struct virtio_io_handler rx_wake;
 
 	/* input waiting for receive buffers: a ring, filled by receive(), drained by the
 	 * I/O thread; rx_wake (an eventfd) tells the thread there is more */
@@ -91,30 +89,16 @@ static void vc_out_write(struct virtio_console *vc, const uint8_t *p, size_t len
 	}
 }
 
-static void vc_tx_process(struct virtio_console *vc)
+static enum virtio_chain_result vc_tx_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					    struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &vc->vdev.vqs[VC_TX_Q];
-	struct virtqueue_elem *elem = &vc->elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_console *vc = to_vc(vdev);
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, elem)) > 0) {
-			pthread_mutex_lock(&vc->tx_lock);
-			for (unsigned i = 0; i < elem->n_out; i++)
-				vc_out_write(vc, elem->out[i].iov_base, elem->out[i].iov_len);
-			pthread_mutex_unlock(&vc->tx_lock);
-			virtqueue_push(vq, elem, 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&vc->vdev, "malformed transmit queue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&vc->vdev, vq);
+	pthread_mutex_lock(&vc->tx_lock);
+	for (unsigned i = 0; i < elem->n_out; i++)
+		vc_out_write(vc, elem->out[i].iov_base, elem->out[i].iov_len);
+	pthread_mutex_unlock(&vc->tx_lock);
+	return VIRTIO_CHAIN_DONE;
 }
 
 /* ---- input ---- */
@@ -124,12 +108,18 @@ static void vc_rx_process(struct virtio_console *vc)
 {
 	struct virtqueue *vq = &vc->vdev.vqs[VC_RX_Q];
 	struct virtqueue_elem *elem = &vc->elem;
+	unsigned taken = 0;
 	bool pushed = false;
 
 	for (;;) {
 		size_t n, first;
 		int ret;
 
+		if (taken++ == VIRTIO_QUEUE_BUDGET) {
+			/* e.g. empty buffers, one after another: the rest after other work */
+			virtio_queue_rekick(&vc->vdev, vq);
+			break;
+		}
 		pthread_mutex_lock(&vc->rx_lock);
 		if (!vc->rx_len) {
 			pthread_mutex_unlock(&vc->rx_lock);
@@ -195,15 +185,6 @@ static void vc_clear_eventfd(int fd)
 		pr_debug("virtio-console: eventfd %d: %s", fd, strerror(errno));
 }
 
-static void vc_rx_ready(struct virtio_io_handler *h, uint32_t events)
-{
-	struct virtio_console *vc = container_of(h, struct virtio_console, rx_kick);
-
-	vc_clear_eventfd(h->fd);
-	if (!virtio_needs_reset(&vc->vdev))
-		vc_rx_process(vc);
-}
-
 static void vc_rx_wake_ready(struct virtio_io_handler *h, uint32_t events)
 {
 	struct virtio_console *vc = container_of(h, struct virtio_console, rx_wake);
@@ -213,13 +194,12 @@ static void vc_rx_wake_ready(struct virtio_io_handler *h, uint32_t events)
 		vc_rx_process(vc);
 }
 
-static void vc_tx_ready(struct virtio_io_handler *h, uint32_t events)
+static void vc_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct virtio_console *vc = container_of(h, struct virtio_console, tx_kick);
-
-	vc_clear_eventfd(h->fd);
-	if (!virtio_needs_reset(&vc->vdev))
-		vc_tx_process(vc);
+	if (vq->index == VC_RX_Q)
+		vc_rx_process(to_vc(vdev));
+	else if (vq->index == VC_TX_Q)
+		virtio_queue_process(vdev, vq, &to_vc(vdev)->elem, vc_tx_chain);
 }
 
 /* ---- device ops ---- */
@@ -260,54 +240,11 @@ static void vc_write_config(struct virtio_device *vdev, unsigned offset, const v
 	pthread_mutex_unlock(&vc->tx_lock);
 }
 
-static void vc_unwatch(struct virtio_console *vc)
-{
-	if (!vc->watching)
-		return;
-	virtio_iothread_del(vc->io, &vc->rx_kick);
-	virtio_iothread_del(vc->io, &vc->tx_kick);
-	virtio_iothread_del(vc->io, &vc->rx_wake);
-	vc->watching = false;
-}
-
+/* Input that waits in the buffer is kept across resets: it is for whichever driver comes
+ * next. */
 static int vc_activate(struct virtio_device *vdev)
 {
-	struct virtio_console *vc = to_vc(vdev);
-	int ret;
-
-	vc->rx_kick =
-	    (struct virtio_io_handler){ .fd = vdev->vqs[VC_RX_Q].kick_fd, .ready = vc_rx_ready };
-	vc->tx_kick =
-	    (struct virtio_io_handler){ .fd = vdev->vqs[VC_TX_Q].kick_fd, .ready = vc_tx_ready };
-	ret = virtio_iothread_add(vc->io, &vc->rx_kick, EPOLLIN);
-	if (ret)
-		return ret;
-	ret = virtio_iothread_add(vc->io, &vc->tx_kick, EPOLLIN);
-	if (ret)
-		goto out_del_rx;
-	ret = virtio_iothread_add(vc->io, &vc->rx_wake, EPOLLIN);
-	if (ret)
-		goto out_del_tx;
-	vc->watching = true;
-	ret = virtio_iothread_start(vc->io);
-	if (ret)
-		vc_unwatch(vc);
-	return ret;
-
-out_del_tx:
-	virtio_iothread_del(vc->io, &vc->tx_kick);
-out_del_rx:
-	virtio_iothread_del(vc->io, &vc->rx_kick);
-	return ret;
-}
-
-/* Input that waits in the buffer is kept: it is for whichever driver comes next. */
-static void vc_reset(struct virtio_device *vdev)
-{
-	struct virtio_console *vc = to_vc(vdev);
-
-	virtio_iothread_stop(vc->io);
-	vc_unwatch(vc);
+	return virtio_device_watch(vdev, &to_vc(vdev)->rx_wake, EPOLLIN);
 }
 
 static const struct virtio_device_ops virtio_console_ops = {
@@ -315,7 +252,7 @@ static const struct virtio_device_ops virtio_console_ops = {
 	.read_config = vc_read_config,
 	.write_config = vc_write_config,
 	.activate = vc_activate,
-	.reset = vc_reset,
+	.queue_notify = vc_queue_notify,
 };
 
 int virtio_console_create(const struct virtio_console_options *opts, struct memmap *mm,
@@ -327,9 +264,13 @@ int virtio_console_create(const struct virtio_console_options *opts, struct memm
 
 	if (!vc)
 		return -ENOMEM;
-	virtio_device_init(&vc->vdev, VIRTIO_ID_CONSOLE, 2, VIRTIO_CONSOLE_QUEUE_SIZE,
-			   &virtio_console_ops);
-	vc->vdev.name = "virtio-console";
+	pthread_mutex_init(&vc->rx_lock, NULL);
+	pthread_mutex_init(&vc->tx_lock, NULL);
+	vc->rx_wake = (struct virtio_io_handler){ .fd = -1, .ready = vc_rx_wake_ready };
+	ret = virtio_device_init(&vc->vdev, VIRTIO_ID_CONSOLE, "virtio-console", 2,
+				 VIRTIO_CONSOLE_QUEUE_SIZE, &virtio_console_ops);
+	if (ret)
+		goto out_destroy;
 	vc->vdev.mm = mm;
 	vc->vdev.config_size = sizeof(struct virtio_console_config);
 	vc->out_fd = opts->out_fd;
@@ -338,27 +279,17 @@ int virtio_console_create(const struct virtio_console_options *opts, struct memm
 		vc->cols = ws.ws_col;
 		vc->rows = ws.ws_row;
 	}
-	pthread_mutex_init(&vc->rx_lock, NULL);
-	pthread_mutex_init(&vc->tx_lock, NULL);
-	vc->rx_wake = (struct virtio_io_handler){ .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
-						  .ready = vc_rx_wake_ready };
+	vc->rx_wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vc->rx_wake.fd < 0) {
 		ret = -errno;
 		pr_err("--console virtio: cannot create an eventfd: %s", strerror(-ret));
-		goto out_free;
+		goto out_destroy;
 	}
-	ret = virtio_iothread_create("virtio-console", &vc->io);
-	if (ret)
-		goto out_close;
 	*out = &vc->vdev;
 	return 0;
 
-out_close:
-	close(vc->rx_wake.fd);
-out_free:
-	pthread_mutex_destroy(&vc->tx_lock);
-	pthread_mutex_destroy(&vc->rx_lock);
-	free(vc);
+out_destroy:
+	virtio_console_destroy(&vc->vdev);
 	return ret;
 }
 
@@ -369,8 +300,9 @@ void virtio_console_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	vc = to_vc(vdev);
-	virtio_iothread_destroy(vc->io);
-	close(vc->rx_wake.fd);
+	virtio_device_exit(vdev);
+	if (vc->rx_wake.fd >= 0)
+		close(vc->rx_wake.fd);
 	pthread_mutex_destroy(&vc->tx_lock);
 	pthread_mutex_destroy(&vc->rx_lock);
 	free(vc);

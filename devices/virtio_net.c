@@ -25,8 +25,6 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == TAP_VNET_HDR_SIZE, "vnet head
 
 /* The largest frame a tap hands over: a 64 KiB GSO frame plus Ethernet/VLAN headers. */
 #define NET_RX_FRAME_MAX (NET_HDR_SIZE + 65536 + 256)
-/* Frames handled per wake-up before the other queue gets its turn. */
-#define NET_BUDGET 256
 
 /* Config space up to max_virtqueue_pairs: mac, status, max_virtqueue_pairs. */
 #define NET_CONFIG_SIZE 10
@@ -43,11 +41,9 @@ struct virtio_net {
 	unsigned tap_offloads;
 	int (*set_offload)(int fd, unsigned flags);
 
-	struct virtio_iothread *io;
-	struct virtio_io_handler rx_kick, tx_kick, tap_in;
-	bool handlers_added; /* the kick handlers are in the epoll set */
-	bool tap_watched;    /* the tap fd is in the epoll set */
-	bool tap_dead;	     /* the tap failed: receive stopped for good */
+	struct virtio_io_handler tap_in;
+	bool tap_watched; /* the tap fd is in the epoll set */
+	bool tap_dead;	  /* the tap failed: receive stopped for good */
 
 	/* RX: the frame in hand (header included), 0 when none */
 	uint8_t *rx_frame;
@@ -221,10 +217,10 @@ static void net_watch_tap(struct virtio_net *n, bool on)
 	if (on == n->tap_watched || (on && n->tap_dead))
 		return;
 	if (on) {
-		if (virtio_iothread_add(n->io, &n->tap_in, EPOLLIN))
+		if (virtio_device_watch(&n->vdev, &n->tap_in, EPOLLIN))
 			return;
 	} else {
-		virtio_iothread_del(n->io, &n->tap_in);
+		virtio_device_unwatch(&n->vdev, &n->tap_in);
 	}
 	n->tap_watched = on;
 }
@@ -347,7 +343,7 @@ static void net_rx_process(struct virtio_net *n)
 
 	if (virtio_needs_reset(&n->vdev))
 		return;
-	while (done < NET_BUDGET) {
+	while (done < VIRTIO_QUEUE_BUDGET) {
 		enum net_rx_result res;
 
 		if (!n->rx_len && (n->tap_dead || !net_rx_read(n)))
@@ -382,22 +378,9 @@ static void net_rx_tap_ready(struct virtio_io_handler *h, uint32_t events)
 		net_rx_process(n);
 }
 
-static void net_clear_kick(int fd)
+/* The guest posted receive buffers: no more kicks needed while the tap feeds us. */
+static void net_rx_kick(struct virtio_net *n)
 {
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		pr_debug("kick eventfd read: %s", strerror(errno));
-}
-
-static void net_rx_kick(struct virtio_io_handler *h, uint32_t events)
-{
-	struct virtio_net *n = container_of(h, struct virtio_net, rx_kick);
-
-	net_clear_kick(h->fd);
-	if (virtio_needs_reset(&n->vdev))
-		return;
-	/* buffers arrived: no more kicks needed while the tap feeds us */
 	virtqueue_disable_notify(&n->vdev.vqs[VIRTIO_NET_RXQ]);
 	net_watch_tap(n, true);
 	net_rx_process(n);
@@ -432,45 +415,19 @@ static void net_tx_one(struct virtio_net *n, const struct virtqueue_elem *e)
 	stat_add(n, tx_bytes, e->out_len - NET_HDR_SIZE);
 }
 
-static void net_tx_process(struct virtio_net *n)
+static enum virtio_chain_result net_tx_chain(struct virtio_device *vdev, struct virtqueue *vq,
+					     struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &n->vdev.vqs[VIRTIO_NET_TXQ];
-	unsigned done = 0;
-	int ret;
-
-	if (virtio_needs_reset(&n->vdev))
-		return;
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &n->tx_elem)) == 1) {
-			net_tx_one(n, &n->tx_elem);
-			virtqueue_push(vq, &n->tx_elem, 0);
-			if (++done == NET_BUDGET)
-				break;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&n->vdev, "malformed transmit ring");
-			return;
-		}
-		if (done == NET_BUDGET) {
-			uint64_t one = 1;
-
-			/* let receive have a turn; our own kick brings us back */
-			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
-				pr_debug("%s: tx self-kick: %s", n->name, strerror(errno));
-			break;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (done)
-		virtio_notify_queue(&n->vdev, vq);
+	net_tx_one(to_net(vdev), elem);
+	return VIRTIO_CHAIN_DONE;
 }
 
-static void net_tx_kick(struct virtio_io_handler *h, uint32_t events)
+static void net_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct virtio_net *n = container_of(h, struct virtio_net, tx_kick);
-
-	net_clear_kick(h->fd);
-	net_tx_process(n);
+	if (vq->index == VIRTIO_NET_RXQ)
+		net_rx_kick(to_net(vdev));
+	else if (vq->index == VIRTIO_NET_TXQ)
+		virtio_queue_process(vdev, vq, &to_net(vdev)->tx_elem, net_tx_chain);
 }
 
 /* ---- virtio device ops ---- */
@@ -492,66 +449,38 @@ static void net_write_config(struct virtio_device *vdev, unsigned offset, const 
 	pr_debug("%s: ignored a %u-byte config write at %u", vdev->name, len, offset);
 }
 
-static void net_remove_handlers(struct virtio_net *n)
-{
-	net_watch_tap(n, false);
-	if (n->handlers_added) {
-		virtio_iothread_del(n->io, &n->rx_kick);
-		virtio_iothread_del(n->io, &n->tx_kick);
-		n->handlers_added = false;
-	}
-}
-
 static int net_activate(struct virtio_device *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 	unsigned offloads = virtio_net_tap_offloads(vdev->features_acked) & n->tap_offloads;
 	uint64_t one = 1;
-	int ret;
 
 	if (n->set_offload && n->set_offload(n->fd, offloads) < 0) {
 		/* the tap then checksums and segments itself: slower, still correct */
-		pr_warn("%s: tap %s: TUNSETOFFLOAD 0x%x failed: %s", n->name, n->tap_name, offloads,
-			strerror(errno));
+		log_printf_ratelimited(&vdev->rl, LOG_WARN,
+				       "%s: tap %s: TUNSETOFFLOAD 0x%x failed: %s", n->name,
+				       n->tap_name, offloads, strerror(errno));
 		offloads = 0;
 	}
 	n->stats.rx_offloads = offloads;
 	n->rx_len = 0;
 	n->tap_watched = false;
-
-	n->rx_kick.fd = vdev->vqs[VIRTIO_NET_RXQ].kick_fd;
-	n->tx_kick.fd = vdev->vqs[VIRTIO_NET_TXQ].kick_fd;
-	ret = virtio_iothread_add(n->io, &n->rx_kick, EPOLLIN);
-	if (ret)
-		return ret;
-	ret = virtio_iothread_add(n->io, &n->tx_kick, EPOLLIN);
-	if (ret) {
-		virtio_iothread_del(n->io, &n->rx_kick);
-		return ret;
-	}
-	n->handlers_added = true;
 	/* while the tap feeds us the guest need not kick rx; the first empty ring asks */
 	virtqueue_disable_notify(&vdev->vqs[VIRTIO_NET_RXQ]);
 	net_watch_tap(n, true);
-	ret = virtio_iothread_start(n->io);
-	if (ret)
-		goto out_remove;
 	/* frames the guest queued before DRIVER_OK without a kick we could see */
-	if (write(n->tx_kick.fd, &one, sizeof(one)) < 0)
+	if (vdev->vqs[VIRTIO_NET_TXQ].kick_fd >= 0 &&
+	    write(vdev->vqs[VIRTIO_NET_TXQ].kick_fd, &one, sizeof(one)) < 0)
 		pr_debug("%s: tx self-kick: %s", n->name, strerror(errno));
 	return 0;
-
-out_remove:
-	net_remove_handlers(n);
-	return ret;
 }
 
+/* After the I/O thread stopped: the tap is no longer watched, the frame in hand dropped. */
 static void net_reset(struct virtio_device *vdev)
 {
 	struct virtio_net *n = to_net(vdev);
 
-	virtio_iothread_stop(n->io);
-	net_remove_handlers(n);
+	n->tap_watched = false;
 	n->rx_len = 0;
 	if (n->set_offload && n->stats.rx_offloads)
 		n->set_offload(n->fd, 0);
@@ -563,6 +492,7 @@ static const struct virtio_device_ops virtio_net_ops = {
 	.read_config = net_read_config,
 	.write_config = net_write_config,
 	.activate = net_activate,
+	.queue_notify = net_queue_notify,
 	.reset = net_reset,
 };
 
@@ -598,11 +528,12 @@ int virtio_net_create_backend(const struct virtio_net_options *opts,
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	ret = virtio_iothread_create(n->name, &n->io);
+	ret = virtio_device_init(&n->vdev, VIRTIO_ID_NET, n->name, 2, VIRTIO_NET_QUEUE_SIZE,
+				 &virtio_net_ops);
 	if (ret)
 		goto out_free;
-	n->rx_kick = (struct virtio_io_handler){ .fd = -1, .ready = net_rx_kick };
-	n->tx_kick = (struct virtio_io_handler){ .fd = -1, .ready = net_tx_kick };
+	n->vdev.config_size = NET_CONFIG_SIZE;
+	n->vdev.mm = mm;
 	n->tap_in = (struct virtio_io_handler){ .fd = n->fd, .ready = net_rx_tap_ready };
 
 	if (opts->mac_set)
@@ -615,17 +546,13 @@ int virtio_net_create_backend(const struct virtio_net_options *opts,
 	v = htole16(1);
 	memcpy(n->config + offsetof(struct virtio_net_config, max_virtqueue_pairs), &v, sizeof(v));
 
-	virtio_device_init(&n->vdev, VIRTIO_ID_NET, 2, VIRTIO_NET_QUEUE_SIZE, &virtio_net_ops);
-	n->vdev.name = n->name;
-	n->vdev.config_size = NET_CONFIG_SIZE;
-	n->vdev.mm = mm;
 	pr_info("%s: mac %02x:%02x:%02x:%02x:%02x:%02x, offloads 0x%x", n->name, n->mac[0],
 		n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5], n->tap_offloads);
 	*out = &n->vdev;
 	return 0;
 
 out_free:
-	virtio_iothread_destroy(n->io);
+	virtio_device_exit(&n->vdev);
 	free(n->rx_frame);
 	close(n->fd);
 	free(n);
@@ -664,9 +591,7 @@ void virtio_net_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	n = to_net(vdev);
-	virtio_iothread_stop(n->io);
-	net_remove_handlers(n);
-	virtio_iothread_destroy(n->io);
+	virtio_device_exit(vdev);
 	close(n->fd);
 	if (n->created_tap)
 		pr_debug("%s: tap %s removed with its last fd", n->name, n->tap_name);

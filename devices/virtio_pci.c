@@ -12,11 +12,7 @@
 #include "vmm/machine.h"
 #include "vmm/util.h"
 
-/* Features the core offers for every device. */
 #define VIRTIO_PCI_ISR_QUEUE_BIT 0x1 /* the ISR bit of a queue interrupt */
-#define VIRTIO_PCI_CORE_FEATURES                                                                   \
-	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |                        \
-	 (1ULL << VIRTIO_RING_F_INDIRECT_DESC))
 
 static uint32_t virtio_pci_class(uint32_t device_id)
 {
@@ -30,11 +26,6 @@ static uint32_t virtio_pci_class(uint32_t device_id)
 	default:
 		return 0x00ff00;
 	}
-}
-
-static uint64_t virtio_pci_device_features(struct virtio_pci *vp)
-{
-	return vp->vdev->ops->get_features(vp->vdev) | VIRTIO_PCI_CORE_FEATURES;
 }
 
 /* ---- interrupts ---- */
@@ -85,15 +76,9 @@ static const struct virtio_transport_ops virtio_pci_transport_ops = {
 
 /* ---- device status ---- */
 
-static void virtio_pci_reset_locked(struct virtio_pci *vp)
+/* After the device's reset (virtio.c): the transport's own registers. */
+static void virtio_pci_reset_regs_locked(struct virtio_pci *vp)
 {
-	struct virtio_device *vdev = vp->vdev;
-
-	if (atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK)
-		vdev->ops->reset(vdev);
-	atomic_store(&vdev->status, 0);
-	vdev->features_acked = 0;
-	vp->driver_features = 0;
 	vp->device_feature_select = vp->driver_feature_select = 0;
 	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
 	vp->queue_select = 0;
@@ -101,62 +86,6 @@ static void virtio_pci_reset_locked(struct virtio_pci *vp)
 	pthread_mutex_lock(&vp->irq_lock);
 	virtio_pci_intx_update(vp);
 	pthread_mutex_unlock(&vp->irq_lock);
-	for (unsigned q = 0; q < vdev->nr_queues; q++)
-		virtqueue_reset(&vdev->vqs[q], q, vdev->queue_max_size);
-}
-
-static void virtio_pci_set_status_locked(struct virtio_pci *vp, uint8_t status)
-{
-	struct virtio_device *vdev = vp->vdev;
-	uint8_t old = atomic_load(&vdev->status);
-
-	if (status == 0) {
-		virtio_pci_reset_locked(vp);
-		return;
-	}
-	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
-		uint64_t offered = virtio_pci_device_features(vp);
-
-		/* a driver that accepts what was not offered, or not VERSION_1, is refused:
-		 * FEATURES_OK does not stick and the driver gives up */
-		if ((vp->driver_features & ~offered) ||
-		    !(vp->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
-			pr_warn("%s: driver features 0x%llx refused (offered 0x%llx)", vdev->name,
-				(unsigned long long)vp->driver_features,
-				(unsigned long long)offered);
-			status &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
-		} else {
-			vdev->features_acked = vp->driver_features;
-		}
-	}
-	status |= old & VIRTIO_CONFIG_S_NEEDS_RESET;
-	atomic_store(&vdev->status, status);
-	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
-		int ret = 0;
-
-		if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
-			virtio_set_needs_reset(vdev, "DRIVER_OK without FEATURES_OK");
-			return;
-		}
-		for (unsigned q = 0; q < vdev->nr_queues && !ret; q++) {
-			struct virtqueue *vq = &vdev->vqs[q];
-
-			vq->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
-			vq->indirect = virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC);
-			if (vq->enabled)
-				ret = virtqueue_start(vq, vdev->mm);
-		}
-		if (!ret)
-			ret = vdev->ops->activate(vdev);
-		if (ret) {
-			/* not DRIVER_OK from the device's side: nothing to stop on reset */
-			atomic_fetch_and(&vdev->status, (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK);
-			virtio_set_needs_reset(vdev, "cannot start the queues");
-			return;
-		}
-		pr_debug("%s: driver ok, features 0x%llx", vdev->name,
-			 (unsigned long long)vdev->features_acked);
-	}
 }
 
 /* ---- BAR0: common configuration, ISR, device configuration, notify ---- */
@@ -177,21 +106,21 @@ static uint64_t virtio_pci_common_read(struct virtio_pci *vp, unsigned off)
 	case VIRTIO_PCI_COMMON_DFSELECT:
 		return vp->device_feature_select;
 	case VIRTIO_PCI_COMMON_DF:
-		return vp->device_feature_select < 2 ? (uint32_t)(virtio_pci_device_features(vp) >>
+		return vp->device_feature_select < 2 ? (uint32_t)(virtio_device_features(vdev) >>
 								  (32 * vp->device_feature_select))
 						     : 0;
 	case VIRTIO_PCI_COMMON_GFSELECT:
 		return vp->driver_feature_select;
 	case VIRTIO_PCI_COMMON_GF:
 		return vp->driver_feature_select < 2
-			   ? (uint32_t)(vp->driver_features >> (32 * vp->driver_feature_select))
+			   ? (uint32_t)(vdev->driver_features >> (32 * vp->driver_feature_select))
 			   : 0;
 	case VIRTIO_PCI_COMMON_MSIX:
 		return vp->msix_config;
 	case VIRTIO_PCI_COMMON_NUMQ:
 		return vdev->nr_queues;
 	case VIRTIO_PCI_COMMON_STATUS:
-		return atomic_load(&vdev->status);
+		return virtio_device_status(vdev);
 	case VIRTIO_PCI_COMMON_CFGGENERATION:
 		return atomic_load(&vp->config_generation);
 	case VIRTIO_PCI_COMMON_Q_SELECT:
@@ -235,9 +164,8 @@ static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_
 {
 	struct virtio_device *vdev = vp->vdev;
 	struct virtqueue *vq = virtio_pci_selected_vq(vp);
-	/* queue configuration is frozen once the driver says DRIVER_OK */
-	bool q_writable =
-	    vq && !vq->enabled && !(atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK);
+	/* queue configuration is frozen once the queue is enabled or the device activated */
+	bool q_writable = vq && virtio_queue_configurable(vdev, vq);
 
 	switch (off) {
 	case VIRTIO_PCI_COMMON_DFSELECT:
@@ -247,20 +175,16 @@ static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_
 		vp->driver_feature_select = val;
 		break;
 	case VIRTIO_PCI_COMMON_GF:
-		if (vp->driver_feature_select < 2 &&
-		    !(atomic_load(&vdev->status) & VIRTIO_CONFIG_S_FEATURES_OK)) {
-			if (vp->driver_feature_select)
-				set_hi(&vp->driver_features, val);
-			else
-				set_lo(&vp->driver_features, val);
-		}
+		virtio_device_set_driver_features(vdev, vp->driver_feature_select, val);
 		break;
 	case VIRTIO_PCI_COMMON_MSIX:
 		vp->msix_config =
 		    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
 		break;
 	case VIRTIO_PCI_COMMON_STATUS:
-		virtio_pci_set_status_locked(vp, (uint8_t)val);
+		virtio_device_set_status(vdev, (uint8_t)val);
+		if (!(uint8_t)val)
+			virtio_pci_reset_regs_locked(vp);
 		break;
 	case VIRTIO_PCI_COMMON_Q_SELECT:
 		vp->queue_select = (uint16_t)val;
@@ -277,7 +201,8 @@ static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_
 			    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
-		if (vq && val == 1 && !vq->enabled) {
+		/* a queue the driver did not enable before DRIVER_OK stays off */
+		if (vq && val == 1 && virtio_queue_configurable(vdev, vq)) {
 			if (vq->size > vdev->queue_max_size) {
 				virtio_set_needs_reset(vdev, "queue size above the maximum");
 				break;
@@ -340,7 +265,8 @@ static void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
 
 	if (q < vp->vdev->nr_queues && vp->vdev->vqs[q].kick_fd >= 0 &&
 	    write(vp->vdev->vqs[q].kick_fd, &one, sizeof(one)) < 0)
-		pr_warn("%s: kick queue %u: %s", vp->vdev->name, q, strerror(errno));
+		log_printf_ratelimited(&vp->vdev->rl, LOG_WARN, "%s: kick queue %u: %s",
+				       vp->vdev->name, q, strerror(errno));
 }
 
 static void virtio_pci_bar_read(struct pci_device *pdev, unsigned bar, uint64_t off, void *data,
@@ -574,9 +500,7 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 		return;
 	vdev = vp->vdev;
 	pthread_mutex_lock(&vp->lock);
-	if (atomic_load(&vdev->status) & VIRTIO_CONFIG_S_DRIVER_OK)
-		vdev->ops->reset(vdev);
-	atomic_store(&vdev->status, 0);
+	virtio_device_reset(vdev);
 	pthread_mutex_unlock(&vp->lock);
 	if (vp->pci.bus)
 		pci_bus_remove_device(vp->pci.bus, &vp->pci);

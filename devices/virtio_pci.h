@@ -37,7 +37,6 @@ struct virtio_pci {
 	pthread_mutex_t lock;	  /* transport registers; held across device reset/activate */
 	pthread_mutex_t irq_lock; /* INTx level; taken from the device's I/O thread */
 	uint32_t device_feature_select, driver_feature_select;
-	uint64_t driver_features;
 	uint16_t msix_config;
 	uint16_t queue_select;
 	_Atomic uint8_t isr;

@@ -16,9 +16,10 @@
 
 struct virtio_rng {
 	struct virtio_device vdev;
-	int src_fd;
-	struct virtio_iothread *io;
-	struct virtio_io_handler kick;
+	int src_fd; /* non-blocking: a FIFO or a slow device never holds up the thread */
+	struct virtio_io_handler src;
+	bool src_watched;	    /* a request waits for the source to have data */
+	struct virtqueue_elem elem; /* the chain in hand (I/O thread) */
 };
 
 int virtio_rng_parse(const char *spec, struct virtio_rng_config *cfg)
@@ -38,76 +39,64 @@ int virtio_rng_parse(const char *spec, struct virtio_rng_config *cfg)
 	return 0;
 }
 
+static struct virtio_rng *to_rng(struct virtio_device *vdev)
+{
+	return container_of(vdev, struct virtio_rng, vdev);
+}
+
 static uint64_t virtio_rng_get_features(struct virtio_device *vdev)
 {
 	return 0;
 }
 
-/* Fills each writable chain from the source; a short read returns what it got. */
-static void virtio_rng_process(struct virtio_rng *rng)
+/*
+ * Fills each writable chain from the source; a short read returns what it got. A source with
+ * nothing to give yet (EAGAIN) keeps the chain in the ring, and the source is watched until it
+ * has; an exhausted or failing source completes the chain empty.
+ */
+static enum virtio_chain_result virtio_rng_chain(struct virtio_device *vdev, struct virtqueue *vq,
+						 struct virtqueue_elem *elem, uint32_t *written)
 {
-	struct virtqueue *vq = &rng->vdev.vqs[0];
-	struct virtqueue_elem elem;
-	bool pushed = false;
-	int ret;
+	struct virtio_rng *rng = to_rng(vdev);
+	ssize_t n = 0;
 
-	do {
-		virtqueue_disable_notify(vq);
-		while ((ret = virtqueue_pop(vq, &elem)) > 0) {
-			ssize_t n = 0;
-
-			if (elem.n_in)
-				n = readv(rng->src_fd, elem.in, (int)elem.n_in);
-			virtqueue_push(vq, &elem, n > 0 ? (uint32_t)n : 0);
-			pushed = true;
-		}
-		if (ret < 0) {
-			virtio_set_needs_reset(&rng->vdev, "malformed request queue");
-			return;
-		}
-	} while (virtqueue_enable_notify(vq));
-	if (pushed)
-		virtio_notify_queue(&rng->vdev, vq);
+	if (elem->n_in)
+		n = readv(rng->src_fd, elem->in, (int)elem->n_in);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (!rng->src_watched && !virtio_device_watch(vdev, &rng->src, EPOLLIN))
+			rng->src_watched = true;
+		if (rng->src_watched)
+			return VIRTIO_CHAIN_LATER;
+	}
+	*written = n > 0 ? (uint32_t)n : 0;
+	return VIRTIO_CHAIN_DONE;
 }
 
-static void virtio_rng_kick(struct virtio_io_handler *h, uint32_t events)
+static void virtio_rng_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	struct virtio_rng *rng = container_of(h, struct virtio_rng, kick);
-	uint64_t v;
+	virtio_queue_process(vdev, vq, &to_rng(vdev)->elem, virtio_rng_chain);
+}
 
-	if (read(h->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
+/* The source has data (or hung up): the waiting requests go on. */
+static void virtio_rng_src_ready(struct virtio_io_handler *h, uint32_t events)
+{
+	struct virtio_rng *rng = container_of(h, struct virtio_rng, src);
+
+	virtio_device_unwatch(&rng->vdev, h);
+	rng->src_watched = false;
 	if (!virtio_needs_reset(&rng->vdev))
-		virtio_rng_process(rng);
+		virtio_rng_queue_notify(&rng->vdev, &rng->vdev.vqs[0]);
 }
 
-static int virtio_rng_activate(struct virtio_device *vdev)
-{
-	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
-	int ret;
-
-	rng->kick =
-	    (struct virtio_io_handler){ .fd = vdev->vqs[0].kick_fd, .ready = virtio_rng_kick };
-	ret = virtio_iothread_add(rng->io, &rng->kick, EPOLLIN);
-	if (ret)
-		return ret;
-	ret = virtio_iothread_start(rng->io);
-	if (ret)
-		virtio_iothread_del(rng->io, &rng->kick);
-	return ret;
-}
-
+/* After the I/O thread stopped: the core removed the source's watch. */
 static void virtio_rng_reset(struct virtio_device *vdev)
 {
-	struct virtio_rng *rng = container_of(vdev, struct virtio_rng, vdev);
-
-	virtio_iothread_stop(rng->io);
-	virtio_iothread_del(rng->io, &rng->kick);
+	to_rng(vdev)->src_watched = false;
 }
 
 static const struct virtio_device_ops virtio_rng_ops = {
 	.get_features = virtio_rng_get_features,
-	.activate = virtio_rng_activate,
+	.queue_notify = virtio_rng_queue_notify,
 	.reset = virtio_rng_reset,
 };
 
@@ -119,24 +108,27 @@ int virtio_rng_create(const struct virtio_rng_config *cfg, struct memmap *mm,
 
 	if (!rng)
 		return -ENOMEM;
-	virtio_device_init(&rng->vdev, VIRTIO_ID_RNG, 1, VIRTIO_RNG_QUEUE_SIZE, &virtio_rng_ops);
-	rng->vdev.name = "virtio-rng";
+	rng->src_fd = -1;
+	ret = virtio_device_init(&rng->vdev, VIRTIO_ID_RNG, "virtio-rng", 1, VIRTIO_RNG_QUEUE_SIZE,
+				 &virtio_rng_ops);
+	if (ret)
+		goto out_destroy;
 	rng->vdev.mm = mm;
-	rng->src_fd = open(cfg->src, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO opens without a writer, and an empty source never blocks the
+	 * thread (a reset joins it from a vCPU) */
+	rng->src_fd = open(cfg->src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (rng->src_fd < 0) {
 		ret = -errno;
 		pr_err("--rng src=%s: %s", cfg->src, strerror(-ret));
-		free(rng);
-		return ret;
+		goto out_destroy;
 	}
-	ret = virtio_iothread_create("virtio-rng", &rng->io);
-	if (ret) {
-		close(rng->src_fd);
-		free(rng);
-		return ret;
-	}
+	rng->src = (struct virtio_io_handler){ .fd = rng->src_fd, .ready = virtio_rng_src_ready };
 	*out = &rng->vdev;
 	return 0;
+
+out_destroy:
+	virtio_rng_destroy(&rng->vdev);
+	return ret;
 }
 
 void virtio_rng_destroy(struct virtio_device *vdev)
@@ -146,7 +138,8 @@ void virtio_rng_destroy(struct virtio_device *vdev)
 	if (!vdev)
 		return;
 	rng = container_of(vdev, struct virtio_rng, vdev);
-	virtio_iothread_destroy(rng->io);
-	close(rng->src_fd);
+	virtio_device_exit(vdev);
+	if (rng->src_fd >= 0)
+		close(rng->src_fd);
 	free(rng);
 }

@@ -7,6 +7,17 @@
 #include "vmm/log.h"
 #include "vmm/util.h"
 
+/* What the guest got wrong, through the owner's rate limiter (or one per message). */
+#define vq_warn(vq, fmt, ...)                                                                      \
+	do {                                                                                       \
+		if ((vq)->rl)                                                                      \
+			log_printf_ratelimited((vq)->rl, LOG_WARN, "%s: queue %u: " fmt,           \
+					       (vq)->owner ? (vq)->owner : "virtio", (vq)->index,  \
+					       ##__VA_ARGS__);                                     \
+		else                                                                               \
+			pr_warn_ratelimited("virtqueue %u: " fmt, (vq)->index, ##__VA_ARGS__);     \
+	} while (0)
+
 /* Accessors for the guest-shared rings: the guest may change them at any time, so every
  * field is read once, with the ordering the virtio memory model asks for. */
 static inline uint16_t vq_read16(const volatile uint16_t *p)
@@ -22,13 +33,18 @@ static inline uint16_t vq_avail_idx(const struct virtqueue *vq)
 
 void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size)
 {
+	/* what the owner set once stays: a guest's reset must not reset its rate limit */
 	int kick_fd = vq->kick_fd;
+	const char *owner = vq->owner;
+	struct log_ratelimit *rl = vq->rl;
 
 	memset(vq, 0, sizeof(*vq));
 	vq->size = max_size;
 	vq->index = index;
 	vq->msix_vector = 0xffff; /* VIRTIO_MSI_NO_VECTOR */
 	vq->kick_fd = kick_fd;
+	vq->owner = owner;
+	vq->rl = rl;
 }
 
 int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
@@ -37,8 +53,7 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 	unsigned extra = vq->event_idx ? 2 : 0;
 
 	if (!vq->size || vq->size > VIRTQUEUE_MAX_SIZE || (vq->size & (vq->size - 1))) {
-		pr_warn("virtqueue %u: size %u is not a power of two up to %u", vq->index, vq->size,
-			VIRTQUEUE_MAX_SIZE);
+		vq_warn(vq, "size %u is not a power of two up to %u", vq->size, VIRTQUEUE_MAX_SIZE);
 		return -EINVAL;
 	}
 	desc_len = 16ULL * vq->size;
@@ -47,20 +62,20 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 	/* split-ring alignment rules of virtio 1.x: 16, 2 and 4 bytes */
 	if (!IS_ALIGNED(vq->desc_gpa, 16) || !IS_ALIGNED(vq->avail_gpa, 2) ||
 	    !IS_ALIGNED(vq->used_gpa, 4)) {
-		pr_warn("virtqueue %u: misaligned ring (desc 0x%llx avail 0x%llx used 0x%llx)",
-			vq->index, (unsigned long long)vq->desc_gpa,
-			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
+		vq_warn(vq, "misaligned ring (desc 0x%llx avail 0x%llx used 0x%llx)",
+			(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			(unsigned long long)vq->used_gpa);
 		return -EINVAL;
 	}
 	vq->desc = memmap_gpa_to_hva(mm, vq->desc_gpa, desc_len);
 	vq->avail = memmap_gpa_to_hva(mm, vq->avail_gpa, avail_len);
 	vq->used = memmap_gpa_to_hva(mm, vq->used_gpa, used_len);
 	if (!vq->desc || !vq->avail || !vq->used) {
-		pr_warn(
-		    "virtqueue %u: ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
-		    "size %u)",
-		    vq->index, (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
-		    (unsigned long long)vq->used_gpa, vq->size);
+		vq_warn(vq,
+			"ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
+			"size %u)",
+			(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+			(unsigned long long)vq->used_gpa, vq->size);
 		vq->desc = NULL;
 		vq->avail = NULL;
 		vq->used = NULL;
@@ -86,20 +101,19 @@ static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uin
 	void *hva;
 
 	if (elem->n_out + elem->n_in >= VIRTQUEUE_MAX_SEGS) {
-		pr_warn("virtqueue %u: chain at head %u has more than %u segments", vq->index,
-			elem->head, VIRTQUEUE_MAX_SEGS);
+		vq_warn(vq, "chain at head %u has more than %u segments", elem->head,
+			VIRTQUEUE_MAX_SEGS);
 		return -EINVAL;
 	}
 	if (!writable && elem->n_in) {
-		pr_warn(
-		    "virtqueue %u: chain at head %u has a readable segment after a writable one",
-		    vq->index, elem->head);
+		vq_warn(vq, "chain at head %u has a readable segment after a writable one",
+			elem->head);
 		return -EINVAL;
 	}
 	hva = memmap_gpa_to_hva(vq->mm, addr, len);
 	if (!hva) {
-		pr_warn("virtqueue %u: descriptor buffer [0x%llx, +0x%x) is outside guest RAM",
-			vq->index, (unsigned long long)addr, len);
+		vq_warn(vq, "descriptor buffer [0x%llx, +0x%x) is outside guest RAM",
+			(unsigned long long)addr, len);
 		return -EINVAL;
 	}
 	if (writable) {
@@ -122,14 +136,14 @@ static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, u
 
 	if (!vq->indirect || len == 0 || len % sizeof(struct vring_desc) ||
 	    len / sizeof(struct vring_desc) > VIRTQUEUE_MAX_SEGS) {
-		pr_warn("virtqueue %u: bad indirect table at 0x%llx, %u bytes", vq->index,
-			(unsigned long long)addr, len);
+		vq_warn(vq, "bad indirect table at 0x%llx, %u bytes", (unsigned long long)addr,
+			len);
 		return -EINVAL;
 	}
 	table = memmap_gpa_to_hva(vq->mm, addr, len);
 	if (!table || !IS_ALIGNED((uintptr_t)table, 2)) {
-		pr_warn("virtqueue %u: indirect table [0x%llx, +0x%x) is outside guest RAM",
-			vq->index, (unsigned long long)addr, len);
+		vq_warn(vq, "indirect table [0x%llx, +0x%x) is outside guest RAM",
+			(unsigned long long)addr, len);
 		return -EINVAL;
 	}
 	n = len / sizeof(struct vring_desc);
@@ -140,7 +154,7 @@ static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, u
 		/* one copy: the guest can rewrite the table while we read it */
 		memcpy(&d, &table[i], sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			pr_warn("virtqueue %u: nested indirect table", vq->index);
+			vq_warn(vq, "nested indirect table");
 			return -EINVAL;
 		}
 		ret = vq_add_segment(vq, elem, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
@@ -149,8 +163,7 @@ static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, u
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (d.next >= n || ++steps >= n) {
-			pr_warn("virtqueue %u: indirect chain next %u out of %u or loops",
-				vq->index, d.next, n);
+			vq_warn(vq, "indirect chain next %u out of %u or loops", d.next, n);
 			return -EINVAL;
 		}
 		i = d.next;
@@ -169,14 +182,13 @@ int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
 	if (avail_idx == vq->last_avail_idx)
 		return 0;
 	if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->size) {
-		pr_warn("virtqueue %u: avail idx %u runs %u entries ahead of a %u-entry ring",
-			vq->index, avail_idx, (uint16_t)(avail_idx - vq->last_avail_idx), vq->size);
+		vq_warn(vq, "avail idx %u runs %u entries ahead of a %u-entry ring", avail_idx,
+			(uint16_t)(avail_idx - vq->last_avail_idx), vq->size);
 		return -EINVAL;
 	}
 	head = vq_read16(&vq->avail->ring[vq->last_avail_idx & (vq->size - 1)]);
 	if (head >= vq->size) {
-		pr_warn("virtqueue %u: head index %u out of a %u-entry ring", vq->index, head,
-			vq->size);
+		vq_warn(vq, "head index %u out of a %u-entry ring", head, vq->size);
 		return -EINVAL;
 	}
 	elem->head = head;
@@ -191,8 +203,7 @@ int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			/* an indirect descriptor must be the only one in its chain */
 			if ((d.flags & VRING_DESC_F_NEXT) || steps) {
-				pr_warn("virtqueue %u: indirect descriptor %u chained", vq->index,
-					i);
+				vq_warn(vq, "indirect descriptor %u chained", i);
 				return -EINVAL;
 			}
 			ret = vq_walk_indirect(vq, elem, d.addr, d.len);
@@ -206,8 +217,8 @@ int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		if (d.next >= vq->size || ++steps >= vq->size) {
-			pr_warn("virtqueue %u: chain at head %u: next %u out of range or a loop",
-				vq->index, head, d.next);
+			vq_warn(vq, "chain at head %u: next %u out of range or a loop", head,
+				d.next);
 			return -EINVAL;
 		}
 		i = d.next;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "vmm/log.h"
 #include "vmm/memmap.h"
 
 #define VIRTQUEUE_MAX_SIZE 1024
@@ -29,6 +30,10 @@ struct virtqueue {
 	bool indirect;	/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	uint16_t msix_vector;
 	int kick_fd; /* eventfd the guest's notify lands on (ioeventfd) */
+	/* set once by the owning device, kept across resets: its name and the rate limiter of
+	 * its warnings about the guest's rings (NULL: one limiter per message) */
+	const char *owner;
+	struct log_ratelimit *rl;
 
 	/* set by virtqueue_start(): host views of the rings, validated once */
 	struct memmap *mm;
@@ -51,7 +56,8 @@ struct virtqueue_elem {
 	struct iovec in[VIRTQUEUE_MAX_SEGS];
 };
 
-/* Resets the queue to the state after device reset (size kept at max, disabled). */
+/* Resets the queue to the state after device reset (size kept at max, disabled); kick_fd,
+ * owner and rl stay. */
 void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size);
 /*
  * Validates the driver's ring addresses (alignment, inside guest RAM) and maps them.

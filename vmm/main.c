@@ -39,6 +39,7 @@ struct ptvm {
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
+	struct eventloop_handler uart_room_h; /* the UART took what waited: read stdin again */
 	struct eventloop_handler stop_h;
 	struct eventloop_handler signal_h;
 	struct timespec t_start;
@@ -247,11 +248,18 @@ static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
 			pr_warn("virtio console: input buffer full, dropped typed bytes");
 		return;
 	}
-	for (size_t done = 0, tries = 0; done < n_out && tries < 10000; tries++) {
-		done += uart_receive(p->platform.console, out + done, n_out - done);
-		if (done < n_out)
-			usleep(100); /* FIFO full: the guest drains it from its vCPU */
-	}
+	/* FIFO full: no more stdin until the guest has drained it (ptvm_uart_room_ready) */
+	if (!uart_input(p->platform.console, out, n_out))
+		eventloop_del(p->vm->loop, h);
+}
+
+static void ptvm_uart_room_ready(struct eventloop_handler *h, uint32_t events)
+{
+	struct ptvm *p = container_of(h, struct ptvm, uart_room_h);
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) == sizeof(v))
+		eventloop_add(p->vm->loop, &p->stdin_h, EPOLLIN);
 }
 
 static void ptvm_stop_ready(struct eventloop_handler *h, uint32_t events)
@@ -309,6 +317,16 @@ static int ptvm_console_init(struct ptvm *p)
 		/* stdin may be /dev/null or a regular file, which epoll refuses: no input then */
 		if (eventloop_add(p->vm->loop, &p->stdin_h, EPOLLIN))
 			p->stdin_h.fd = -1;
+		p->uart_room_h =
+		    (struct eventloop_handler){ .fd = uart_input_room_fd(p->platform.console),
+						.name = "console-room",
+						.ready = ptvm_uart_room_ready };
+		if (p->stdin_h.fd >= 0 && !p->devices.console &&
+		    (ret = eventloop_add(p->vm->loop, &p->uart_room_h, EPOLLIN))) {
+			pr_err("event loop: cannot watch the console's input room: %s",
+			       strerror(-ret));
+			return ret;
+		}
 	}
 	return 0;
 }

@@ -70,8 +70,9 @@ int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 	int ret;
 
 	if (!tmpl->size || tmpl->gpa + tmpl->size < tmpl->gpa) {
-		pr_err("memmap: region %s [0x%llx, +0x%llx) is empty or wraps", tmpl->name,
-		       (unsigned long long)tmpl->gpa, (unsigned long long)tmpl->size);
+		pr_err_ratelimited("memmap: region %s [0x%llx, +0x%llx) is empty or wraps",
+				   tmpl->name, (unsigned long long)tmpl->gpa,
+				   (unsigned long long)tmpl->size);
 		return -EINVAL;
 	}
 	pthread_rwlock_wrlock(&mm->lock);
@@ -79,17 +80,17 @@ int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 		struct memmap_region *o = mm->regions[i];
 
 		if (ranges_overlap(tmpl->gpa, tmpl->size, o->gpa, o->size)) {
-			pr_err("memmap: region %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
-			       tmpl->name, (unsigned long long)tmpl->gpa,
-			       (unsigned long long)(tmpl->gpa + tmpl->size - 1), o->name,
-			       (unsigned long long)o->gpa,
-			       (unsigned long long)(o->gpa + o->size - 1));
+			pr_err_ratelimited(
+			    "memmap: region %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
+			    tmpl->name, (unsigned long long)tmpl->gpa,
+			    (unsigned long long)(tmpl->gpa + tmpl->size - 1), o->name,
+			    (unsigned long long)o->gpa, (unsigned long long)(o->gpa + o->size - 1));
 			ret = -EEXIST;
 			goto out_unlock;
 		}
 	}
 	if (mm->nr_regions == MEMMAP_MAX_REGIONS) {
-		pr_err("memmap: too many regions adding %s", tmpl->name);
+		pr_err_ratelimited("memmap: too many regions adding %s", tmpl->name);
 		ret = -ENOSPC;
 		goto out_unlock;
 	}

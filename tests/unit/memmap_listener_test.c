@@ -501,6 +501,23 @@ static void test_region_limit(void **state)
 	memmap_listener_unregister(mm, &a.l);
 }
 
+/*
+ * A guest moving a passthrough BAR onto RAM again and again: each refused add names both
+ * regions, but the log stays bounded.
+ */
+static void test_overlap_log_bounded(void **state)
+{
+	struct memmap *mm = *state;
+
+	assert_int_equal(add(mm, MEMMAP_RAM, 0x100000, sizeof(ram_buf), ram_buf), 0);
+	test_log_forget();
+	for (unsigned i = 0; i < 1000; i++)
+		assert_int_equal(add(mm, MEMMAP_DEVICE_RAM, 0x100000, 0x1000, ram_buf), -EEXIST);
+	assert_log_contains("overlaps");
+	assert_log_bounded(1);
+	assert_int_equal(mm->nr_regions, 1);
+}
+
 static void test_gpa_to_hva_bounds(void **state)
 {
 	struct memmap *mm = *state;
@@ -581,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_listeners_all_see_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_region_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpa_to_hva_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlap_log_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("memmap_listener", tests, NULL, NULL);

@@ -4,10 +4,9 @@
  * read-only fields, write-1-to-clear status), BAR placement in the windows, BAR decoding that
  * follows the command register and BAR moves, capability chaining, malformed accesses.
  *
- * The bus is created against a fake `struct vm` whose vm_register_pio/mmio (defined here, so
- * the linker never pulls vmm/vm.o out of the library) put windows on two real vmm/bus.c buses:
- * the guest's view — 0xcf8/0xcfc, ECAM and trapped BARs — is then driven with bus_access()
- * exactly as the vCPU exit handlers drive it.
+ * The bus is created against a fake `struct vm` (fake_vm.h) whose vm_register_pio/mmio put
+ * windows on two real vmm/bus.c buses: the guest's view — 0xcf8/0xcfc, ECAM and trapped
+ * BARs — is then driven with bus_access() exactly as the vCPU exit handlers drive it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,35 +23,12 @@
 #include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
+#include "fake_vm.h"
 #include "test_helpers.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
 
-/* ---- the fake machine ---- */
-
-struct vm {
-	struct bus pio, mmio;
-};
-
-int vm_register_pio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->pio, dev);
-}
-
-int vm_register_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->mmio, dev);
-}
+/* ---- the fake machine: fake_vm.h ---- */
 
 #define MMIO64_START 0x400000000ULL
 

@@ -9,7 +9,8 @@
  *
  * Virtqueue driver: the test plays the guest driver of a split ring in guest RAM (writes
  * descriptors, publishes them, kicks the queue's eventfd, waits for the used ring) and a
- * transport that only counts the interrupts the device raises.
+ * transport that only counts the interrupts the device raises; the device status goes
+ * through the core's state machine (virtio_device_set_status) as a transport's would.
  */
 #ifndef PTVM_TESTS_UNIT_TEST_HELPERS_H
 #define PTVM_TESTS_UNIT_TEST_HELPERS_H
@@ -114,6 +115,32 @@ static inline bool test_log_said(const char *what)
 	return strstr(test_log_take(buf, sizeof(buf)), what) != NULL;
 }
 
+/* Lines logged since the last forget (the whole log, not only the first 16 KiB). */
+static inline unsigned test_log_lines(void)
+{
+	unsigned n = 0;
+	int c;
+
+	fflush(test_log);
+	rewind(test_log);
+	while ((c = fgetc(test_log)) != EOF)
+		n += c == '\n';
+	return n;
+}
+
+/*
+ * A guest that repeats one abuse gets at most one burst of a rate limiter's lines (plus the
+ * line saying how many were suppressed) per limiter in each interval.
+ */
+#define assert_log_bounded(limiters)                                                               \
+	do {                                                                                       \
+		unsigned lines_ = test_log_lines();                                                \
+                                                                                                   \
+		if (lines_ > (limiters) * (LOG_RATELIMIT_BURST + 1))                               \
+			fail_msg("%u lines logged, more than %d limiter(s) allow:\n%s", lines_,    \
+				 (limiters), test_log_text());                                     \
+	} while (0)
+
 /* What was logged since the last forget contains @needle (the log is shown if not). */
 static inline void assert_log_contains(const char *needle)
 {
@@ -197,6 +224,7 @@ struct test_vring {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint16_t size;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
 	uint16_t next_desc; /* next free descriptor */
 	uint16_t avail_idx; /* the driver's avail index, published on each add */
 };
@@ -233,10 +261,73 @@ static inline void test_vring_start(struct test_vring *r, struct virtqueue *vq, 
 		.avail = memmap_gpa_to_hva(mm, avail_gpa, 6 + 2ULL * size),
 		.used = memmap_gpa_to_hva(mm, used_gpa, 6 + 8ULL * size),
 		.size = size,
+		.desc_gpa = desc_gpa,
+		.avail_gpa = avail_gpa,
+		.used_gpa = used_gpa,
 	};
 	assert_non_null(r->desc);
 	assert_non_null(r->avail);
 	assert_non_null(r->used);
+}
+
+/*
+ * After a device reset cleared the queue: the driver programs the same rings again (the
+ * kick eventfd stays) and starts from index 0, as a new driver would.
+ */
+static inline void test_vring_restart(struct test_vring *r)
+{
+	struct virtqueue *vq = r->vq;
+
+	vq->size = r->size;
+	vq->desc_gpa = r->desc_gpa;
+	vq->avail_gpa = r->avail_gpa;
+	vq->used_gpa = r->used_gpa;
+	vq->enabled = true;
+	memset(r->avail, 0, 6 + 2ULL * r->size);
+	memset(r->used, 0, 6 + 8ULL * r->size);
+	r->next_desc = 0;
+	r->avail_idx = 0;
+}
+
+/*
+ * What the transport does for a driver that acks @features (VERSION_1 is added) and takes
+ * the status steps up to FEATURES_OK (asserted to stick).
+ */
+static inline void test_device_features_ok(struct virtio_device *vdev, uint64_t features)
+{
+	features |= 1ULL << VIRTIO_F_VERSION_1;
+	virtio_device_set_driver_features(vdev, 0, (uint32_t)features);
+	virtio_device_set_driver_features(vdev, 1, (uint32_t)(features >> 32));
+	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					   VIRTIO_CONFIG_S_FEATURES_OK);
+	assert_int_equal(virtio_device_status(vdev), VIRTIO_CONFIG_S_ACKNOWLEDGE |
+							 VIRTIO_CONFIG_S_DRIVER |
+							 VIRTIO_CONFIG_S_FEATURES_OK);
+}
+
+/*
+ * test_device_features_ok, then DRIVER_OK, on queues started with test_vring_start. The
+ * device's I/O thread runs afterwards (asserted).
+ */
+static inline void test_device_driver_ok(struct virtio_device *vdev, uint64_t features)
+{
+	test_device_features_ok(vdev, features);
+	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(virtio_device_status(vdev),
+			 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_true(atomic_load(&vdev->activated));
+}
+
+/* The driver's reset: status 0; the I/O thread is stopped and joined, the queues cleared. */
+static inline void test_device_reset(struct virtio_device *vdev)
+{
+	virtio_device_set_status(vdev, 0);
+	assert_int_equal(virtio_device_status(vdev), 0);
+	assert_false(atomic_load(&vdev->activated));
 }
 
 /*

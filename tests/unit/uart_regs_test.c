@@ -366,6 +366,64 @@ static void test_loopback(void **state)
 	assert_int_equal(buf[0], 'o');
 }
 
+/* Whether the room eventfd was signalled (and clears it). */
+static bool room_signalled(void)
+{
+	uint64_t v = 0;
+
+	return read(uart_input_room_fd(ctx.u), &v, sizeof(v)) == sizeof(v) && v;
+}
+
+/*
+ * Host input with backpressure: what the FIFO cannot take waits in the UART (the reader stops
+ * reading its source), moves in as the guest reads, in order, and the room eventfd says when
+ * the reader may go on. Nothing is dropped, and nobody sleeps.
+ */
+static void test_input_backpressure(void **state)
+{
+	uint8_t in[UART_INPUT_MAX];
+
+	for (unsigned i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)i;
+	assert_true(uart_input_room_fd(ctx.u) >= 0);
+	/* 40 and then 24 fill the FIFO exactly: nothing waits */
+	assert_true(uart_input(ctx.u, in, 40));
+	assert_true(uart_input(ctx.u, in + 40, 24));
+	assert_false(room_signalled());
+	/* the FIFO is full: all of these wait, and the reader must stop */
+	assert_false(uart_input(ctx.u, in, sizeof(in)));
+	assert_false(room_signalled());
+	/* the guest reads: what waited moves in behind; once all of it is in, room */
+	for (unsigned i = 0; i < 64; i++) {
+		assert_int_equal(rd(RBR), i);
+		if (i < 63)
+			assert_false(room_signalled());
+	}
+	assert_true(room_signalled());
+	for (unsigned i = 0; i < 64; i++)
+		assert_int_equal(rd(RBR), i);
+	assert_int_equal(rd(LSR) & LSR_DR, 0);
+	assert_false(room_signalled());
+	assert_true(uart_input(ctx.u, in + 7, 1));
+	assert_int_equal(rd(RBR), 7);
+}
+
+/* The guest clearing the receive FIFO also makes room for what waits. */
+static void test_input_backpressure_fifo_clear(void **state)
+{
+	uint8_t in[UART_INPUT_MAX];
+
+	memset(in, 'a', sizeof(in));
+	assert_true(uart_input(ctx.u, in, sizeof(in)));
+	memset(in, 'b', sizeof(in));
+	assert_false(uart_input(ctx.u, in, 10));
+	wr(FCR, 0x03);
+	assert_true(room_signalled());
+	for (unsigned i = 0; i < 10; i++)
+		assert_int_equal(rd(RBR), 'b');
+	assert_int_equal(rd(LSR) & LSR_DR, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -378,6 +436,8 @@ int main(void)
 		T(test_irq_line_follows_ier_and_out2),
 		T(test_divisor_latch),
 		T(test_loopback),
+		T(test_input_backpressure),
+		T(test_input_backpressure_fifo_clear),
 	};
 #undef T
 

@@ -43,6 +43,9 @@
 struct fixture {
 	int memfd;
 	uint8_t *ram; /* both RAM regions: low at file offset 0, high at RAM_LOW_SIZE */
+	/* high RAM as the balloon sees it: f->ram + RAM_LOW_SIZE, or a mapping of high_fd */
+	uint8_t *ram_high;
+	int high_fd;
 	uint8_t *rom;
 	struct memmap *mm;
 	struct virtio_device *vdev;
@@ -53,7 +56,7 @@ struct fixture {
 static uint8_t *gpa_ptr(struct fixture *f, uint64_t gpa)
 {
 	if (gpa >= RAM_HIGH_GPA)
-		return f->ram + RAM_LOW_SIZE + (gpa - RAM_HIGH_GPA);
+		return f->ram_high + (gpa - RAM_HIGH_GPA);
 	return f->ram + gpa;
 }
 
@@ -83,8 +86,12 @@ static bool page_is(const uint8_t *p, uint8_t v)
 	return true;
 }
 
-/* A balloon on memfd (sized already) whose every page is made resident and holds PATTERN. */
-static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_options *opts,
+/*
+ * A balloon on memfd (sized already) whose every page is made resident and holds PATTERN;
+ * with high_fd >= 0, high RAM is that file instead, mapped but never touched.
+ */
+static struct fixture *fixture_create_on(int memfd, int high_fd,
+					 const struct virtio_balloon_options *opts,
 					 uint64_t features)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -97,6 +104,13 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 		      f->memfd, 0);
 	assert_true(f->ram != MAP_FAILED);
 	memset(f->ram, PATTERN, RAM_LOW_SIZE + RAM_HIGH_SIZE);
+	f->high_fd = high_fd;
+	f->ram_high = f->ram + RAM_LOW_SIZE;
+	if (high_fd >= 0) {
+		f->ram_high = mmap(NULL, RAM_HIGH_SIZE, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_NORESERVE, high_fd, 0);
+		assert_true(f->ram_high != MAP_FAILED);
+	}
 	f->rom = mmap(NULL, ROM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(f->rom != MAP_FAILED);
 	memset(f->rom, PATTERN, ROM_SIZE);
@@ -110,8 +124,9 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	assert_int_equal(memmap_add_region(f->mm, &r), 0);
 	r.gpa = RAM_HIGH_GPA;
 	r.size = RAM_HIGH_SIZE;
-	r.hva = f->ram + RAM_LOW_SIZE;
-	r.fd_offset = RAM_LOW_SIZE;
+	r.hva = f->ram_high;
+	r.fd = high_fd >= 0 ? high_fd : f->memfd;
+	r.fd_offset = high_fd >= 0 ? 0 : RAM_LOW_SIZE;
 	assert_int_equal(memmap_add_region(f->mm, &r), 0);
 	r = (struct memmap_region){
 		.kind = MEMMAP_ROM, .gpa = ROM_GPA, .size = ROM_SIZE, .hva = f->rom, .fd = -1
@@ -121,8 +136,7 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	assert_int_equal(virtio_balloon_create(opts, f->mm, &f->vdev), 0);
 	f->vdev->transport = &test_transport;
 	/* what the transport does up to DRIVER_OK */
-	assert_true((f->vdev->ops->get_features(f->vdev) & features) == features);
-	f->vdev->features_acked = features | (1ULL << VIRTIO_F_VERSION_1);
+	assert_true((virtio_device_features(f->vdev) & features) == features);
 	if (features & (1ULL << VIRTIO_BALLOON_F_STATS_VQ))
 		nr_q++;
 	if (features & (1ULL << VIRTIO_BALLOON_F_REPORTING))
@@ -130,10 +144,8 @@ static struct fixture *fixture_create_on(int memfd, const struct virtio_balloon_
 	f->nr_q = nr_q;
 	for (unsigned q = 0; q < nr_q; q++)
 		tvq_init(f, q);
-	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	test_irqs_reset();
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, features);
 	return f;
 }
 
@@ -143,12 +155,12 @@ static struct fixture *fixture_create(const struct virtio_balloon_options *opts,
 
 	assert_true(memfd >= 0);
 	assert_int_equal(ftruncate(memfd, RAM_LOW_SIZE + RAM_HIGH_SIZE), 0);
-	return fixture_create_on(memfd, opts, features);
+	return fixture_create_on(memfd, -1, opts, features);
 }
 
 static void fixture_destroy(struct fixture *f)
 {
-	f->vdev->ops->reset(f->vdev);
+	test_device_reset(f->vdev);
 	for (unsigned q = 0; q < f->nr_q; q++)
 		close(f->vdev->vqs[q].kick_fd);
 	virtio_balloon_destroy(f->vdev);
@@ -156,6 +168,10 @@ static void fixture_destroy(struct fixture *f)
 	munmap(f->rom, ROM_SIZE);
 	munmap(f->ram, RAM_LOW_SIZE + RAM_HIGH_SIZE);
 	close(f->memfd);
+	if (f->high_fd >= 0) {
+		munmap(f->ram_high, RAM_HIGH_SIZE);
+		close(f->high_fd);
+	}
 	free(f);
 }
 
@@ -291,10 +307,64 @@ static long huge_pages_free(void)
 }
 
 /*
- * hugetlb-backed RAM: a lone 4 KiB PFN cannot release its huge page; a request covering a
- * whole aligned huge page releases it (back to the host's pool).
+ * hugetlb-backed RAM keeps its pages: a huge page given back would lose its reservation (made
+ * at start-up so that the guest never meets SIGBUS), and the guest touching it again would die
+ * once the host's pool is empty. So inflation is refused (the buffers still come back), no
+ * target is set, and a target or free page reporting are refused at start-up. High RAM here is
+ * a hugetlb memfd that is never touched: no huge page is needed.
  */
-static void test_inflate_hugetlb_whole_huge_pages_only(void **state)
+static void test_hugetlb_ram_keeps_its_pages(void **state)
+{
+	struct virtio_balloon_options o = default_opts(), bad;
+	int memfd = memfd_create("balloon-test", MFD_CLOEXEC);
+	int hfd = memfd_create("balloon-test-huge", MFD_CLOEXEC | MFD_HUGETLB);
+	struct virtio_balloon_info info;
+	struct virtio_device *other;
+	uint32_t pfns[512];
+	struct fixture *f;
+
+	if (hfd < 0) {
+		print_message("skipped: this kernel has no hugetlbfs (memfd MFD_HUGETLB: %s)\n",
+			      strerror(errno));
+		close(memfd);
+		skip();
+	}
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, RAM_LOW_SIZE + RAM_HIGH_SIZE), 0);
+	assert_int_equal(ftruncate(hfd, RAM_HIGH_SIZE), 0);
+	assert_int_equal(test_log_capture_start(), 0);
+	f = fixture_create_on(memfd, hfd, &o, 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
+	assert_false(virtio_device_features(f->vdev) & (1ULL << VIRTIO_BALLOON_F_REPORTING));
+
+	/* a whole 2 MiB page of high RAM, offered by the guest unasked */
+	for (unsigned i = 0; i < 512; i++)
+		pfns[i] = (uint32_t)(RAM_HIGH_GPA / PAGE) + i;
+	send_pfns(f, 0, pfns, 512, 0);
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.discarded_bytes, 0);
+	assert_int_equal(info.refused_pages, 512);
+	assert_int_equal(info.inflated_pages, 512);
+	assert_log_contains("hugetlb");
+
+	/* never asked for memory */
+	virtio_balloon_set_target(f->vdev, RAM_LOW_SIZE);
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.num_pages, 0);
+
+	/* refused at start-up, with the reason */
+	test_log_forget();
+	assert_int_equal(virtio_balloon_parse("target=4M", &bad), 0);
+	assert_int_equal(virtio_balloon_create(&bad, f->mm, &other), -EINVAL);
+	assert_log_one_line("target=", "hugetlb");
+	assert_int_equal(virtio_balloon_parse("free-page-reporting=on", &bad), 0);
+	assert_int_equal(virtio_balloon_create(&bad, f->mm, &other), -EINVAL);
+	assert_log_one_line("free-page-reporting=on", "hugetlb");
+	test_log_capture_stop();
+	fixture_destroy(f);
+}
+
+/* The same with every page a real, resident huge page: none goes back to the host's pool. */
+static void test_inflate_hugetlb_keeps_huge_pages(void **state)
 {
 	struct virtio_balloon_options o = default_opts();
 	int memfd = memfd_create("balloon-test-huge", MFD_CLOEXEC | MFD_HUGETLB);
@@ -311,23 +381,17 @@ static void test_inflate_hugetlb_whole_huge_pages_only(void **state)
 			close(memfd);
 		skip();
 	}
-	f = fixture_create_on(memfd, &o, 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
+	f = fixture_create_on(memfd, -1, &o, 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
 	free_before = huge_pages_free();
-	pfns[0] = 0x300;
-	send_pfns(f, 0, pfns, 1, 0);
-	assert_true(page_is(gpa_ptr(f, 0x300 * PAGE), PATTERN));
-	virtio_balloon_get_info(f->vdev, &info);
-	assert_int_equal(info.discarded_bytes, 0);
-	assert_int_equal(info.inflated_pages, 1);
-
 	/* the whole huge page at 2 MiB in one request of 512 consecutive PFNs */
 	for (unsigned i = 0; i < 512; i++)
 		pfns[i] = (uint32_t)(SZ_2M / PAGE) + i;
 	send_pfns(f, 0, pfns, 512, 0);
 	virtio_balloon_get_info(f->vdev, &info);
-	assert_int_equal(info.discarded_bytes, SZ_2M);
-	assert_int_equal(huge_pages_free(), free_before + 1);
-	assert_true(page_is(gpa_ptr(f, SZ_2M), 0));
+	assert_int_equal(info.discarded_bytes, 0);
+	assert_int_equal(info.refused_pages, 512);
+	assert_int_equal(huge_pages_free(), free_before);
+	assert_true(page_is(gpa_ptr(f, SZ_2M), PATTERN));
 	fixture_destroy(f);
 }
 
@@ -466,6 +530,47 @@ static void test_malformed_chain_needs_reset(void **state)
 	fixture_destroy(f);
 }
 
+/*
+ * One inflate chain of 256 aliased descriptors (an indirect table), each covering all of low
+ * RAM: 256 x 1 Mi PFNs, none of them guest RAM. The work per request is bounded: the buffer
+ * comes back at once, only a bounded number of PFNs is looked at, nothing is released, and a
+ * reset right after does not wait for the rest.
+ */
+static void test_inflate_huge_aliased_chain_bounded(void **state)
+{
+	struct virtio_balloon_options o = default_opts();
+	struct fixture *f = fixture_create(&o, (1ULL << VIRTIO_BALLOON_F_STATS_VQ) |
+						   (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	struct test_vring *t = &f->q[0];
+	struct vring_desc *table = (struct vring_desc *)gpa_ptr(f, BUF_GPA);
+	blkcnt_t before = memfd_blocks(f);
+	struct virtio_balloon_info info;
+	uint64_t t0;
+
+	for (unsigned i = 0; i < 256; i++)
+		table[i] = (struct vring_desc){ .addr = 0,
+						.len = RAM_LOW_SIZE,
+						.flags = i < 255 ? VRING_DESC_F_NEXT : 0,
+						.next = (uint16_t)(i + 1) };
+	t->desc[0] = (struct vring_desc){ .addr = BUF_GPA,
+					  .len = 256 * sizeof(struct vring_desc),
+					  .flags = VRING_DESC_F_INDIRECT };
+	test_vring_publish(t, 0);
+	t0 = test_now_ms();
+	test_vring_kick(t);
+	assert_true(test_vring_wait_used(t, 1, 2000));
+	assert_int_equal(memfd_blocks(f), before);
+	virtio_balloon_get_info(f->vdev, &info);
+	assert_int_equal(info.inflated_pages, 0);
+	assert_true(info.bad_entries >= 1 && info.bad_entries <= VIRTIO_BALLOON_MAX_PFNS + 1);
+	assert_false(virtio_needs_reset(f->vdev));
+	test_device_reset(f->vdev);
+	assert_true(test_now_ms() - t0 < 2000);
+	for (uint64_t off = 0x100000; off < RAM_LOW_SIZE; off += PAGE)
+		assert_true(page_is(f->ram + off, PATTERN));
+	fixture_destroy(f);
+}
+
 static uint32_t read_config32(struct virtio_device *vdev, unsigned off)
 {
 	uint32_t v;
@@ -556,11 +661,13 @@ int main(void)
 		cmocka_unit_test(test_inflate_releases_memfd_pages),
 		cmocka_unit_test(test_inflate_skips_what_is_not_ram),
 		cmocka_unit_test(test_pinned_refuses_inflation),
-		cmocka_unit_test(test_inflate_hugetlb_whole_huge_pages_only),
+		cmocka_unit_test(test_hugetlb_ram_keeps_its_pages),
+		cmocka_unit_test(test_inflate_hugetlb_keeps_huge_pages),
 		cmocka_unit_test(test_stats_kept_and_requested_again),
 		cmocka_unit_test(test_free_page_reporting),
 		cmocka_unit_test(test_reporting_queue_moves_down_without_stats),
 		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_inflate_huge_aliased_chain_bounded),
 		cmocka_unit_test(test_target_and_actual),
 		cmocka_unit_test(test_target_larger_than_ram_refused),
 		cmocka_unit_test(test_parse),

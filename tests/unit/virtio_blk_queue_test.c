@@ -85,7 +85,6 @@ static int setup_features(void **state, uint64_t acked)
 	snprintf(o.path, sizeof(o.path), "%s", f->path);
 	assert_int_equal(virtio_blk_create(&o, f->mm, &f->vdev), 0);
 	f->vdev->transport = &test_transport;
-	f->vdev->features_acked = acked;
 
 	/* what the transport does between FEATURES_OK and DRIVER_OK */
 	vq = f->vq = &f->vdev->vqs[0];
@@ -95,7 +94,7 @@ static int setup_features(void **state, uint64_t acked)
 			 RING_GPA + 0x400);
 	f->next_buf = BUF_GPA;
 	test_irqs_reset();
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, acked);
 	*state = f;
 	return 0;
 }
@@ -365,15 +364,17 @@ static void test_queue_reset_and_reactivate(void **state)
 	struct req r = req_make(f, VIRTIO_BLK_T_IN, 2, SECTOR);
 
 	assert_false(virtio_blk_get_disk(f->vdev)->writethrough);
-	f->vdev->ops->reset(f->vdev);
-	/* kicked while reset: nothing happens */
+	test_device_reset(f->vdev);
+	/* a new driver sets the queue up and kicks before DRIVER_OK: nothing happens */
+	test_vring_restart(&f->ring);
+	f->next_buf = BUF_GPA;
+	r = req_make(f, VIRTIO_BLK_T_IN, 2, SECTOR);
 	req_post(f, &r, false, false);
 	test_vring_kick(&f->ring);
 	usleep(50000);
 	assert_int_equal(test_vring_used_idx(&f->ring), 0);
 
-	f->vdev->features_acked = BIT(VIRTIO_F_VERSION_1);
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 0);
 	assert_true(virtio_blk_get_disk(f->vdev)->writethrough);
 	/* the kick latched in the eventfd is seen by the new thread */
 	assert_vring_used(&f->ring, 1);

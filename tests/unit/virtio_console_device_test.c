@@ -70,19 +70,15 @@ static struct cons_fixture *cons_create(void)
 	o.out_fd = f->out[1];
 	assert_int_equal(virtio_console_create(&o, f->mm, &f->vdev), 0);
 	f->vdev->transport = &test_transport;
-	f->vdev->features_acked =
-	    (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	cons_vq_start(f, 0);
 	cons_vq_start(f, 1);
-	atomic_store(&f->vdev->status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	test_irqs_reset();
 	return f;
 }
 
 static void cons_destroy(struct cons_fixture *f)
 {
-	f->vdev->ops->reset(f->vdev);
+	test_device_reset(f->vdev);
 	close(f->vdev->vqs[0].kick_fd);
 	close(f->vdev->vqs[1].kick_fd);
 	virtio_console_destroy(f->vdev);
@@ -115,7 +111,7 @@ static void test_tx_reaches_the_output_fd(void **state)
 	char out[32] = { 0 };
 	uint16_t idx;
 
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	memcpy(f->ram + BUF_GPA, "hello ", 6);
 	memcpy(f->ram + BUF_GPA + 0x100, "hvc0\n", 5);
 	cons_vq_post(&f->q[1], BUF_GPA, 6, false);
@@ -134,7 +130,7 @@ static void test_rx_fills_guest_buffers(void **state)
 	struct cons_fixture *f = cons_create();
 	uint16_t idx;
 
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	memset(f->ram + BUF_GPA, 0xee, 0x200);
 	cons_vq_post(&f->q[0], BUF_GPA, 8, true);
 	idx = cons_vq_post(&f->q[0], BUF_GPA + 0x100, 8, true);
@@ -156,7 +152,7 @@ static void test_rx_without_buffers_keeps_bytes(void **state)
 
 	/* before the driver is up at all */
 	assert_int_equal(virtio_console_receive(f->vdev, "xy", 2), 2);
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	assert_int_equal(virtio_console_receive(f->vdev, "z", 1), 1);
 	usleep(20000);
 	assert_int_equal(f->q[0].used->idx, 0);
@@ -180,7 +176,7 @@ static void test_rx_buffer_full_takes_what_fits(void **state)
 		data[i] = (uint8_t)i;
 	assert_int_equal(virtio_console_receive(f->vdev, data, big), VIRTIO_CONSOLE_RX_BUF);
 	assert_int_equal(virtio_console_receive(f->vdev, data, 1), 0);
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	/* 0x1000 bytes drain; the ring wraps when the next input goes in */
 	idx = cons_vq_post(&f->q[0], BUF_GPA, 0x1000, true);
 	assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
@@ -199,6 +195,8 @@ static void test_emergency_write(void **state)
 	assert_true(f->vdev->ops->get_features(f->vdev) & (1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE));
 	/* a pipe has no window size to offer */
 	assert_false(f->vdev->ops->get_features(f->vdev) & (1ULL << VIRTIO_CONSOLE_F_SIZE));
+	/* early output: the driver negotiated the feature, the device is not live yet */
+	test_device_features_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	f->vdev->ops->write_config(f->vdev, offsetof(struct virtio_console_config, emerg_wr), &c,
 				   4);
 	read_output(f, &out, 1);
@@ -211,7 +209,7 @@ static void test_malformed_chain_needs_reset(void **state)
 	struct cons_fixture *f = cons_create();
 	char out;
 
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	/* a buffer that runs off the end of guest RAM */
 	cons_vq_post(&f->q[1], RAM_SIZE - 4, 8, false);
 	for (int i = 0; i < 2000 && !virtio_needs_reset(f->vdev); i++)

@@ -55,10 +55,16 @@ struct fixture {
 static _Atomic unsigned offload_calls;
 static _Atomic unsigned offload_last;
 
+static bool offload_fails; /* the backend refuses TUNSETOFFLOAD */
+
 static int fake_set_offload(int fd, unsigned flags)
 {
 	offload_calls++;
 	offload_last = flags;
+	if (offload_fails) {
+		errno = EINVAL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -115,7 +121,6 @@ static int setup_device(void **state, uint64_t acked, const char *tap_name)
 		assert_int_equal(virtio_net_create_backend(&opts, &be, f->mm, &f->vdev), 0);
 	}
 	f->vdev->transport = &test_transport;
-	f->vdev->features_acked = acked;
 	test_vring_start(&f->rx, &f->vdev->vqs[VIRTIO_NET_RXQ], f->mm, QSIZE, 0x1000, 0x1400,
 			 0x1800);
 	test_vring_start(&f->tx, &f->vdev->vqs[VIRTIO_NET_TXQ], f->mm, QSIZE, 0x2000, 0x2400,
@@ -124,7 +129,7 @@ static int setup_device(void **state, uint64_t acked, const char *tap_name)
 	test_irqs_reset();
 	offload_calls = 0;
 	offload_last = ~0u;
-	assert_int_equal(f->vdev->ops->activate(f->vdev), 0);
+	test_device_driver_ok(f->vdev, acked);
 	f->active = true;
 	*state = f;
 	return 0;
@@ -139,8 +144,7 @@ static int setup_mrg(void **state)
 {
 	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
 					 BIT(VIRTIO_NET_F_GUEST_CSUM) |
-					 BIT(VIRTIO_NET_F_GUEST_TSO4) |
-					 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_MAC));
+					 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_MAC));
 }
 
 static int setup_plain(void **state)
@@ -153,7 +157,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	if (f->active)
-		f->vdev->ops->reset(f->vdev);
+		test_device_reset(f->vdev);
 	for (unsigned i = 0; i < 2; i++)
 		close(f->vdev->vqs[i].kick_fd);
 	virtio_net_destroy(f->vdev);
@@ -189,7 +193,7 @@ static void test_offloads_set_from_acks_at_activate(void **state)
 	struct virtio_net_stats st;
 	uint8_t cfg[10];
 
-	/* acked GUEST_CSUM|TSO4|TSO6, backend accepts CSUM|TSO4: TSO6 is never asked of it */
+	/* acked GUEST_CSUM|TSO4; the backend accepts CSUM|TSO4, so TSO6 is not even offered */
 	assert_int_equal(offload_calls, 1);
 	assert_int_equal(offload_last, TUN_F_CSUM | TUN_F_TSO4);
 	virtio_net_get_stats(f->vdev, &st);
@@ -205,9 +209,37 @@ static void test_offloads_set_from_acks_at_activate(void **state)
 			    sizeof(cfg));
 
 	/* reset takes the offloads away again */
-	f->vdev->ops->reset(f->vdev);
+	test_device_reset(f->vdev);
 	f->active = false;
 	assert_int_equal(offload_last, 0);
+}
+
+/*
+ * A backend that refuses the offloads: the device still works (the tap segments itself), and
+ * a guest that resets and restarts the device again and again gets a bounded log.
+ */
+static void test_offload_refused_bounded_log(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_net_stats st;
+
+	offload_fails = true;
+	assert_int_equal(test_log_capture_start(), 0);
+	for (unsigned i = 0; i < 100; i++) {
+		test_device_reset(f->vdev);
+		test_vring_restart(&f->rx);
+		test_vring_restart(&f->tx);
+		test_device_driver_ok(f->vdev, BIT(VIRTIO_NET_F_MRG_RXBUF) |
+						   BIT(VIRTIO_NET_F_GUEST_CSUM) |
+						   BIT(VIRTIO_NET_F_GUEST_TSO4));
+	}
+	offload_fails = false;
+	assert_log_contains("TUNSETOFFLOAD");
+	assert_log_bounded(1);
+	test_log_capture_stop();
+	virtio_net_get_stats(f->vdev, &st);
+	assert_int_equal(st.rx_offloads, 0);
+	assert_false(virtio_needs_reset(f->vdev));
 }
 
 static void test_tx_frame_reaches_backend(void **state)
@@ -573,7 +605,7 @@ static void test_real_tap_end_to_end(void **state)
 	close(ps);
 
 	/* reset: the tap no longer takes offloaded frames for us */
-	f->vdev->ops->reset(f->vdev);
+	test_device_reset(f->vdev);
 	f->active = false;
 	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTXCSUM), 0);
 	assert_int_equal(ethtool_get("ptvmq0", ETHTOOL_GTSO), 0);
@@ -583,6 +615,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_offloads_set_from_acks_at_activate, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_offload_refused_bounded_log, setup_mrg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tx_frame_reaches_backend, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_hostile_chains_dropped, setup_mrg,

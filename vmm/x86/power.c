@@ -38,8 +38,9 @@ static void power_acpi_write(struct bus_dev *dev, uint64_t off, const void *data
 		if (slp_typ == ACPI_S5_SLP_TYP)
 			vm_request_exit(p->vm, PTVM_EXIT_POWEROFF, "guest ACPI power-off (S5)");
 		else
-			pr_warn("acpi: guest asked for sleep type %u, which ptvm does not have",
-				slp_typ);
+			pr_warn_ratelimited(
+			    "acpi: guest asked for sleep type %u, which ptvm does not have",
+			    slp_typ);
 	} else if (off == ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT && v == ACPI_RESET_VALUE) {
 		vm_request_exit(p->vm, PTVM_EXIT_REBOOT, "guest ACPI reset");
 	}
