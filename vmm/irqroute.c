@@ -129,6 +129,7 @@ void vm_msi_route_del(struct vm *vm, unsigned gsi)
 	if (e) {
 		*e = vm->routing->entries[--vm->routing->nr];
 		vm_routing_commit_locked(vm);
+		pr_debug("kvm: MSI route gsi %u removed", gsi);
 	}
 	pthread_mutex_unlock(&vm->irq_lock);
 }
@@ -153,7 +154,8 @@ void vm_irqfd_deassign(struct vm *vm, int fd, unsigned gsi)
 {
 	struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
 
-	ptvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd);
+	if (!ptvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd))
+		pr_debug("kvm: irqfd %d off gsi %u", fd, gsi);
 }
 
 static int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd, bool deassign)
