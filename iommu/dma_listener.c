@@ -321,6 +321,22 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	return 0;
 }
 
+void dma_listener_enable_p2p(struct dma_listener *l)
+{
+	struct memmap *mm = l->mm;
+
+	if (l->p2p)
+		return;
+	/* under the map's write lock, as region_add always runs: no BAR comes or goes meanwhile */
+	pthread_rwlock_wrlock(&mm->lock);
+	l->p2p = true;
+	pr_info("%s: peer-to-peer on: passthrough BARs are DMA-mapped too", l->name);
+	for (unsigned i = 0; i < mm->nr_regions; i++)
+		if (mm->regions[i]->kind == MEMMAP_DEVICE_RAM)
+			dma_listener_region_add(&l->ml, mm->regions[i]); /* never fails for BARs */
+	pthread_rwlock_unlock(&mm->lock);
+}
+
 void dma_listener_destroy(struct dma_listener *l)
 {
 	if (!l)

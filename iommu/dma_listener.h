@@ -41,6 +41,12 @@ extern const struct dma_backend_ops dma_backend_vfio;
 /* Creates and registers on mm (replaying every RAM region): -errno on a refused region. */
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 			const struct dma_backend_ops *ops, struct dma_listener **out);
+/*
+ * Turns peer-to-peer on for a listener created without it (a device with p2p=on joined an
+ * existing container): the DEVICE_RAM already in the map is mapped now, later BARs as they
+ * come. Idempotent.
+ */
+void dma_listener_enable_p2p(struct dma_listener *l);
 /* Unregisters (unmapping all) and frees. Accepts NULL. */
 void dma_listener_destroy(struct dma_listener *l);
 struct vfio_container *dma_listener_container(struct dma_listener *l);

@@ -172,9 +172,7 @@ static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **
 
 	if (g) {
 		if (p2p && g->container->listener)
-			pr_warn("vfio: IOMMU group %d is in container%u already; p2p=on applies "
-				"only as the first device of a container asks for it",
-				id, g->container->index);
+			dma_listener_enable_p2p(g->container->listener);
 		*out = g;
 		return 0;
 	}
@@ -191,6 +189,9 @@ static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **
 		ret = vfio_group_new_container(v, g, p2p, resv, nr_resv);
 	if (ret < 0)
 		goto out_close;
+	/* a container is mapped for peer-to-peer as soon as one of its devices asks */
+	if (p2p && g->container->listener)
+		dma_listener_enable_p2p(g->container->listener);
 	v->groups[v->nr_groups++] = g;
 	*out = g;
 	return 0;

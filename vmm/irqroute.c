@@ -180,7 +180,7 @@ void vm_msi_route_del(struct vm *vm, unsigned gsi)
 		rt->nr_msi--;
 		/* KVM stops using the GSI only once it has the new table; a failure is logged */
 		vm_routing_commit_locked(vm);
-		pr_debug("kvm: MSI route gsi %u deleted", gsi);
+		pr_debug("kvm: MSI route gsi %u removed", gsi);
 	}
 	pthread_mutex_unlock(&vm->irq_lock);
 }
@@ -221,7 +221,8 @@ void vm_irqfd_deassign(struct vm *vm, int fd, unsigned gsi)
 				   .gsi = gsi,
 				   .flags = KVM_IRQFD_FLAG_DEASSIGN };
 
-	ptvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd);
+	if (!ptvm_ioctl(vm->vm_fd, KVM_IRQFD, &irqfd))
+		pr_debug("kvm: irqfd %d off gsi %u", fd, gsi);
 }
 
 static int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio, int fd, bool deassign)

@@ -3,10 +3,12 @@
 # (with their dependencies, resolved through modules.dep, listed in load order in
 # /lib/modules/load-order for the init to insmod), and extra files.
 #
-# usage: mkinitramfs.sh [-k KERNEL_ROOT] [-i INIT] [-m "MODULE ..."] [-f SRC=DEST]... [-z gzip|none] OUT
+# usage: mkinitramfs.sh [-k KERNEL_ROOT] [-i INIT] [-m "MODULE ..."] [-d "MODULE ..."] [-f SRC=DEST]... [-z gzip|none] OUT
 #   -k  the unpacked kernel package (default build/testhost/kernel, see tests/testhost/fetch-kernel.sh)
 #   -i  the file that becomes /init (default guest/linux/init beside this script)
 #   -m  modules to carry (default: $GUEST_MODULES below; names as in modules.dep, - or _ alike)
+#   -d  modules to carry for later: with the dependencies -m does not bring, in load order in
+#       /lib/modules/deferred-order, which the init leaves alone (a suite insmods them)
 #   -f  copy SRC to DEST inside the image (repeatable); SRC may be a directory
 #   -z  compression (default gzip -1: the guest image is small and boots many times)
 # Used for the Linux guest image (guest/linux/init) and, with other options, by the test host.
@@ -23,15 +25,17 @@ INIT=$HERE/init
 MODULES=$GUEST_MODULES
 COMPRESS=gzip
 FILES=""
+DEFERRED=""
 usage() {
-	echo "usage: $0 [-k KERNEL_ROOT] [-i INIT] [-m \"MODULE ...\"] [-f SRC=DEST]... [-z gzip|none] OUT" >&2
+	echo "usage: $0 [-k KERNEL_ROOT] [-i INIT] [-m \"MODULE ...\"] [-d \"MODULE ...\"] [-f SRC=DEST]... [-z gzip|none] OUT" >&2
 	exit 1
 }
-while getopts k:i:m:f:z: opt; do
+while getopts k:i:m:d:f:z: opt; do
 	case $opt in
 	k) KROOT=$OPTARG ;;
 	i) INIT=$OPTARG ;;
 	m) MODULES=$OPTARG ;;
+	d) DEFERRED=$OPTARG ;;
 	f) FILES="$FILES
 $OPTARG" ;;
 	z) COMPRESS=$OPTARG ;;
@@ -59,17 +63,19 @@ done
 cp "$INIT" "$R/init"
 chmod 755 "$R/init"
 : > "$R/lib/modules/load-order"
+: > "$R/lib/modules/deferred-order"
 
-if [ -n "$MODULES" ]; then
+if [ -n "$MODULES$DEFERRED" ]; then
 	[ -s "$KROOT/release" ] || { echo "mkinitramfs: no kernel in $KROOT (run tests/testhost/fetch-kernel.sh)" >&2; exit 1; }
 	MODDIR=$KROOT/lib/modules/$(cat "$KROOT/release")
 	[ -s "$MODDIR/modules.dep" ] || { echo "mkinitramfs: $MODDIR/modules.dep missing" >&2; exit 1; }
 fi
-# add REL: carry the module at path REL (as in modules.dep) after the modules it depends on.
+# add REL: carry the module at path REL (as in modules.dep) after the modules it depends on,
+# listed in $ORDER.
 add() {
 	name=$(basename "$1")
 	name=${name%%.ko*}
-	grep -qx "$name" "$R/lib/modules/load-order" && return 0
+	grep -qx "$name" "$R/lib/modules/load-order" "$R/lib/modules/deferred-order" && return 0
 	line=$(grep -E "^$1:" "$MODDIR/modules.dep")
 	# modules.dep lists dependencies last-loaded first
 	for d in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
@@ -83,14 +89,22 @@ add() {
 	*.gz) gzip -dc "$MODDIR/$1" ;;
 	*) cat "$MODDIR/$1" ;;
 	esac > "$R/lib/modules/$name.ko"
-	echo "$name" >> "$R/lib/modules/load-order"
+	echo "$name" >> "$R/lib/modules/$ORDER"
 }
-for m in $MODULES; do
-	pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
-	rel=$(grep -E "(^|/)$pat\.ko(\.xz|\.zst|\.gz)?:" "$MODDIR/modules.dep" | head -1 | cut -d: -f1)
-	[ -n "$rel" ] || { echo "mkinitramfs: module $m not in $MODDIR/modules.dep" >&2; exit 1; }
-	add "$rel"
-done
+carry() { # carry ORDER MODULE...: add each by name
+	ORDER=$1
+	shift
+	for m in "$@"; do
+		pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
+		rel=$(grep -E "(^|/)$pat\.ko(\.xz|\.zst|\.gz)?:" "$MODDIR/modules.dep" | head -1 | cut -d: -f1)
+		[ -n "$rel" ] || { echo "mkinitramfs: module $m not in $MODDIR/modules.dep" >&2; exit 1; }
+		add "$rel"
+	done
+}
+# shellcheck disable=SC2086 # lists of names
+carry load-order $MODULES
+# shellcheck disable=SC2086
+carry deferred-order $DEFERRED
 
 # -f SRC=DEST entries, one per line
 echo "$FILES" | while IFS= read -r spec; do
@@ -109,4 +123,4 @@ else
 	(cd "$R" && find . | sort | cpio -o -H newc -R 0:0 --quiet) > "$DEST.tmp"
 fi
 mv "$DEST.tmp" "$DEST"
-echo "mkinitramfs: $DEST ($(stat -c %s "$DEST") bytes; modules: $(tr '\n' ' ' < "$R/lib/modules/load-order"))" >&2
+echo "mkinitramfs: $DEST ($(stat -c %s "$DEST") bytes; modules: $(tr '\n' ' ' < "$R/lib/modules/load-order")${DEFERRED:+; deferred: $(tr '\n' ' ' < "$R/lib/modules/deferred-order")})" >&2

@@ -82,6 +82,38 @@ th_has() { # th_has LOG REGEX: does an output line match REGEX?
 	[ -n "$(th_when "$1" "$2")" ]
 }
 
+th_driver_of() { # th_driver_of BDF: the bound driver's name, or "none"
+	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+	else
+		echo none
+	fi
+}
+
+th_group_of() { # th_group_of BDF: its IOMMU group number
+	basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"
+}
+
+# th_ping ADDR: one ping to resolve ARP (not counted), then 10; TH_PING_OK 1 when all 10 came
+# back, TH_PING "10/10, rtt min/avg/max ... ms" or what ping said
+th_ping() {
+	ping -c 1 -W 5 "$1" > /dev/null 2>&1
+	_out=$(ping -c 10 -i 0.1 -W 5 "$1" 2>&1)
+	_rtt=$(echo "$_out" | sed -n 's|.*min/avg/max = \([0-9./]*\) ms.*|\1|p')
+	_recv=$(echo "$_out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+	if [ "$_recv" = 10 ] && [ -n "$_rtt" ]; then
+		TH_PING_OK=1
+		TH_PING="10/10, rtt min/avg/max $_rtt ms"
+	else
+		TH_PING_OK=0
+		TH_PING=$(echo "$_out" | tail -n 2 | tr '\n' ' ')
+	fi
+}
+
+th_token() { # 12 random hex digits
+	head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}
+
 th_last_err() { # th_last_err LOG: the last line that looks like a ptvm error, for FAIL reasons
 	sed -n 's/^[0-9.]* //p' "$1" | grep -E -i 'error|fail|ptvm:|fault|KVM_' | grep -v -E '^(CHECK|TH-EXIT)' | tail -n 1
 }
@@ -98,4 +130,121 @@ th_status_reason() {
 	130) echo "status 130 (killed by a signal)" ;;
 	*) echo "status $1" ;;
 	esac
+}
+
+# ---- ptvm in the background (suites that act while the guest runs: virtio, passthrough):
+# its stdin a FIFO on fd 3 (COM1, or hvc0 with --console virtio), its output in a log polled
+# while it runs. The guest asks with "SYNC <step>" lines, the suite answers with vm_send.
+
+TH_VM_DIR=/tmp/th-vm
+
+# vm_start LOG TIMEOUT PTVM-ARGS...: VM_PID, VM_T0; the whole run may take TIMEOUT s from here
+vm_start() {
+	VM_LOG=$1
+	VM_DEADLINE=$(($(cut -d. -f1 /proc/uptime) + $2))
+	shift 2
+	mkdir -p $TH_VM_DIR
+	rm -f $TH_VM_DIR/stdin $TH_VM_DIR/pid
+	mkfifo $TH_VM_DIR/stdin
+	# read-write: the open does not wait for a reader, and ptvm never sees EOF on stdin
+	exec 3<> $TH_VM_DIR/stdin
+	echo "RUN ${VM_LOG##*/}"
+	dmesg -c > /dev/null
+	VM_T0=$(th_now)
+	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
+	{
+		ptvm "$@" <&3 2>&1 &
+		echo $! > $TH_VM_DIR/pid
+		wait $!
+		echo "TH-EXIT $?"
+	} | while IFS= read -r _l; do
+		read -r _t _ < /proc/uptime
+		echo "$_t ${_l%"$TH_CR"}"
+	done > "$VM_LOG.raw" &
+	VM_JOB=$!
+	while [ ! -s $TH_VM_DIR/pid ]; do sleep 0.05; done
+	read -r VM_PID < $TH_VM_DIR/pid
+}
+
+vm_alive() { # a zombie (exited, not yet reaped) counts as ended
+	[ -r /proc/$VM_PID/stat ] || return 1
+	read -r _ _ _st _ < /proc/$VM_PID/stat
+	[ "$_st" != Z ]
+}
+
+vm_grep() { # vm_grep REGEX: the first output line matching REGEX (without its time)
+	sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -m 1 -E "$1"
+}
+
+vm_when() { # vm_when REGEX: seconds from vm_start to the first line matching REGEX
+	awk -v a="$VM_T0" -v re="$1" '{ t = $1; sub(/^[^ ]* /, "") } $0 ~ re { printf "%.1f", t - a; exit }' "$VM_LOG.raw"
+}
+
+# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1)
+vm_wait() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $2))
+	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
+	while :; do
+		vm_grep "$1" > /dev/null && return 0
+		vm_alive || { vm_grep "$1" > /dev/null; return; }
+		[ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1
+		sleep 0.1
+	done
+}
+
+vm_send() { # vm_send LINE: into the guest (ptvm's stdin)
+	echo "$1" >&3
+}
+
+# vm_finish SECONDS: wait for ptvm to end (SIGKILL after SECONDS, or at the deadline); VM_RC,
+# VM_END (s since start), VM_TIMEDOUT; the log becomes "<seconds since start> <line>" lines
+vm_finish() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + $1))
+	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
+	VM_TIMEDOUT=0
+	while vm_alive; do
+		if [ "$(cut -d. -f1 /proc/uptime)" -ge $_end ]; then
+			VM_TIMEDOUT=1
+			kill -9 $VM_PID
+			break
+		fi
+		sleep 0.1
+	done
+	wait $VM_JOB
+	exec 3>&-
+	VM_RC=$(sed -n 's/^[0-9.]* TH-EXIT \([0-9]*\)$/\1/p' "$VM_LOG.raw")
+	VM_RC=${VM_RC:-255}
+	VM_END=$(th_elapsed "$VM_T0")
+	awk -v a="$VM_T0" '{ t = $1; sub(/^[^ ]* /, ""); if ($0 != "") printf "%.2f %s\n", t - a, $0 }' \
+		"$VM_LOG.raw" > "$VM_LOG"
+}
+
+vm_rss() { # kB resident in ptvm (guest RAM is a shared memfd: VmRSS counts it)
+	awk '/^VmRSS:/ { print $2 }' /proc/$VM_PID/status 2> /dev/null
+}
+
+# vm_boot_verdict: BOOT_ERR, why the boot as a whole failed (no init), for every test of it
+vm_boot_verdict() {
+	BOOT_ERR=
+	if [ -z "$INIT_AT" ]; then
+		BOOT_ERR="the guest init never printed PTVM-GUEST-INIT (ptvm $(th_status_reason "$VM_RC") after $VM_END s: $(th_last_err "$VM_LOG"))"
+	fi
+}
+
+# vm_result TEST CHECK HOST-ERROR DETAILS: one PASS/FAIL line from the guest's
+# "CHECK <CHECK> ok|FAIL ..." line and what the host side found (HOST-ERROR empty when it found
+# nothing wrong)
+vm_result() {
+	_line=$(vm_grep "^CHECK $2 ")
+	if [ -n "$BOOT_ERR" ]; then
+		th_fail "$1" "$BOOT_ERR" "$VM_LOG"
+	elif [ -z "$_line" ]; then
+		th_fail "$1" "the guest printed no 'CHECK $2' line (ptvm $(th_status_reason "$VM_RC"), last line: $(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -v -E '^(TH-EXIT|$)' | tail -n 1))" "$VM_LOG"
+	elif [ "${_line#CHECK $2 FAIL}" != "$_line" ]; then
+		th_fail "$1" "guest: ${_line#CHECK $2 FAIL }${3:+; host: $3}" "$VM_LOG"
+	elif [ -n "$3" ]; then
+		th_fail "$1" "guest ok (${_line#CHECK $2 ok }) but host: $3" "$VM_LOG"
+	else
+		th_pass "$1" "${_line#CHECK $2 ok }${4:+; $4}" "$VM_LOG"
+	fi
 }

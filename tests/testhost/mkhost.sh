@@ -1,9 +1,11 @@
 #!/bin/sh
 # Builds the test host's initramfs: busybox, kvm-amd, the vfio modules, tun and loop (taps and
-# loop mounts for the virtio suite), ptvm (with the shared libraries it links), the tools in
+# loop mounts for the virtio suite), virtio_pci, virtio_net and pci-pf-stub carried for the
+# suites to load (the passthrough suite's NIC that stays with the test host; a host driver to
+# make a group unviable with), ptvm (with the shared libraries it links), the tools in
 # $BUILD/testhost/bin (kvmprobe, the suites' helpers), the guest/ test programs with their ptvm
-# arguments and host-side hooks, the Linux guest (vmlinux, bzImage, its busybox image), the
-# suites and the virtio suite's ext4 image.
+# arguments and host-side hooks, the Linux guest (vmlinux, bzImage, its busybox image and the
+# passthrough suite's variant of it), the suites and the virtio suite's ext4 image.
 #
 # usage: mkhost.sh OUT   (env: BUILD=build, PTVM=$BUILD/ptvm, COMPRESS=none|gzip, EXTRA_FILES)
 # The image is left uncompressed by default: gzip -1 saves 50 MB of a 77 MB image but costs
@@ -18,7 +20,7 @@ PTVM=${PTVM:-$BUILD/ptvm}
 KROOT=$BUILD/testhost/kernel
 GUEST_IMG=$BUILD/guest/linux-initramfs.cpio.gz
 
-for f in "$PTVM" "$BUILD/testhost/bin/kvmprobe" "$KROOT/vmlinux" "$KROOT/bzImage" "$GUEST_IMG"; do
+for f in "$PTVM" "$BUILD/testhost/bin/kvmprobe" "$BUILD/testhost/bin/ptio" "$KROOT/vmlinux" "$KROOT/bzImage" "$GUEST_IMG"; do
 	[ -e "$f" ] || { echo "mkhost: $f missing (build it first: make test-testhost does)" >&2; exit 1; }
 done
 
@@ -71,6 +73,15 @@ for h in "$TOP"/tests/guest/*_host.sh; do
 	[ -f "$h" ] && HOOKS="$HOOKS -f $h=/testhost/guest/$(basename "$h")"
 done
 
+# The passthrough suite's guest image: the Linux guest image with an overlay archive appended
+# (the kernel unpacks concatenated archives in turn): its init (guest/linux/pt-init, booted with
+# rdinit=/pt/init) and ptio.
+mkdir -p "$STAGE/ptov/pt" "$STAGE/ptov/bin"
+cp "$TOP/guest/linux/pt-init" "$STAGE/ptov/pt/init"
+cp "$BUILD/testhost/bin/ptio" "$STAGE/ptov/bin/ptio"
+(cd "$STAGE/ptov" && find . | sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) > "$STAGE/ptov.cpio.gz"
+cat "$GUEST_IMG" "$STAGE/ptov.cpio.gz" > "$STAGE/initramfs-pt.cpio.gz"
+
 # Opt-in, for tests/bench (QEMU inside the test host): EXTRA_FILES="SRC=DEST ..." carries more.
 EXTRA=
 for spec in ${EXTRA_FILES:-}; do
@@ -79,11 +90,12 @@ done
 
 # shellcheck disable=SC2086 # LIBS, HOOKS and EXTRA are lists of options by design
 "$TOP/guest/linux/mkinitramfs.sh" -k "$KROOT" -i "$HERE/init" -z "${COMPRESS:-none}" \
-	-m "kvm-amd vfio_iommu_type1 vfio-pci tun loop" \
+	-m "kvm-amd vfio_iommu_type1 vfio-pci tun loop" -d "virtio_pci virtio_net pci-pf-stub" \
 	-f "$PTVM=/bin/ptvm" $TOOLS $LIBS \
 	-f "$STAGE/elf=/guest/elf" \
 	-f "$KROOT/vmlinux=/guest/linux/vmlinux" -f "$KROOT/bzImage=/guest/linux/bzImage" \
 	-f "$GUEST_IMG=/guest/linux/initramfs.cpio.gz" \
+	-f "$STAGE/initramfs-pt.cpio.gz=/guest/linux/initramfs-pt.cpio.gz" \
 	-f "$HERE/lib.sh=/testhost/lib.sh" -f "$HERE/suites=/testhost/suites" $HOOKS \
 	-f "$STAGE/virtio=/testhost/virtio" $EXTRA \
 	"$OUT"

@@ -8,7 +8,8 @@
 #      (more test-host kernel parameters, e.g. TH_LINUX_CPUS=2 for the suites)
 #
 # The test host is QEMU TCG q35 with an emulated SVM CPU (so its kvm-amd works: nested KVM that
-# runs guest ring 0 fast), an intel-iommu and two edu PCI devices (for the VFIO suites). The
+# runs guest ring 0 fast), an intel-iommu, two edu PCI devices (for the VFIO suites) and the
+# passthrough suite's NVMe, NICs, ivshmem and ROM (pt-devices.sh; TH_PT_DEVICES=0 drops them). The
 # whole console goes to $BUILD/testhost/logs/<time>-<suites>.log with a timestamp per line;
 # this script prints the result lines (PASS/FAIL), the boot and suite times, and ends with
 #   testhost: N passed, N failed
@@ -51,11 +52,14 @@ if [ $SHELL_MODE = 1 ]; then
 else
 	MODE="ptvm.suites=$(IFS=,; echo "${SUITES[*]}")"
 fi
+# The passthrough suite's devices (NVMe, two joined NICs, an ivshmem big BAR, a ROM): PT_DEVICES,
+# PT_APPEND; TH_PT_DEVICES=0 leaves them out.
+. "$HERE/pt-devices.sh"
 # console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
-APPEND="console=ttyS0 panic=-1 intel_iommu=on $MODE ${TH_APPEND:-}"
+APPEND="console=ttyS0 panic=-1 intel_iommu=on $MODE $PT_APPEND ${TH_APPEND:-}"
 QEMU=(qemu-system-x86_64 -accel tcg -machine q35,kernel-irqchip=split -cpu qemu64,+svm,+npt
 	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}"
-	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu
+	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu "${PT_DEVICES[@]}"
 	-nographic -no-reboot -nodefaults
 	-chardev stdio,id=con,signal=off -serial chardev:con
 	-kernel "$KERNEL" -initrd "$IMG" -append "$APPEND")

@@ -213,6 +213,33 @@ static void test_device_ram_only_with_p2p(void **state)
 	expect_call(1, 'u', 0xc0000000, 0x100000, false);
 }
 
+/* A device with p2p=on joining a container made without it: BARs in the map already are
+ * mapped at once, later ones as they come, RAM is not mapped twice. */
+static void test_p2p_enabled_later(void **state)
+{
+	struct fixture *f = *state;
+	struct dma_listener *l;
+
+	assert_int_equal(add(f, "ram-low", MEMMAP_RAM, 0, 0x20000000), 0);
+	assert_int_equal(add(f, "bar0", MEMMAP_DEVICE_RAM, 0xc0000000, 0x4000), 0);
+	assert_int_equal(dma_listener_create(f->mm, &f->c, false, &fake_ops, &l), 0);
+	assert_int_equal(nr_calls, 1);
+	expect_call(0, 'm', 0, 0x20000000, true);
+
+	dma_listener_enable_p2p(l);
+	assert_int_equal(nr_calls, 2);
+	expect_call(1, 'm', 0xc0000000, 0x4000, true);
+	assert_log_contains("container3: peer-to-peer on");
+	dma_listener_enable_p2p(l); /* idempotent */
+	assert_int_equal(nr_calls, 2);
+
+	assert_int_equal(add(f, "bar2", MEMMAP_DEVICE_RAM, 0x200000000, 0x200000000), 0);
+	assert_int_equal(nr_calls, 3);
+	expect_call(2, 'm', 0x200000000, 0x200000000, true);
+	dma_listener_destroy(l);
+	assert_int_equal(nr_calls, 6);
+}
+
 static void test_reserved_collision_refused_and_rolled_back(void **state)
 {
 	struct fixture *f = *state;
@@ -391,6 +418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_on_add_unmap_on_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_registration_replays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_ram_only_with_p2p, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2p_enabled_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_collision_refused_and_rolled_back,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_reserved_checks_existing_mappings, setup,

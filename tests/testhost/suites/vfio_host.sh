@@ -25,14 +25,6 @@ if [ -z "$E2" ]; then
 	exit 0
 fi
 
-driver_of() { # driver_of BDF: the bound driver's name, or "none"
-	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
-		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
-	else
-		echo none
-	fi
-}
-group_of() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
 out() { sed -n 's/^[0-9.]* //p' "$1"; } # a th_run log without its timestamps
 result() { # result LOG KEY: the value of KEY= on the RESULT lines, one per line
 	out "$1" | sed -n "s/^RESULT.* $2=\([^ ]*\).*/\1/p"
@@ -53,7 +45,7 @@ elif ! th_has "$log" "^host IOMMU units .*dmar" || ! th_has "$log" "vfio/vfio: p
 	! th_has "$log" "IOMMU options: .*intel_iommu=on"; then
 	th_fail vfio-host-list "the host IOMMU state (dmar unit, /dev/vfio/vfio, intel_iommu=on) is missing" "$log"
 else
-	th_pass vfio-host-list "$(out "$log" | grep -c '^group ') groups; edu in groups $(group_of "$E1") and $(group_of "$E2")" "$log"
+	th_pass vfio-host-list "$(out "$log" | grep -c '^group ') groups; edu in groups $(th_group_of "$E1") and $(th_group_of "$E2")" "$log"
 fi
 [ "${TH_VERBOSE:-0}" = 1 ] || th_show "$log" 40
 
@@ -64,14 +56,14 @@ for e in $E1 $E2; do
 	log=$TH_LOGS/vfio-host-bind-$e.log
 	th_run "$log" "$TMO" $HC bind "$e"
 	rc=$?
-	if [ $rc != 0 ] || [ "$(driver_of "$e")" != vfio-pci ] || [ ! -e "/dev/vfio/$(group_of "$e")" ]; then
+	if [ $rc != 0 ] || [ "$(th_driver_of "$e")" != vfio-pci ] || [ ! -e "/dev/vfio/$(th_group_of "$e")" ]; then
 		ok=0
-		why="$e: status $rc, driver $(driver_of "$e"): $(th_last_err "$log")"
+		why="$e: status $rc, driver $(th_driver_of "$e"): $(th_last_err "$log")"
 		break
 	fi
 done
 if [ $ok = 1 ]; then
-	th_pass vfio-host-bind "$E1 and $E2 on vfio-pci, /dev/vfio/$(group_of "$E1") and /dev/vfio/$(group_of "$E2") present" "$log"
+	th_pass vfio-host-bind "$E1 and $E2 on vfio-pci, /dev/vfio/$(th_group_of "$E1") and /dev/vfio/$(th_group_of "$E2") present" "$log"
 else
 	th_fail vfio-host-bind "$why" "$log"
 fi
@@ -79,7 +71,7 @@ fi
 log=$TH_LOGS/vfio-host-unbind.log
 th_run "$log" "$TMO" $HC unbind "$E2"
 rc=$?
-drv=$(driver_of "$E2")
+drv=$(th_driver_of "$E2")
 ovr=$(cat "/sys/bus/pci/devices/$E2/driver_override")
 if [ $rc = 0 ] && [ "$drv" != vfio-pci ] && [ "$ovr" = "(null)" ]; then
 	th_pass vfio-host-unbind "$E2 left vfio-pci (now: $drv), driver_override cleared" "$log"
@@ -105,7 +97,7 @@ for g in /sys/kernel/iommu_groups/*; do
 	other=
 	for d in "$g"/devices/*; do
 		b=${d##*/}
-		case $(driver_of "$b") in
+		case $(th_driver_of "$b") in
 		none | vfio-pci) other=$b ;;
 		*) if [ -z "$host" ]; then host=$b; else other=$b; fi ;;
 		esac
@@ -123,27 +115,27 @@ if [ -z "$victim" ] && [ -f /lib/modules/pci-pf-stub.ko ]; then
 	for g in /sys/kernel/iommu_groups/*; do
 		set -- "$g"/devices/*
 		[ $# -ge 2 ] || continue
-		[ "$(driver_of "${1##*/}")" = none ] || continue
+		[ "$(th_driver_of "${1##*/}")" = none ] || continue
 		stub=${1##*/}
 		victim=${2##*/}
 		echo pci-pf-stub > "/sys/bus/pci/devices/$stub/driver_override"
 		echo "$stub" > /sys/bus/pci/drivers_probe
 		break
 	done
-	if [ -n "$stub" ] && [ "$(driver_of "$stub")" != pci-pf-stub ]; then
-		echo "TESTHOST pci-pf-stub did not take $stub (driver: $(driver_of "$stub"))"
+	if [ -n "$stub" ] && [ "$(th_driver_of "$stub")" != pci-pf-stub ]; then
+		echo "TESTHOST pci-pf-stub did not take $stub (driver: $(th_driver_of "$stub"))"
 		victim=
 	fi
 fi
 if [ -n "$victim" ]; then
 	log=$TH_LOGS/vfio-host-bind-refused.log
-	before=$(driver_of "$victim")
+	before=$(th_driver_of "$victim")
 	th_run "$log" "$TMO" $HC bind "$victim"
 	rc=$?
-	if [ $rc != 0 ] && th_has "$log" "refusing $victim: IOMMU group" && [ "$(driver_of "$victim")" = "$before" ]; then
+	if [ $rc != 0 ] && th_has "$log" "refusing $victim: IOMMU group" && [ "$(th_driver_of "$victim")" = "$before" ]; then
 		th_pass vfio-host-bind-refused "$(out "$log" | grep -m1 refusing | cut -c1-160)" "$log"
 	else
-		th_fail vfio-host-bind-refused "bind $victim (group shared with a host-bound device): status $rc, driver now $(driver_of "$victim")" "$log"
+		th_fail vfio-host-bind-refused "bind $victim (group shared with a host-bound device): status $rc, driver now $(th_driver_of "$victim")" "$log"
 	fi
 else
 	echo "TESTHOST skip vfio-host-bind-refused: no IOMMU group here holds a host-bound device next to another one, and pci-pf-stub.ko is not in the image to make one"
@@ -165,9 +157,9 @@ if [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2
 	th_fail vfio-host-two-devices "the JSON report lacks $want_map: $json" "$log"
 elif [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ]; then
 	if [ "$conts" = 1 ]; then
-		how="groups $(group_of "$E1") and $(group_of "$E2") share container0 (the kernel accepted VFIO_GROUP_SET_CONTAINER)"
+		how="groups $(th_group_of "$E1") and $(th_group_of "$E2") share container0 (the kernel accepted VFIO_GROUP_SET_CONTAINER)"
 	else
-		how="groups $(group_of "$E1") and $(group_of "$E2") in $conts containers (the kernel refused sharing)"
+		how="groups $(th_group_of "$E1") and $(th_group_of "$E2") in $conts containers (the kernel refused sharing)"
 	fi
 	th_pass vfio-host-two-devices "$how" "$log"
 else
@@ -253,11 +245,11 @@ else
 	log2=$TH_LOGS/vfio-host-ptvm-unbind.log
 	if [ $ok = 1 ]; then
 		th_run "$log2" "$TMO" ptvm vfio unbind "$E2"
-		[ $? = 0 ] && [ "$(driver_of "$E2")" != vfio-pci ] || { ok=0; why="ptvm vfio unbind $E2: driver $(driver_of "$E2")"; }
+		[ $? = 0 ] && [ "$(th_driver_of "$E2")" != vfio-pci ] || { ok=0; why="ptvm vfio unbind $E2: driver $(th_driver_of "$E2")"; }
 	fi
 	if [ $ok = 1 ]; then
 		th_run "$log2" "$TMO" ptvm vfio bind "$E2"
-		[ $? = 0 ] && [ "$(driver_of "$E2")" = vfio-pci ] || { ok=0; why="ptvm vfio bind $E2: driver $(driver_of "$E2")"; }
+		[ $? = 0 ] && [ "$(th_driver_of "$E2")" = vfio-pci ] || { ok=0; why="ptvm vfio bind $E2: driver $(th_driver_of "$E2")"; }
 	fi
 	if [ $ok = 1 ]; then
 		th_run "$log2" "$TMO" ptvm vfio bind 0000:7f:00.0

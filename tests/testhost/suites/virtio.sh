@@ -25,119 +25,6 @@ HOST_IP=10.0.2.1
 GUEST_IP=10.0.2.15
 MAC=52:54:00:12:34:56
 
-# ---- ptvm in the background, its stdin a FIFO on fd 3, its output in a log we poll
-
-vm_start() { # vm_start LOG PTVM-ARGS...: VM_PID, VM_T0; at most $TMO s from here
-	VM_LOG=$1
-	shift
-	rm -f $W/stdin $W/pid
-	mkfifo $W/stdin
-	# read-write: the open does not wait for a reader, and ptvm never sees EOF on stdin
-	exec 3<> $W/stdin
-	dmesg -c > /dev/null
-	VM_T0=$(th_now)
-	VM_DEADLINE=$(($(cut -d. -f1 /proc/uptime) + TMO))
-	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
-	{
-		ptvm "$@" <&3 2>&1 &
-		echo $! > $W/pid
-		wait $!
-		echo "TH-EXIT $?"
-	} | while IFS= read -r _l; do
-		read -r _t _ < /proc/uptime
-		echo "$_t ${_l%"$TH_CR"}"
-	done > "$VM_LOG.raw" &
-	VM_JOB=$!
-	while [ ! -s $W/pid ]; do sleep 0.05; done
-	read -r VM_PID < $W/pid
-}
-
-vm_alive() { # a zombie (exited, not yet reaped) counts as ended
-	[ -r /proc/$VM_PID/stat ] || return 1
-	read -r _ _ _st _ < /proc/$VM_PID/stat
-	[ "$_st" != Z ]
-}
-
-vm_grep() { # vm_grep REGEX: the first output line matching REGEX (without its time)
-	sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -m 1 -E "$1"
-}
-
-vm_when() { # vm_when REGEX: seconds from vm_start to the first line matching REGEX
-	awk -v a="$VM_T0" -v re="$1" '{ t = $1; sub(/^[^ ]* /, "") } $0 ~ re { printf "%.1f", t - a; exit }' "$VM_LOG.raw"
-}
-
-# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1)
-vm_wait() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $2))
-	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
-	while :; do
-		vm_grep "$1" > /dev/null && return 0
-		vm_alive || { vm_grep "$1" > /dev/null; return; }
-		[ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1
-		sleep 0.1
-	done
-}
-
-vm_send() { # vm_send LINE: into the guest's hvc0
-	echo "$1" >&3
-}
-
-# vm_finish SECONDS: wait for ptvm to end (SIGKILL after SECONDS, or at the deadline); VM_RC,
-# VM_END (s since start), VM_TIMEDOUT; the log becomes "<seconds since start> <line>" lines
-vm_finish() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $1))
-	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
-	VM_TIMEDOUT=0
-	while vm_alive; do
-		if [ "$(cut -d. -f1 /proc/uptime)" -ge $_end ]; then
-			VM_TIMEDOUT=1
-			kill -9 $VM_PID
-			break
-		fi
-		sleep 0.1
-	done
-	wait $VM_JOB
-	exec 3>&-
-	VM_RC=$(sed -n 's/^[0-9.]* TH-EXIT \([0-9]*\)$/\1/p' "$VM_LOG.raw")
-	VM_RC=${VM_RC:-255}
-	VM_END=$(th_elapsed "$VM_T0")
-	awk -v a="$VM_T0" '{ t = $1; sub(/^[^ ]* /, ""); if ($0 != "") printf "%.2f %s\n", t - a, $0 }' \
-		"$VM_LOG.raw" > "$VM_LOG"
-}
-
-vm_rss() { # kB resident in ptvm (guest RAM is a shared memfd: VmRSS counts it)
-	awk '/^VmRSS:/ { print $2 }' /proc/$VM_PID/status 2> /dev/null
-}
-
-token() {
-	head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'
-}
-
-# result TEST CHECK HOST-ERROR DETAILS: one PASS/FAIL line from the guest's "CHECK <CHECK> ..."
-# line and what the host side found (HOST-ERROR empty when it found nothing wrong)
-result() {
-	_line=$(vm_grep "^CHECK $2 ")
-	if [ -n "$BOOT_ERR" ]; then
-		th_fail "$1" "$BOOT_ERR" "$VM_LOG"
-	elif [ -z "$_line" ]; then
-		th_fail "$1" "the guest printed no 'CHECK $2' line (ptvm $(th_status_reason "$VM_RC"), last line: $(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -v -E '^(TH-EXIT|$)' | tail -n 1))" "$VM_LOG"
-	elif [ "${_line#CHECK $2 FAIL}" != "$_line" ]; then
-		th_fail "$1" "guest: ${_line#CHECK $2 FAIL }${3:+; host: $3}" "$VM_LOG"
-	elif [ -n "$3" ]; then
-		th_fail "$1" "guest ok (${_line#CHECK $2 ok }) but host: $3" "$VM_LOG"
-	else
-		th_pass "$1" "${_line#CHECK $2 ok }${4:+; $4}" "$VM_LOG"
-	fi
-}
-
-# BOOT_ERR: why the boot as a whole failed (no init, timeout), for every test of that boot
-boot_verdict() {
-	BOOT_ERR=
-	if [ -z "$INIT_AT" ]; then
-		BOOT_ERR="the guest init never printed PTVM-GUEST-INIT (ptvm $(th_status_reason "$VM_RC") after $VM_END s: $(th_last_err "$VM_LOG"))"
-	fi
-}
-
 # ---- the files and the tap
 
 mkdir -p $W /mnt/vcheck
@@ -160,14 +47,14 @@ fi
 
 # ---- boot 1: every device, checks, power-off
 
-HVC_OUT=$(token)
-HVC_IN=$(token)
-FILE_TOKEN=$(token)
+HVC_OUT=$(th_token)
+HVC_IN=$(th_token)
+FILE_TOKEN=$(th_token)
 CMD="console=ttyS0 panic=-1 $CMDLINE_EXTRA ptvm.test=1 ptvm.cpus=1 ptvm.defer=virtio_balloon"
 CMD="$CMD ptvm.hvc=$HVC_OUT,$HVC_IN ptvm.rng=1 ptvm.ext4=ext4,$HELLO_SHA,$FILE_TOKEN"
 CMD="$CMD ptvm.ro=ro,$HELLO_SHA ptvm.bench=raw,$BENCH_MIB ptvm.net=$MAC,$GUEST_IP/24,$HOST_IP"
 CMD="$CMD ptvm.balloon=$((MEM_MIB - BALLOON_TARGET_MIB))"
-vm_start $TH_LOGS/virtio.log run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+vm_start $TH_LOGS/virtio.log "$TMO" run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
 	--memory ${MEM_MIB}M --cpus 1 --cmdline "$CMD" \
 	--disk path=$W/ext4.img,serial=ext4 --disk path=$W/ro.img,readonly=on,serial=ro \
 	--disk path=$W/raw.img,serial=raw --net tap=$TAP,mac=$MAC --console virtio --rng \
@@ -194,16 +81,13 @@ if [ -n "$NET_ERR" ]; then
 	NET_HOST_ERR=$NET_ERR
 	vm_wait '^SYNC net' 90 && vm_send "ACK net"
 elif vm_wait '^SYNC net' 90; then
-	ping -c 1 -W 5 $GUEST_IP > /dev/null 2>&1
-	out=$(ping -c 10 -i 0.1 -W 5 $GUEST_IP 2>&1)
+	th_ping $GUEST_IP
 	vm_send "ACK net"
-	rtt=$(echo "$out" | sed -n 's|.*min/avg/max = \([0-9./]*\) ms.*|\1|p')
-	recv=$(echo "$out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
-	if [ "$recv" = 10 ] && [ -n "$rtt" ]; then
+	if [ $TH_PING_OK = 1 ]; then
 		NET_HOST_ERR=
-		NET_HOST="test host -> guest over $TAP: 10/10, rtt min/avg/max $rtt ms"
+		NET_HOST="test host -> guest over $TAP: $TH_PING"
 	else
-		NET_HOST_ERR="ping $GUEST_IP from the test host: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+		NET_HOST_ERR="ping $GUEST_IP from the test host: $TH_PING"
 	fi
 fi
 
@@ -221,15 +105,15 @@ fi
 
 vm_wait '^CHECKS DONE' 60
 vm_finish 30
-boot_verdict
+vm_boot_verdict
 [ "$VM_TIMEDOUT" = 1 ] && [ -z "$BOOT_ERR" ] &&
 	BOOT_ERR="timeout: ptvm still running 30 s after the last step (last line: $(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -v -E '^(TH-EXIT|$)' | tail -n 1))"
 [ -n "$SETUP_ERR" ] && BOOT_ERR="test-host setup: $SETUP_ERR"
 
-result virtio-console hvc "$HVC_ERR" "the test host saw the line on ptvm's stdout and sent the answer on its stdin"
-result virtio-rng rng ""
+vm_result virtio-console hvc "$HVC_ERR" "the test host saw the line on ptvm's stdout and sent the answer on its stdin"
+vm_result virtio-rng rng ""
 
-result virtio-blk-ext4 ext4-read "" "init at $INIT_AT s"
+vm_result virtio-blk-ext4 ext4-read "" "init at $INIT_AT s"
 
 # written, synced, powered off: the file must be in the image, as the guest wrote it
 gsha=$(vm_grep '^CHECK ext4-write ok' | sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p')
@@ -248,21 +132,21 @@ else
 	fi
 	umount /mnt/vcheck
 fi
-result virtio-blk-ext4-poweroff ext4-write "$EXT4_ERR" \
+vm_result virtio-blk-ext4-poweroff ext4-write "$EXT4_ERR" \
 	"after power-off (ptvm status 0 at $VM_END s) the test host loop-mounted the image: fromguest.txt and guest.bin as written"
 
 RO_ERR=
 [ "$(sha256sum $W/ro.img | cut -d' ' -f1)" = "$RO_SHA" ] || RO_ERR="the readonly=on image changed on the host"
-result virtio-blk-readonly readonly "$RO_ERR" "the image file is unchanged"
+vm_result virtio-blk-readonly readonly "$RO_ERR" "the image file is unchanged"
 
 # for scale: the same file read by the test host itself (tmpfs, page cache)
 t0=$(th_now)
 dd if=$W/raw.img of=/dev/null bs=1M 2> /dev/null
 t1=$(th_now)
 host_read=$(awk -v b=$BENCH_MIB -v a="$t0" -v c="$t1" 'BEGIN { d = c - a; if (d < 0.01) d = 0.01; printf "%.0f", b / d }')
-result virtio-blk-throughput blk-bench "" "for scale, the test host reads the same file (tmpfs) at $host_read MiB/s"
+vm_result virtio-blk-throughput blk-bench "" "for scale, the test host reads the same file (tmpfs) at $host_read MiB/s"
 
-result virtio-net net "$NET_HOST_ERR" "$NET_HOST"
+vm_result virtio-net net "$NET_HOST_ERR" "$NET_HOST"
 
 # Inflation must give at least half of what the balloon took back to the host: the guest
 # touched nearly all its free RAM first, so most pages the balloon gets were resident.
@@ -276,7 +160,7 @@ elif [ $((RSS1 - RSS2)) -lt $want ]; then
 else
 	BALLOON_HOST="ptvm VmRSS $((RSS1 / 1024)) -> $((RSS2 / 1024)) MiB"
 fi
-result virtio-balloon balloon "$BALLOON_ERR" "$BALLOON_HOST"
+vm_result virtio-balloon balloon "$BALLOON_ERR" "$BALLOON_HOST"
 
 # any other failed guest check (cpus, PCI, ACPI, console) is a failure of this boot too
 other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridge|acpi-tables|serial-console) FAIL' | tr '\n' ';')
@@ -287,7 +171,7 @@ other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridg
 # ---- boot 2: durability. Write, fsync, SIGKILL as soon as the guest says so, read the file.
 
 CMD="console=ttyS0 panic=-1 $CMDLINE_EXTRA ptvm.test=1 ptvm.cpus=1 ptvm.durable=dur,$DURABLE_KIB"
-vm_start $TH_LOGS/virtio-durable.log run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+vm_start $TH_LOGS/virtio-durable.log "$TMO" run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
 	--memory ${MEM_MIB}M --cpus 1 --cmdline "$CMD" --disk path=$W/raw.img,serial=dur
 INIT_AT=
 vm_wait '^PTVM-GUEST-INIT' 90 && INIT_AT=$(vm_when '^PTVM-GUEST-INIT')
@@ -298,7 +182,7 @@ if [ -n "$INIT_AT" ] && vm_wait '^DURABLE ' 60 && vm_alive; then
 	t_kill=$(awk -v a="$VM_T0" -v b="$(th_now)" 'BEGIN { printf "%.2f", b - a }')
 fi
 vm_finish 10
-boot_verdict
+vm_boot_verdict
 line=$(vm_grep '^DURABLE ')
 dfail=$(vm_grep '^CHECK durable FAIL')
 if [ -n "$BOOT_ERR" ]; then
