@@ -158,7 +158,7 @@ int vm_msi_route_update(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t dat
 			e->u.msi.address_hi = (uint32_t)(addr >> 32);
 			e->u.msi.data = data;
 			ret = vm_routing_commit_locked(vm);
-			pr_debug("kvm: MSI route gsi %u -> addr 0x%llx data 0x%x", gsi,
+			pr_debug("kvm: MSI route gsi %u changed to addr 0x%llx data 0x%x", gsi,
 				 (unsigned long long)addr, data);
 		}
 	}
