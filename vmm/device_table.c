@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "devices/virtio_iommu.h"
 #include "devices/virtio_pci.h"
 #include "iommu/vfio.h"
 #include "log.h"
@@ -27,6 +28,36 @@ static void device_virtio_unplug(struct device_instance *di)
 {
 	virtio_pci_destroy(di->vp);
 	di->vp = NULL;
+}
+
+/* --iommu virtio: created first, so that the devices after it can sit behind it */
+static int device_iommu_parse(const char *arg, union device_options *o)
+{
+	if (strcmp(arg, "virtio")) {
+		pr_err("--iommu: '%s' is not virtio", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int device_iommu_create(struct device_set *ds, const union device_options *o,
+			       struct device_instance *di)
+{
+	struct virtio_device *vdev;
+	int ret = virtio_iommu_create(ds->vm->mm, &vdev);
+
+	if (!ret && (ret = device_virtio_plug(ds, di, vdev)))
+		virtio_iommu_destroy(vdev);
+	if (!ret)
+		ds->viommu = vdev;
+	return ret;
+}
+
+static void device_iommu_destroy(struct device_set *ds, struct device_instance *di)
+{
+	ds->viommu = NULL;
+	device_virtio_unplug(di);
+	virtio_iommu_destroy(di->vdev);
 }
 
 static int device_disk_parse(const char *arg, union device_options *o)
@@ -188,6 +219,15 @@ static void device_vfio_destroy(struct device_set *ds, struct device_instance *d
 }
 
 const struct device_type device_types[] = {
+	{
+	    .name = "iommu",
+	    .usage = "virtio",
+	    .help = "a virtio-iommu in front of the virtio and passthrough devices",
+	    .max = 1,
+	    .parse = device_iommu_parse,
+	    .create = device_iommu_create,
+	    .destroy = device_iommu_destroy,
+	},
 	{
 	    .name = "disk",
 	    .usage = "path=FILE[,readonly=on][,serial=ID]",

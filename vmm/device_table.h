@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The devices a user adds on the command line, as data: one table entry per option (--disk,
- * --net, --console, --rng, --balloon, --device), each with its parser (pure: no host access,
+ * The devices a user adds on the command line, as data: one table entry per option (--iommu,
+ * --disk, --net, --console, --rng, --balloon, --device), each with its parser (pure: no host access,
  * so the CLI checks every value before anything is opened), its constructor and destructor.
  * The CLI builds its option list from the table; start-up creates, and exit destroys, every
  * device through it. Both architectures share it: the devices sit above the architecture line.
@@ -52,6 +52,7 @@ struct device_set {
 	struct vfio *vfio;	       /* the VFIO containers, once a passthrough device exists */
 	struct virtio_device *console; /* --console virtio: stdin goes here instead of the UART */
 	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
+	struct virtio_device *viommu;  /* --iommu virtio: the devices behind it are its endpoints */
 	struct device_instance devs[DEVICE_SET_MAX];
 	unsigned nr_devs;
 };
