@@ -2,6 +2,7 @@
 #include "iommu/dma_listener.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,21 +27,31 @@ struct dma_listener {
 	const struct dma_backend_ops *ops;
 	bool p2p;
 	bool registered;
+	/* created on no space: a vIOMMU endpoint's container, whose source the guest picks */
+	bool guest_driven;
 	/* CAP_DMA_AVAIL when the listener was created (it makes the container's mappings),
 	 * 0 = the kernel did not say */
 	uint32_t limit;
 	char name[24];
-	/* the mappings in place, sorted by iova */
+	/* the mappings in place, sorted by iova; lock: changed under the space's lock, read by
+	 * the report from another thread */
+	pthread_mutex_t lock;
 	unsigned nr_maps, cap_maps;
 	struct dma_mapping *maps;
 	struct dma_listener_stats stats;
 	struct log_ratelimit rl; /* what it says about a guest-controlled space's mappings */
 };
 
-/* Errors about a guest IOMMU domain's mappings are the guest's doing: rate-limited. */
+/* Whether the guest chose what it mirrors (a vIOMMU domain, or bypass to guest RAM). */
+static bool dma_listener_guest_driven(const struct dma_listener *l)
+{
+	return l->guest_driven || (l->mm && l->mm->guest_controlled);
+}
+
+/* Errors about mappings the guest chose are the guest's doing: rate-limited. */
 #define dl_err(l, ...)                                                                             \
 	do {                                                                                       \
-		if ((l)->mm && (l)->mm->guest_controlled)                                          \
+		if (dma_listener_guest_driven(l))                                                  \
 			log_printf_ratelimited(&(l)->rl, LOG_ERR, __VA_ARGS__);                    \
 		else                                                                               \
 			pr_err(__VA_ARGS__);                                                       \
@@ -292,8 +303,10 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 			       l->name, r->name, r->gpa, r->size, r->hva, strerror(-ret));
 		return ret;
 	}
+	pthread_mutex_lock(&l->lock);
 	m = dma_listener_insert(l, r->gpa);
 	if (!m) {
+		pthread_mutex_unlock(&l->lock);
 		l->ops->unmap(l, r->gpa, r->size);
 		return -ENOMEM;
 	}
@@ -307,9 +320,10 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 	l->stats.max_map_seconds = MAX(l->stats.max_map_seconds, dt);
 	l->stats.nr_mappings = l->nr_maps;
 	l->stats.bytes_in_place += r->size;
+	pthread_mutex_unlock(&l->lock);
 	/* one line per mapping: for guest RAM at info, for a guest's IOMMU domain (one per DMA
 	 * buffer in strict mode) at debug */
-	if (l->mm->guest_controlled)
+	if (dma_listener_guest_driven(l))
 		pr_debug("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s in %.3f ms",
 			 l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
 			 dt * 1e3);
@@ -339,6 +353,7 @@ static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_re
 	else
 		pr_debug("%s: unmapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " in %.1f ms",
 			 l->name, m->name, m->iova, m->size, dt * 1e3);
+	pthread_mutex_lock(&l->lock);
 	l->stats.nr_unmaps++;
 	l->stats.unmap_seconds += dt;
 	l->stats.bytes_in_place -= m->size;
@@ -346,6 +361,7 @@ static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_re
 	memmove(m, m + 1, (size_t)(&l->maps[l->nr_maps] - (m + 1)) * sizeof(*m));
 	l->nr_maps--;
 	l->stats.nr_mappings = l->nr_maps;
+	pthread_mutex_unlock(&l->lock);
 }
 
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
@@ -356,6 +372,7 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 
 	if (!l)
 		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
 	snprintf(l->name, sizeof(l->name), "container%u", c->index);
 	l->ml = (struct memmap_listener){
 		.name = l->name,
@@ -368,6 +385,7 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	l->ops = ops;
 	l->p2p = p2p;
 	l->limit = c->dma_avail;
+	l->guest_driven = !mm;
 	ret = dma_listener_set_space(l, mm);
 	if (ret) {
 		free(l->maps);
@@ -421,6 +439,7 @@ void dma_listener_destroy(struct dma_listener *l)
 	if (l->c && l->c->listener == l)
 		l->c->listener = NULL;
 	free(l->maps);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -456,15 +475,18 @@ void dma_listener_for_each(struct dma_listener *l,
 				      void *hva, bool writable),
 			   void *opaque)
 {
+	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size, l->maps[i].hva,
 		   l->maps[i].writable);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void dma_listener_report(struct dma_listener *l)
 {
 	const struct dma_listener_stats *s = &l->stats;
 
+	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s", l->name,
 			l->maps[i].name, l->maps[i].iova, l->maps[i].iova + l->maps[i].size - 1,
@@ -475,6 +497,7 @@ void dma_listener_report(struct dma_listener *l)
 		l->limit ? "" : ", no entry limit reported", s->nr_maps, s->bytes_mapped >> 20,
 		s->map_seconds * 1e3, s->max_map_seconds * 1e3, s->nr_unmaps,
 		s->unmap_seconds * 1e3);
+	pthread_mutex_unlock(&l->lock);
 }
 
 static int dma_backend_vfio_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,

@@ -399,6 +399,31 @@ static void viommu_endpoint_leave(struct viommu *v, struct viommu_endpoint *ep)
 		viommu_domain_destroy(v, d);
 }
 
+void viommu_remove_endpoint(struct viommu *v, struct viommu_endpoint *ep)
+{
+	if (!ep)
+		return;
+	pthread_rwlock_wrlock(&v->lock);
+	viommu_endpoint_set_space(v, ep, NULL);
+	viommu_endpoint_leave(v, ep);
+	for (unsigned i = 0; i < v->nr_endpoints; i++) {
+		if (v->endpoints[i] == ep) {
+			memmove(&v->endpoints[i], &v->endpoints[i + 1],
+				(v->nr_endpoints - i - 1) * sizeof(v->endpoints[0]));
+			v->nr_endpoints--;
+			break;
+		}
+	}
+	/* a sibling in its host group may still need the container: it follows that one */
+	if (ep->listener) {
+		ep->space = NULL;
+		dma_listener_set_space(ep->listener, viommu_listener_space(v, ep->listener));
+	}
+	atomic_fetch_add(&v->generation, 1);
+	pthread_rwlock_unlock(&v->lock);
+	free(ep);
+}
+
 /* ---- requests ---- */
 
 static int viommu_attach_locked(struct viommu *v, uint32_t domain, uint32_t endpoint, bool bypass)
@@ -444,7 +469,8 @@ static int viommu_attach_locked(struct viommu *v, uint32_t domain, uint32_t endp
 	if (ret) {
 		if (created)
 			viommu_domain_destroy(v, d);
-		return ret;
+		/* the container could not take it: out of memory to pin, or not at all */
+		return ret == -ENOMEM || ret == -EPERM || ret == -ENOSPC ? -ENOSPC : -EOPNOTSUPP;
 	}
 	viommu_endpoint_leave(v, ep);
 	ep->domain = d;
@@ -770,4 +796,54 @@ void viommu_destroy(struct viommu *v)
 	pthread_rwlock_unlock(&v->lock);
 	pthread_rwlock_destroy(&v->lock);
 	free(v);
+}
+
+int viommu_report_json(struct viommu *v, FILE *out)
+{
+	struct viommu_stats s;
+
+	if (!v) {
+		fputs("null", out);
+		return 0;
+	}
+	viommu_get_stats(v, &s);
+	pthread_rwlock_rdlock(&v->lock);
+	fprintf(out,
+		"{\"page_size_mask\":\"0x%" PRIx64 "\",\"input_range\":{\"start\":\"0x%" PRIx64
+		"\",\"end\":\"0x%" PRIx64 "\"},\"bypass\":%s,\"endpoints\":[",
+		v->pgsize_mask, v->input_start, v->input_end, v->bypass ? "true" : "false");
+	for (unsigned i = 0; i < v->nr_endpoints; i++) {
+		const struct viommu_endpoint *ep = v->endpoints[i];
+
+		fprintf(out, "%s{\"id\":\"0x%x\",\"name\":\"%s\",\"container\":", i ? "," : "",
+			ep->id, ep->name);
+		if (ep->listener)
+			fprintf(out, "%u", dma_listener_container(ep->listener)->index);
+		else
+			fputs("null", out);
+		fprintf(out, ",\"state\":\"%s\",\"domain\":",
+			ep->domain && !ep->domain->bypass ? "domain"
+			: ep->space			  ? "bypass"
+							  : "none");
+		if (ep->domain)
+			fprintf(out, "%u}", ep->domain->id);
+		else
+			fputs("null}", out);
+	}
+	fputs("],\"domains\":[", out);
+	for (unsigned i = 0; i < v->nr_domains; i++) {
+		const struct viommu_domain *d = v->domains[i];
+
+		fprintf(out, "%s{\"id\":%u,\"bypass\":%s,\"endpoints\":%u,\"mappings\":%u}",
+			i ? "," : "", d->id, d->bypass ? "true" : "false", d->nr_endpoints,
+			d->map ? d->map->nr_regions : 0);
+	}
+	fprintf(out,
+		"],\"stats\":{\"attaches\":%" PRIu64 ",\"detaches\":%" PRIu64 ",\"maps\":%" PRIu64
+		",\"unmaps\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"translations\":%" PRIu64
+		",\"translation_faults\":%" PRIu64 "}}",
+		s.attaches, s.detaches, s.maps, s.unmaps, s.refused, s.translations,
+		s.translation_faults);
+	pthread_rwlock_unlock(&v->lock);
+	return ferror(out) ? -EIO : 0;
 }

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vmm/memmap.h"
 
@@ -82,6 +83,9 @@ void viommu_destroy(struct viommu *v);
 int viommu_add_endpoint(struct viommu *v, uint32_t id, const char *name,
 			struct dma_listener *listener, struct viommu_endpoint **out);
 uint32_t viommu_endpoint_id(const struct viommu_endpoint *ep);
+/* Takes the endpoint out (its container unmapped, its domain left), before its device goes.
+ * Accepts NULL. */
+void viommu_remove_endpoint(struct viommu *v, struct viommu_endpoint *ep);
 
 /* What the transport offers: page sizes (bit n = 2^n bytes) and the IOVA range. */
 uint64_t viommu_page_size_mask(struct viommu *v);
@@ -115,5 +119,14 @@ struct viommu *viommu_endpoint_viommu(struct viommu_endpoint *ep);
 void viommu_get_stats(struct viommu *v, struct viommu_stats *out);
 /* Domains, their endpoints and mapping counts, at info level. */
 void viommu_report(struct viommu *v);
+/*
+ * The same as one JSON object for --report:
+ *   {"page_size_mask":"0x40201000","input_range":{"start":"0x0","end":"0x7fffffffff"},
+ *    "bypass":false,"endpoints":[{"id":"0x8","name":"0000:00:03.0","container":1,
+ *    "state":"domain","domain":1}],"domains":[{"id":1,"bypass":false,"endpoints":1,
+ *    "mappings":3}],"stats":{"attaches":1,...}}
+ * state is "domain", "bypass" or "none"; container is null for a virtio endpoint.
+ */
+int viommu_report_json(struct viommu *v, FILE *out);
 
 #endif

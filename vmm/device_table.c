@@ -2,12 +2,14 @@
 #include "device_table.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "devices/virtio_iommu.h"
 #include "devices/virtio_pci.h"
 #include "iommu/vfio.h"
+#include "iommu/viommu.h"
 #include "log.h"
 #include "vm.h"
 
@@ -28,6 +30,25 @@ static void device_virtio_unplug(struct device_instance *di)
 {
 	virtio_pci_destroy(di->vp);
 	di->vp = NULL;
+}
+
+/*
+ * Puts a created device behind the vIOMMU: its endpoint ID is its PCI requester ID (bus 0,
+ * so the devfn); listener is a passthrough device's container listener, else NULL.
+ */
+static int device_iommu_endpoint(struct device_set *ds, struct device_instance *di,
+				 const struct pci_device *pdev, const char *name,
+				 struct dma_listener *listener)
+{
+	int ret = viommu_add_endpoint(virtio_iommu_model(ds->viommu), pdev->devfn, name, listener,
+				      &di->ep);
+
+	if (ret)
+		pr_err("--iommu: %s cannot sit behind the vIOMMU: %s", name, strerror(-ret));
+	else
+		pr_info("viommu: %s (00:%02x.%x) is endpoint 0x%x", name, PCI_SLOT(pdev->devfn),
+			PCI_FUNC(pdev->devfn), pdev->devfn);
+	return ret;
 }
 
 /* --iommu virtio: created first, so that the devices after it can sit behind it */
@@ -196,6 +217,7 @@ static int device_vfio_parse(const char *arg, union device_options *o)
 static int device_vfio_create(struct device_set *ds, const union device_options *o,
 			      struct device_instance *di)
 {
+	struct vfio_pci_config c;
 	int ret;
 
 	if (!ds->vfio) {
@@ -208,8 +230,20 @@ static int device_vfio_create(struct device_set *ds, const union device_options 
 		if (ret)
 			return ret;
 	}
-	/* vfio_pci_create detaches the device again on failure */
-	return vfio_pci_create(ds->vm, ds->pci, ds->vfio, &o->vfio, &di->vfio);
+	/* behind the vIOMMU its group gets a container of its own, mapping nothing until the
+	 * guest attaches it to a domain; vfio_pci_create detaches the device again on failure */
+	c = o->vfio;
+	c.viommu = di->behind_iommu;
+	ret = vfio_pci_create(ds->vm, ds->pci, ds->vfio, &c, &di->vfio);
+	if (ret || !di->behind_iommu)
+		return ret;
+	ret = device_iommu_endpoint(ds, di, vfio_pci_device(di->vfio), c.bdf,
+				    vfio_device_dma_listener(vfio_find_device(ds->vfio, c.bdf)));
+	if (ret) {
+		vfio_pci_destroy(di->vfio);
+		di->vfio = NULL;
+	}
+	return ret;
 }
 
 static void device_vfio_destroy(struct device_set *ds, struct device_instance *di)
@@ -277,16 +311,66 @@ const struct device_type device_types[] = {
 	},
 	{
 	    .name = "device",
-	    .usage = "vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on]",
+	    .usage = "vfio=BDF[,bar-mmap=on|off][,p2p=on|off][,rom=on][,iommu=on|off]",
 	    .help = "pass a host PCI device through (bound to vfio-pci; repeatable)",
 	    .max = 8,
 	    .passthrough = true,
+	    .dma = true,
 	    .parse = device_vfio_parse,
 	    .create = device_vfio_create,
 	    .destroy = device_vfio_destroy,
 	},
 };
 const unsigned nr_device_types = ARRAY_SIZE(device_types);
+
+/* Takes iommu=on|off out of a comma list: *iommu 1, 0 or left alone; rest gets the others. */
+static int device_iommu_split(const char *opt, const char *arg, int *iommu, char *rest)
+{
+	const char *p = arg;
+	size_t n = 0;
+
+	rest[0] = '\0';
+	while (*p) {
+		size_t tok = strcspn(p, ",");
+
+		if (!strncmp(p, "iommu=", 6) && tok >= 6) {
+			if (tok == 8 && !strncmp(p + 6, "on", 2)) {
+				*iommu = 1;
+			} else if (tok == 9 && !strncmp(p + 6, "off", 3)) {
+				*iommu = 0;
+			} else {
+				pr_err("--%s: '%.*s' is not iommu=on or iommu=off", opt, (int)tok,
+				       p);
+				return -EINVAL;
+			}
+		} else {
+			n += (size_t)sprintf(rest + n, "%s%.*s", n ? "," : "", (int)tok, p);
+		}
+		p += tok;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int device_type_parse(const struct device_type *type, const char *arg, union device_options *o,
+		      int *iommu)
+{
+	char *rest;
+	int ret;
+
+	*iommu = -1;
+	if (!type->dma)
+		return type->parse(arg, o);
+	rest = malloc(strlen(arg) + 1);
+	if (!rest)
+		return -ENOMEM;
+	ret = device_iommu_split(type->name, arg, iommu, rest);
+	if (!ret)
+		ret = type->parse(rest, o);
+	free(rest);
+	return ret;
+}
 
 const struct device_type *device_type_find(const char *name)
 {
@@ -307,7 +391,7 @@ static int device_set_create_pass(struct device_set *ds, const struct vm_config 
 		for (unsigned i = 0; i < cfg->nr_devices; i++) {
 			struct device_instance *di;
 			union device_options o;
-			int ret;
+			int ret, iommu;
 
 			if (cfg->devices[i].type != type)
 				continue;
@@ -317,12 +401,18 @@ static int device_set_create_pass(struct device_set *ds, const struct vm_config 
 			}
 			/* the CLI parsed it once already; the value is still the user's */
 			memset(&o, 0, sizeof(o));
-			ret = type->parse(cfg->devices[i].arg, &o);
+			ret = device_type_parse(type, cfg->devices[i].arg, &o, &iommu);
 			if (ret)
 				return ret;
+			if (iommu == 1 && !ds->viommu) {
+				pr_err("--%s %s: iommu=on needs --iommu virtio", type->name,
+				       cfg->devices[i].arg);
+				return -EINVAL;
+			}
 			di = &ds->devs[ds->nr_devs];
 			memset(di, 0, sizeof(*di));
 			di->type = type;
+			di->behind_iommu = type->dma && ds->viommu && iommu != 0;
 			ret = type->create(ds, &o, di);
 			if (ret)
 				return ret;
@@ -357,6 +447,10 @@ void device_set_destroy(struct device_set *ds)
 	while (ds->nr_devs) {
 		struct device_instance *di = &ds->devs[--ds->nr_devs];
 
+		/* out of the vIOMMU (created first, so still there) before the device goes */
+		if (di->ep)
+			viommu_remove_endpoint(virtio_iommu_model(ds->viommu), di->ep);
+		di->ep = NULL;
 		di->type->destroy(ds, di);
 	}
 	vfio_destroy(ds->vfio);
