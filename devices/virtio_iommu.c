@@ -33,11 +33,19 @@ _Static_assert(sizeof(struct virtio_iommu_probe_resv_mem) == 24, "virtio_iommu_p
 /* The largest device-readable part of a request: PROBE's head, endpoint and reserved. */
 #define VIRTIO_IOMMU_REQ_MAX sizeof(struct virtio_iommu_req_probe)
 
+/* A virtio endpoint's translation: the queues' hook, over the model's lookup. */
+struct virtio_iommu_client {
+	struct virtqueue_dma dma;
+	struct viommu_endpoint *ep;
+	struct viommu *model;
+};
+
 struct virtio_iommu {
 	struct virtio_device vdev;
 	struct viommu *model;
 	struct log_ratelimit rl;    /* what a guest's malformed requests make it say */
 	struct virtqueue_elem elem; /* the request being handled (I/O thread only) */
+	struct virtio_iommu_client clients[VIOMMU_MAX_ENDPOINTS];
 };
 
 static struct virtio_iommu *to_vi(struct virtio_device *vdev)
@@ -48,6 +56,63 @@ static struct virtio_iommu *to_vi(struct virtio_device *vdev)
 struct viommu *virtio_iommu_model(struct virtio_device *vdev)
 {
 	return to_vi(vdev)->model;
+}
+
+static void *virtio_iommu_client_map(const struct virtqueue_dma *d, uint64_t addr, uint64_t *len,
+				     bool write)
+{
+	const struct virtio_iommu_client *c = container_of(d, struct virtio_iommu_client, dma);
+
+	return viommu_translate_piece(c->ep, addr, len, write);
+}
+
+static uint64_t virtio_iommu_client_generation(const struct virtqueue_dma *d)
+{
+	const struct virtio_iommu_client *c = container_of(d, struct virtio_iommu_client, dma);
+
+	return viommu_generation(c->model);
+}
+
+static void virtio_device_set_dma(struct virtio_device *vdev, const struct virtqueue_dma *dma)
+{
+	vdev->dma = dma;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vdev->vqs[q].dma = dma;
+}
+
+int virtio_iommu_add_virtio(struct virtio_device *viommu, struct virtio_device *vdev, uint32_t id,
+			    struct viommu_endpoint **out)
+{
+	struct virtio_iommu *vi = to_vi(viommu);
+	struct virtio_iommu_client *c = NULL;
+	int ret;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(vi->clients) && !c; i++)
+		if (!vi->clients[i].ep)
+			c = &vi->clients[i];
+	if (!c)
+		return -ENOSPC;
+	ret = viommu_add_endpoint(vi->model, id, vdev->name, NULL, &c->ep);
+	if (ret)
+		return ret;
+	c->model = vi->model;
+	c->dma = (struct virtqueue_dma){ .map = virtio_iommu_client_map,
+					 .generation = virtio_iommu_client_generation };
+	virtio_device_set_dma(vdev, &c->dma);
+	*out = c->ep;
+	return 0;
+}
+
+void virtio_iommu_remove_virtio(struct virtio_device *viommu, struct viommu_endpoint *ep)
+{
+	struct virtio_iommu *vi = to_vi(viommu);
+
+	if (!ep)
+		return;
+	viommu_remove_endpoint(vi->model, ep);
+	for (unsigned i = 0; i < ARRAY_SIZE(vi->clients); i++)
+		if (vi->clients[i].ep == ep)
+			vi->clients[i].ep = NULL;
 }
 
 static uint64_t virtio_iommu_get_features(struct virtio_device *vdev)

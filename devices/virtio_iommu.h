@@ -17,6 +17,7 @@
 #include "devices/virtio.h"
 
 struct viommu;
+struct viommu_endpoint;
 
 /* Bytes of PROBE properties the driver provides room for (config probe_size). */
 #define VIRTIO_IOMMU_PROBE_SIZE 1024
@@ -27,6 +28,17 @@ int virtio_iommu_create(struct memmap *mm, struct virtio_device **out);
 void virtio_iommu_destroy(struct virtio_device *vdev);
 /* The model: endpoints are added to it before the guest runs. */
 struct viommu *virtio_iommu_model(struct virtio_device *vdev);
+/*
+ * Puts a virtio device behind the vIOMMU as endpoint id (its requester ID): from then on its
+ * queues translate every address through the endpoint's domain (vdev->dma), so a driver that
+ * did not map an address gets a device error, never a host access to it. -errno after a
+ * pr_err.
+ */
+int virtio_iommu_add_virtio(struct virtio_device *viommu, struct virtio_device *vdev, uint32_t id,
+			    struct viommu_endpoint **out);
+/* Takes the endpoint out again, once its device is stopped or gone (its queues must not
+ * translate any more). Accepts NULL. */
+void virtio_iommu_remove_virtio(struct virtio_device *viommu, struct viommu_endpoint *ep);
 
 /*
  * Handles one request whose device-readable part is iov out[n_out] and device-writable

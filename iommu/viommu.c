@@ -715,22 +715,49 @@ bool viommu_bypass(struct viommu *v)
 	return b;
 }
 
-void *viommu_translate(struct viommu_endpoint *ep, uint64_t iova, uint64_t len, bool write)
+/* Whether region r lets the access through. */
+static bool viommu_region_allows(const struct memmap_region *r, bool write)
+{
+	return r->hva && (r->kind == MEMMAP_RAM || (r->kind == MEMMAP_ROM && !write));
+}
+
+void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t *len, bool write)
 {
 	struct viommu *v = ep->v;
 	struct memmap_region r;
-	void *hva = NULL;
+	uint64_t want = *len, got;
+	uint8_t *hva = NULL;
 
 	pthread_rwlock_rdlock(&v->lock);
-	if (ep->space && memmap_find(ep->space, iova, &r) && r.hva &&
-	    (r.kind == MEMMAP_RAM || (r.kind == MEMMAP_ROM && !write)) &&
-	    len <= r.size - (iova - r.gpa))
-		hva = (uint8_t *)r.hva + (iova - r.gpa);
+	if (!ep->space || !memmap_find(ep->space, iova, &r) || !viommu_region_allows(&r, write))
+		goto out_unlock;
+	hva = (uint8_t *)r.hva + (iova - r.gpa);
+	got = r.size - (iova - r.gpa);
+	/* the next mappings, while they continue both the IOVAs and the host addresses */
+	while (got < want && r.gpa + r.size != 0) {
+		uint8_t *end = (uint8_t *)r.hva + r.size;
+		uint64_t next = r.gpa + r.size;
+
+		if (!memmap_find(ep->space, next, &r) || r.gpa != next || r.hva != end ||
+		    !viommu_region_allows(&r, write))
+			break;
+		got += r.size;
+	}
+	*len = MIN(want, got);
+out_unlock:
 	pthread_rwlock_unlock(&v->lock);
 	atomic_fetch_add_explicit(&v->translations, 1, memory_order_relaxed);
 	if (!hva)
 		atomic_fetch_add_explicit(&v->translation_faults, 1, memory_order_relaxed);
 	return hva;
+}
+
+void *viommu_translate(struct viommu_endpoint *ep, uint64_t iova, uint64_t len, bool write)
+{
+	uint64_t n = len;
+	void *hva = viommu_translate_piece(ep, iova, &n, write);
+
+	return hva && n == len ? hva : NULL;
 }
 
 uint64_t viommu_generation(struct viommu *v)

@@ -111,6 +111,13 @@ bool viommu_bypass(struct viommu *v);
  * a device write), else NULL. len 0 checks iova alone.
  */
 void *viommu_translate(struct viommu_endpoint *ep, uint64_t iova, uint64_t len, bool write);
+/*
+ * The same, piece by piece: the host address of iova when it is mapped for the access, *len
+ * lowered to what one host-contiguous piece covers (adjacent mappings whose host addresses
+ * follow each other make one piece). NULL when iova is not mapped for it.
+ */
+void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t *len,
+			     bool write);
 /* Changes whenever a translation may have gone away (unmap, detach, attach, reset, bypass):
  * a caller that caches translations redoes them when it moves. */
 uint64_t viommu_generation(struct viommu *v);

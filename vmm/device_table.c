@@ -23,6 +23,19 @@ static int device_virtio_plug(struct device_set *ds, struct device_instance *di,
 	if (ret)
 		return ret; /* the caller destroys vdev */
 	di->vdev = vdev;
+	if (!di->behind_iommu)
+		return 0;
+	/* behind the vIOMMU: endpoint ID = requester ID (bus 0: the devfn) */
+	ret = virtio_iommu_add_virtio(ds->viommu, vdev, di->vp->pci.devfn, &di->ep);
+	if (ret) {
+		pr_err("--iommu: %s cannot sit behind the vIOMMU: %s", vdev->name, strerror(-ret));
+		virtio_pci_destroy(di->vp);
+		di->vp = NULL;
+		di->vdev = NULL;
+		return ret;
+	}
+	pr_info("viommu: %s (00:%02x.%x) is endpoint 0x%x", vdev->name, PCI_SLOT(di->vp->pci.devfn),
+		PCI_FUNC(di->vp->pci.devfn), di->vp->pci.devfn);
 	return 0;
 }
 
@@ -264,47 +277,52 @@ const struct device_type device_types[] = {
 	},
 	{
 	    .name = "disk",
-	    .usage = "path=FILE[,readonly=on][,serial=ID]",
+	    .usage = "path=FILE[,readonly=on][,serial=ID][,iommu=on|off]",
 	    .help = "virtio-blk disk (repeatable)",
 	    .max = 8,
+	    .dma = true,
 	    .parse = device_disk_parse,
 	    .create = device_disk_create,
 	    .destroy = device_disk_destroy,
 	},
 	{
 	    .name = "net",
-	    .usage = "tap=NAME[,mac=MAC]",
+	    .usage = "tap=NAME[,mac=MAC][,iommu=on|off]",
 	    .help = "virtio-net on a tap device (repeatable)",
 	    .max = 8,
+	    .dma = true,
 	    .parse = device_net_parse,
 	    .create = device_net_create,
 	    .destroy = device_net_destroy,
 	},
 	{
 	    .name = "console",
-	    .usage = "virtio",
+	    .usage = "virtio[,iommu=on|off]",
 	    .help = "a virtio console (hvc0) on stdio beside the UART",
 	    .max = 1,
+	    .dma = true,
 	    .parse = device_console_parse,
 	    .create = device_console_create,
 	    .destroy = device_console_destroy,
 	},
 	{
 	    .name = "balloon",
-	    .usage = "[free-page-reporting=on][,target=SIZE][,stats-period=S]",
+	    .usage = "[free-page-reporting=on][,target=SIZE][,stats-period=S][,iommu=on|off]",
 	    .help = "virtio-balloon; target is the guest's memory after inflation",
 	    .max = 1,
 	    .optional_value = true,
+	    .dma = true,
 	    .parse = device_balloon_parse,
 	    .create = device_balloon_create,
 	    .destroy = device_balloon_destroy,
 	},
 	{
 	    .name = "rng",
-	    .usage = "[src=PATH]",
+	    .usage = "[src=PATH][,iommu=on|off]",
 	    .help = "virtio-rng fed from PATH (default /dev/urandom)",
 	    .max = 1,
 	    .optional_value = true,
+	    .dma = true,
 	    .parse = device_rng_parse,
 	    .create = device_rng_create,
 	    .destroy = device_rng_destroy,
@@ -447,11 +465,16 @@ void device_set_destroy(struct device_set *ds)
 	while (ds->nr_devs) {
 		struct device_instance *di = &ds->devs[--ds->nr_devs];
 
-		/* out of the vIOMMU (created first, so still there) before the device goes */
-		if (di->ep)
+		/* out of the vIOMMU (created first, so still there): a passthrough endpoint before
+		 * its container goes, a virtio one after its device stopped translating */
+		if (di->ep && di->vfio) {
 			viommu_remove_endpoint(virtio_iommu_model(ds->viommu), di->ep);
-		di->ep = NULL;
+			di->ep = NULL;
+		}
 		di->type->destroy(ds, di);
+		if (di->ep)
+			virtio_iommu_remove_virtio(ds->viommu, di->ep);
+		di->ep = NULL;
 	}
 	vfio_destroy(ds->vfio);
 	ds->vfio = NULL;
