@@ -11,6 +11,7 @@
 #include "iommu/vfio.h"
 #include "iommu/viommu.h"
 #include "log.h"
+#include "platform.h"
 #include "vm.h"
 
 /* ---- virtio devices: each builds its virtio_device, the transport is common ---- */
@@ -458,6 +459,21 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 	if (ds->vfio)
 		vfio_report(ds->vfio);
 	return 0;
+}
+
+void device_set_iommu_topology(const struct device_set *ds, struct platform_iommu *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < ds->nr_devs; i++) {
+		const struct device_instance *di = &ds->devs[i];
+
+		if (di->vdev && di->vdev == ds->viommu) {
+			out->present = true;
+			out->bdf = di->vp->pci.devfn;
+		} else if (di->ep && out->nr_endpoints < PLATFORM_IOMMU_MAX_ENDPOINTS) {
+			out->endpoints[out->nr_endpoints++] = (uint16_t)viommu_endpoint_id(di->ep);
+		}
+	}
 }
 
 void device_set_destroy(struct device_set *ds)

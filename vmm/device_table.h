@@ -25,6 +25,7 @@ struct virtio_device;
 struct virtio_pci;
 struct vm_config;
 struct viommu_endpoint;
+struct platform_iommu;
 
 /* Any device's parsed option value. */
 union device_options {
@@ -101,5 +102,7 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 		      const struct vm_config *cfg) __attribute__((warn_unused_result));
 /* Destroys every device, last created first. Accepts a half-built set. */
 void device_set_destroy(struct device_set *ds);
+/* The vIOMMU's requester ID and its endpoints', for the firmware tables. */
+void device_set_iommu_topology(const struct device_set *ds, struct platform_iommu *out);
 
 #endif

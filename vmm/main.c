@@ -162,7 +162,12 @@ static void ptvm_platform_exit(struct ptvm *p)
 
 static int ptvm_devices_init(struct ptvm *p)
 {
-	return device_set_create(&p->devices, p->vm, p->platform.pci, &p->cfg);
+	int ret = device_set_create(&p->devices, p->vm, p->platform.pci, &p->cfg);
+
+	/* the firmware tables name the vIOMMU and what sits behind it */
+	if (!ret)
+		device_set_iommu_topology(&p->devices, &p->platform.iommu);
+	return ret;
 }
 
 static void ptvm_devices_exit(struct ptvm *p)
