@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "iommu/viommu.h"
@@ -15,6 +15,11 @@
 #include "vmm/util.h"
 
 #define VIRTIO_IOMMU_REQUEST_VQ 0
+/* how long the I/O thread waits for the next request before it sleeps (virtio_iommu_poll) */
+#define VIRTIO_IOMMU_POLL_NS 20000
+/* ... and how many such waits one notification may take before the thread looks at its
+ * other fds (a stop included): a guest that never stops cannot keep a reset waiting */
+#define VIRTIO_IOMMU_POLL_ROUNDS 256
 #define VIRTIO_IOMMU_EVENT_VQ 1
 
 #define VIRTIO_IOMMU_FEATURES                                                                      \
@@ -381,11 +386,48 @@ static enum virtio_chain_result virtio_iommu_chain(struct virtio_device *vdev, s
 	return VIRTIO_CHAIN_DONE;
 }
 
-/* The request queue; the event queue's buffers stay with the device (no fault is reported). */
+/*
+ * Waits up to VIRTIO_IOMMU_POLL_NS for the driver to make more requests available, with its
+ * notifications off. A guest in strict mode sends MAP, waits, sends UNMAP, waits: the next
+ * request comes microseconds after the last answer, and catching it here saves the driver's
+ * notify exit and the I/O thread's wake-up, which cost more than the request itself.
+ */
+static bool virtio_iommu_poll(struct virtqueue *vq)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned spins = 0;; spins++) {
+		if (virtqueue_has_work(vq))
+			return true;
+		__builtin_ia32_pause();
+		if (spins % 64)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) >
+		    VIRTIO_IOMMU_POLL_NS)
+			return false;
+	}
+}
+
+/* The request queue (answers pushed and notified after each batch, then a short wait for
+ * the next); the event queue's buffers stay with the device (no fault is reported). */
 static void virtio_iommu_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
-	if (vq->index == VIRTIO_IOMMU_REQUEST_VQ)
+	if (vq->index != VIRTIO_IOMMU_REQUEST_VQ)
+		return;
+	for (unsigned round = 0;; round++) {
 		virtio_queue_process(vdev, vq, &to_vi(vdev)->elem, virtio_iommu_chain);
+		if (virtio_needs_reset(vdev))
+			return;
+		if (round == VIRTIO_IOMMU_POLL_ROUNDS) {
+			virtio_queue_rekick(vdev, vq);
+			return;
+		}
+		virtqueue_disable_notify(vq);
+		if (!virtio_iommu_poll(vq) && !virtqueue_enable_notify(vq))
+			return;
+	}
 }
 
 /* A reset detaches every endpoint (no DMA, or bypass if the driver set it) and drops every

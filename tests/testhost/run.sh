@@ -51,11 +51,21 @@ if [ $SHELL_MODE = 1 ]; then
 else
 	MODE="ptvm.suites=$(IFS=,; echo "${SUITES[*]}")"
 fi
+# The viommu suite passes an NVMe controller through (QEMU nvme on a sparse image in
+# $BUILD/testhost/), when it is among the suites.
+VIOMMU_NVME=()
+for s in "${SUITES[@]}"; do
+	if [ "$s" = viommu ]; then
+		img=$BUILD/testhost/viommu-nvme.img
+		[ "$(stat -c %s "$img" 2>/dev/null)" = $((256 << 20)) ] || truncate -s 256M "$img"
+		VIOMMU_NVME=(-drive "file=$img,if=none,id=vinvme,format=raw" -device nvme,drive=vinvme,serial=ptvm-viommu0)
+	fi
+done
 # console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
 APPEND="console=ttyS0 panic=-1 intel_iommu=on $MODE ${TH_APPEND:-}"
 QEMU=(qemu-system-x86_64 -accel tcg -machine q35,kernel-irqchip=split -cpu qemu64,+svm,+npt
 	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}"
-	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu
+	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu "${VIOMMU_NVME[@]}"
 	-nographic -no-reboot -nodefaults
 	-chardev stdio,id=con,signal=off -serial chardev:con
 	-kernel "$KERNEL" -initrd "$IMG" -append "$APPEND")
