@@ -116,8 +116,7 @@ void *viommu_translate(struct viommu_endpoint *ep, uint64_t iova, uint64_t len, 
  * lowered to what one host-contiguous piece covers (adjacent mappings whose host addresses
  * follow each other make one piece). NULL when iova is not mapped for it.
  */
-void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t *len,
-			     bool write);
+void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t *len, bool write);
 /* Changes whenever a translation may have gone away (unmap, detach, attach, reset, bypass):
  * a caller that caches translations redoes them when it moves. */
 uint64_t viommu_generation(struct viommu *v);
