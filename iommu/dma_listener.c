@@ -412,12 +412,17 @@ int dma_listener_set_space(struct dma_listener *l, struct memmap *space)
 		l->registered = false;
 		pr_debug("%s: left %s", l->name, l->mm->name);
 	}
+	/* under the lock: the report reads the space's name, which goes with the space */
+	pthread_mutex_lock(&l->lock);
 	l->mm = space;
+	pthread_mutex_unlock(&l->lock);
 	if (!space)
 		return 0;
 	ret = memmap_listener_register(space, &l->ml);
 	if (ret) {
+		pthread_mutex_lock(&l->lock);
 		l->mm = NULL; /* the replay was rolled back: no DMA at all */
+		pthread_mutex_unlock(&l->lock);
 		return ret;
 	}
 	l->registered = true;
@@ -428,6 +433,18 @@ int dma_listener_set_space(struct dma_listener *l, struct memmap *space)
 struct memmap *dma_listener_space(struct dma_listener *l)
 {
 	return l->mm;
+}
+
+bool dma_listener_space_name(struct dma_listener *l, char *buf, size_t len)
+{
+	bool any;
+
+	pthread_mutex_lock(&l->lock);
+	any = l->mm != NULL;
+	if (any)
+		snprintf(buf, len, "%s", l->mm->name);
+	pthread_mutex_unlock(&l->lock);
+	return any;
 }
 
 void dma_listener_destroy(struct dma_listener *l)

@@ -17,6 +17,7 @@
 #define PTVM_IOMMU_DMA_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "iommu/vfio_container.h"
@@ -57,8 +58,10 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
  * on no space (nothing mapped) and the error returned.
  */
 int dma_listener_set_space(struct dma_listener *l, struct memmap *space);
-/* The address space it mirrors now, NULL if none. */
+/* The address space it mirrors now, NULL if none (for the thread that sets it). */
 struct memmap *dma_listener_space(struct dma_listener *l);
+/* Its name into buf, from any thread (the report); false when it mirrors nothing. */
+bool dma_listener_space_name(struct dma_listener *l, char *buf, size_t len);
 /* Unregisters (unmapping all) and frees. Accepts NULL. */
 void dma_listener_destroy(struct dma_listener *l);
 struct vfio_container *dma_listener_container(struct dma_listener *l);

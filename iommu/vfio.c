@@ -378,6 +378,8 @@ static void json_mapping(void *opaque, const char *name, uint64_t iova, uint64_t
 
 static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *out)
 {
+	char space[48];
+
 	fprintf(
 	    out, "{\"index\":%u,\"iommu\":\"%s\",\"pgsizes\":\"0x%" PRIx64 "\",\"iova_ranges\":[",
 	    c->index, c->iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1", c->pgsize_bitmap);
@@ -393,8 +395,8 @@ static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *
 	}
 	/* what its mappings mirror: guest RAM ("memmap"), a guest vIOMMU domain, or nothing */
 	fprintf(out, "],\"viommu\":%s,\"space\":", c->viommu ? "true" : "false");
-	if (c->listener && dma_listener_space(c->listener))
-		json_string(out, dma_listener_space(c->listener)->name);
+	if (c->listener && dma_listener_space_name(c->listener, space, sizeof(space)))
+		json_string(out, space);
 	else
 		fputs("null", out);
 	fprintf(out, ",\"groups\":[");
