@@ -161,7 +161,8 @@ int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio *vfio,
 	struct vfio_device *vdev;
 	int ret;
 
-	ret = vfio_attach_device(vfio, cfg->bdf, cfg->p2p, &vdev);
+	ret = cfg->viommu ? vfio_attach_device_viommu(vfio, cfg->bdf, &vdev)
+			  : vfio_attach_device(vfio, cfg->bdf, cfg->p2p, &vdev);
 	if (ret)
 		return ret;
 	/* on failure it detaches the device itself */

@@ -35,6 +35,7 @@ struct vfio_pci_config {
 	bool bar_mmap;		/* default on: off traps every BAR (an experiment mode) */
 	bool p2p;		/* map the BARs into the IOMMU too (peer-to-peer), default off */
 	bool rom;		/* expose the expansion ROM BAR, default off */
+	bool viommu;		/* behind the virtual IOMMU (set by the device table, not parsed) */
 };
 
 /* Parses "vfio=0000:00:03.0[,bar-mmap=on|off][,p2p=on|off][,rom=on|off]" (the "vfio="

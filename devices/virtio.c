@@ -212,7 +212,9 @@ void virtio_device_exit(struct virtio_device *vdev)
 
 uint64_t virtio_device_features(struct virtio_device *vdev)
 {
-	return vdev->ops->get_features(vdev) | VIRTIO_CORE_FEATURES;
+	/* behind a vIOMMU the driver must use its DMA API: the addresses are IOVAs */
+	return vdev->ops->get_features(vdev) | VIRTIO_CORE_FEATURES |
+	       (vdev->dma ? 1ULL << VIRTIO_F_ACCESS_PLATFORM : 0);
 }
 
 void virtio_device_set_driver_features(struct virtio_device *vdev, unsigned word, uint32_t val)
@@ -329,13 +331,15 @@ static bool virtio_status_steps_in_order(uint8_t s)
 	return true;
 }
 
-/* FEATURES_OK: only what was offered, and VERSION_1 (a modern device has no legacy mode). */
+/* FEATURES_OK: only what was offered, and VERSION_1 (a modern device has no legacy mode); behind
+ * a vIOMMU, ACCESS_PLATFORM (a driver without it would hand out guest-physical addresses). */
 static bool virtio_device_accept_features_locked(struct virtio_device *vdev)
 {
 	uint64_t offered = virtio_device_features(vdev);
 
 	if ((vdev->driver_features & ~offered) ||
-	    !(vdev->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
+	    !(vdev->driver_features & (1ULL << VIRTIO_F_VERSION_1)) ||
+	    (vdev->dma && !(vdev->driver_features & (1ULL << VIRTIO_F_ACCESS_PLATFORM)))) {
 		virtio_warn(vdev, "driver features 0x%llx refused (offered 0x%llx)",
 			    (unsigned long long)vdev->driver_features, (unsigned long long)offered);
 		return false;

@@ -106,6 +106,9 @@ struct virtio_device {
 	const struct virtio_transport_ops *transport;
 	void *transport_priv; /* the transport's own object; devices never touch it */
 	struct memmap *mm;
+	/* Behind a virtual IOMMU: its queues translate every address through this (set on
+	 * each vq too), and the transport offers VIRTIO_F_ACCESS_PLATFORM and insists on it. */
+	const struct virtqueue_dma *dma;
 
 	/* the state machine: changed under lock (vCPU threads), NEEDS_RESET also atomically
 	 * by the I/O thread */

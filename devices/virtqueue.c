@@ -37,6 +37,7 @@ void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size)
 	int kick_fd = vq->kick_fd;
 	const char *owner = vq->owner;
 	struct log_ratelimit *rl = vq->rl;
+	const struct virtqueue_dma *dma = vq->dma;
 
 	memset(vq, 0, sizeof(*vq));
 	vq->size = max_size;
@@ -45,20 +46,75 @@ void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size)
 	vq->kick_fd = kick_fd;
 	vq->owner = owner;
 	vq->rl = rl;
+	vq->dma = dma;
+}
+
+/*
+ * The one guest-memory access of the queue layer: the host address of [addr, addr+len) in
+ * one piece, from guest RAM or, behind a vIOMMU, from the device's domain (*len lowered to
+ * the piece that one host range covers). NULL when addr is neither.
+ */
+static void *vq_map(struct virtqueue *vq, uint64_t addr, uint64_t *len, bool write)
+{
+	if (vq->dma)
+		return vq->dma->map(vq->dma, addr, len, write);
+	return memmap_gpa_to_hva(vq->mm, addr, *len);
+}
+
+/* The same for a structure that must be host-contiguous (a ring, an indirect table). */
+static void *vq_map_whole(struct virtqueue *vq, uint64_t addr, uint64_t len, bool write)
+{
+	uint64_t n = len;
+	void *p = vq_map(vq, addr, &n, write);
+
+	return p && n == len ? p : NULL;
+}
+
+/* Looks the three rings up (again, when the vIOMMU's mappings changed); -EINVAL and the
+ * old pointers kept (they stay inside guest RAM) when one is no longer there. */
+static int vq_map_rings(struct virtqueue *vq)
+{
+	unsigned extra = vq->event_idx ? 2 : 0;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	/* read first: a change while looking up makes the next check look again */
+	uint64_t gen = vq->dma ? vq->dma->generation(vq->dma) : 0;
+
+	desc = vq_map_whole(vq, vq->desc_gpa, 16ULL * vq->size, false);
+	avail = vq_map_whole(vq, vq->avail_gpa, 4 + 2ULL * vq->size + extra, false);
+	used = vq_map_whole(vq, vq->used_gpa, 4 + 8ULL * vq->size + extra, true);
+	if (!desc || !avail || !used)
+		return -EINVAL;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->dma_generation = gen;
+	return 0;
+}
+
+/* Behind a vIOMMU: redoes the rings' lookup when a mapping may have gone away. */
+static int vq_check_rings(struct virtqueue *vq)
+{
+	if (!vq->dma || vq->dma->generation(vq->dma) == vq->dma_generation)
+		return 0;
+	if (!vq_map_rings(vq))
+		return 0;
+	vq_warn(vq,
+		"a ring is no longer mapped in the device's IOMMU domain (desc 0x%llx avail "
+		"0x%llx used 0x%llx)",
+		(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
+		(unsigned long long)vq->used_gpa);
+	return -EINVAL;
 }
 
 int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 {
-	uint64_t desc_len, avail_len, used_len;
-	unsigned extra = vq->event_idx ? 2 : 0;
 
 	if (!vq->size || vq->size > VIRTQUEUE_MAX_SIZE || (vq->size & (vq->size - 1))) {
 		vq_warn(vq, "size %u is not a power of two up to %u", vq->size, VIRTQUEUE_MAX_SIZE);
 		return -EINVAL;
 	}
-	desc_len = 16ULL * vq->size;
-	avail_len = 4 + 2ULL * vq->size + extra;
-	used_len = 4 + 8ULL * vq->size + extra;
 	/* split-ring alignment rules of virtio 1.x: 16, 2 and 4 bytes */
 	if (!IS_ALIGNED(vq->desc_gpa, 16) || !IS_ALIGNED(vq->avail_gpa, 2) ||
 	    !IS_ALIGNED(vq->used_gpa, 4)) {
@@ -67,13 +123,12 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 			(unsigned long long)vq->used_gpa);
 		return -EINVAL;
 	}
-	vq->desc = memmap_gpa_to_hva(mm, vq->desc_gpa, desc_len);
-	vq->avail = memmap_gpa_to_hva(mm, vq->avail_gpa, avail_len);
-	vq->used = memmap_gpa_to_hva(mm, vq->used_gpa, used_len);
-	if (!vq->desc || !vq->avail || !vq->used) {
+	vq->mm = mm;
+	if (vq_map_rings(vq)) {
 		vq_warn(vq,
-			"ring outside guest RAM (desc 0x%llx avail 0x%llx used 0x%llx, "
+			"ring outside guest RAM%s (desc 0x%llx avail 0x%llx used 0x%llx, "
 			"size %u)",
+			vq->dma ? " or not mapped in its IOMMU domain" : "",
 			(unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
 			(unsigned long long)vq->used_gpa, vq->size);
 		vq->desc = NULL;
@@ -81,7 +136,6 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 		vq->used = NULL;
 		return -EINVAL;
 	}
-	vq->mm = mm;
 	/* a started queue begins at index 0 on both sides (virtio 1.x 2.7.13) */
 	vq->last_avail_idx = 0;
 	vq->used_idx = 0;
@@ -91,38 +145,55 @@ int virtqueue_start(struct virtqueue *vq, struct memmap *mm)
 
 bool virtqueue_has_work(struct virtqueue *vq)
 {
-	return vq->avail && vq_avail_idx(vq) != vq->last_avail_idx;
+	if (!vq->avail)
+		return false;
+	/* a ring gone from the IOMMU domain: the next pop says so */
+	if (vq_check_rings(vq))
+		return true;
+	return vq_avail_idx(vq) != vq->last_avail_idx;
 }
 
-/* Adds one descriptor's buffer to elem after checking it against guest RAM. */
+/*
+ * Adds one descriptor's buffer to elem after checking it against guest RAM; behind a vIOMMU
+ * a buffer that spans several mappings becomes one segment per host piece.
+ */
 static int vq_add_segment(struct virtqueue *vq, struct virtqueue_elem *elem, uint64_t addr,
 			  uint32_t len, bool writable)
 {
+	uint64_t left = len;
 	void *hva;
 
-	if (elem->n_out + elem->n_in >= VIRTQUEUE_MAX_SEGS) {
-		vq_warn(vq, "chain at head %u has more than %u segments", elem->head,
-			VIRTQUEUE_MAX_SEGS);
-		return -EINVAL;
-	}
 	if (!writable && elem->n_in) {
 		vq_warn(vq, "chain at head %u has a readable segment after a writable one",
 			elem->head);
 		return -EINVAL;
 	}
-	hva = memmap_gpa_to_hva(vq->mm, addr, len);
-	if (!hva) {
-		vq_warn(vq, "descriptor buffer [0x%llx, +0x%x) is outside guest RAM",
-			(unsigned long long)addr, len);
-		return -EINVAL;
-	}
-	if (writable) {
-		elem->in[elem->n_in++] = (struct iovec){ .iov_base = hva, .iov_len = len };
-		elem->in_len += len;
-	} else {
-		elem->out[elem->n_out++] = (struct iovec){ .iov_base = hva, .iov_len = len };
-		elem->out_len += len;
-	}
+	do {
+		uint64_t n = left;
+
+		if (elem->n_out + elem->n_in >= VIRTQUEUE_MAX_SEGS) {
+			vq_warn(vq, "chain at head %u has more than %u segments", elem->head,
+				VIRTQUEUE_MAX_SEGS);
+			return -EINVAL;
+		}
+		hva = vq_map(vq, addr, &n, writable);
+		if (!hva || (left && !n)) {
+			vq_warn(vq, "descriptor buffer [0x%llx, +0x%x) is outside guest RAM%s",
+				(unsigned long long)addr, len,
+				vq->dma ? " or not mapped for this access in its IOMMU domain"
+					: "");
+			return -EINVAL;
+		}
+		if (writable) {
+			elem->in[elem->n_in++] = (struct iovec){ .iov_base = hva, .iov_len = n };
+			elem->in_len += n;
+		} else {
+			elem->out[elem->n_out++] = (struct iovec){ .iov_base = hva, .iov_len = n };
+			elem->out_len += n;
+		}
+		addr += n;
+		left -= n;
+	} while (left);
 	return 0;
 }
 
@@ -140,7 +211,7 @@ static int vq_walk_indirect(struct virtqueue *vq, struct virtqueue_elem *elem, u
 			len);
 		return -EINVAL;
 	}
-	table = memmap_gpa_to_hva(vq->mm, addr, len);
+	table = vq_map_whole(vq, addr, len, false);
 	if (!table || !IS_ALIGNED((uintptr_t)table, 2)) {
 		vq_warn(vq, "indirect table [0x%llx, +0x%x) is outside guest RAM",
 			(unsigned long long)addr, len);
@@ -178,6 +249,8 @@ int virtqueue_pop(struct virtqueue *vq, struct virtqueue_elem *elem)
 
 	if (!vq->avail)
 		return 0;
+	if (vq_check_rings(vq))
+		return -EINVAL;
 	avail_idx = vq_avail_idx(vq);
 	if (avail_idx == vq->last_avail_idx)
 		return 0;

@@ -21,6 +21,19 @@
 /* segments one request may have, direct or indirect (the walker refuses longer chains) */
 #define VIRTQUEUE_MAX_SEGS 256
 
+/*
+ * The guest-memory access of a device behind a virtual IOMMU: its addresses (rings,
+ * descriptors, indirect tables) are DMA addresses of its IOMMU domain, not guest-physical.
+ * map returns the host address of addr for that access (write: the device writes there) and
+ * lowers *len to what that one host-contiguous piece covers; NULL when the guest did not map
+ * addr for it. generation changes whenever a mapping may have gone away: the rings' host
+ * pointers are then looked up again before the next use.
+ */
+struct virtqueue_dma {
+	void *(*map)(const struct virtqueue_dma *d, uint64_t addr, uint64_t *len, bool write);
+	uint64_t (*generation)(const struct virtqueue_dma *d);
+};
+
 struct virtqueue {
 	/* set by the transport from the driver's configuration */
 	uint16_t size;
@@ -34,6 +47,10 @@ struct virtqueue {
 	 * its warnings about the guest's rings (NULL: one limiter per message) */
 	const char *owner;
 	struct log_ratelimit *rl;
+	/* behind a vIOMMU: how addresses are translated (NULL: they are guest-physical); kept
+	 * across resets, like kick_fd */
+	const struct virtqueue_dma *dma;
+	uint64_t dma_generation; /* dma's generation when the rings were looked up */
 
 	/* set by virtqueue_start(): host views of the rings, validated once */
 	struct memmap *mm;
@@ -57,11 +74,12 @@ struct virtqueue_elem {
 };
 
 /* Resets the queue to the state after device reset (size kept at max, disabled); kick_fd,
- * owner and rl stay. */
+ * owner, rl and dma stay. */
 void virtqueue_reset(struct virtqueue *vq, unsigned index, uint16_t max_size);
 /*
- * Validates the driver's ring addresses (alignment, inside guest RAM) and maps them.
- * -EINVAL with a warning naming the queue and the bad address otherwise.
+ * Validates the driver's ring addresses (alignment, inside guest RAM, or mapped in the
+ * device's IOMMU domain when vq->dma is set) and maps them. -EINVAL with a warning naming the
+ * queue and the bad address otherwise.
  */
 int virtqueue_start(struct virtqueue *vq, struct memmap *mm);
 /*

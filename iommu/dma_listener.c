@@ -2,6 +2,7 @@
 #include "iommu/dma_listener.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +22,40 @@ struct dma_mapping {
 
 struct dma_listener {
 	struct memmap_listener ml;
-	struct memmap *mm;
+	struct memmap *mm; /* the address space it mirrors now; NULL: none (no DMA at all) */
 	struct vfio_container *c;
 	const struct dma_backend_ops *ops;
 	bool p2p;
 	bool registered;
+	/* created on no space: a vIOMMU endpoint's container, whose source the guest picks */
+	bool guest_driven;
 	/* CAP_DMA_AVAIL when the listener was created (it makes the container's mappings),
 	 * 0 = the kernel did not say */
 	uint32_t limit;
 	char name[24];
-	unsigned nr_maps;
-	struct dma_mapping maps[MEMMAP_MAX_REGIONS];
+	/* the mappings in place, sorted by iova; lock: changed under the space's lock, read by
+	 * the report from another thread */
+	pthread_mutex_t lock;
+	unsigned nr_maps, cap_maps;
+	struct dma_mapping *maps;
 	struct dma_listener_stats stats;
+	struct log_ratelimit rl; /* what it says about a guest-controlled space's mappings */
 };
+
+/* Whether the guest chose what it mirrors (a vIOMMU domain, or bypass to guest RAM). */
+static bool dma_listener_guest_driven(const struct dma_listener *l)
+{
+	return l->guest_driven || (l->mm && l->mm->guest_controlled);
+}
+
+/* Errors about mappings the guest chose are the guest's doing: rate-limited. */
+#define dl_err(l, ...)                                                                             \
+	do {                                                                                       \
+		if (dma_listener_guest_driven(l))                                                  \
+			log_printf_ratelimited(&(l)->rl, LOG_ERR, __VA_ARGS__);                    \
+		else                                                                               \
+			pr_err(__VA_ARGS__);                                                       \
+	} while (0)
 
 static double now_seconds(void)
 {
@@ -104,13 +126,15 @@ static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memm
 	others = locked > l->stats.bytes_in_place ? locked - l->stats.bytes_in_place : 0;
 	getrlimit(RLIMIT_MEMLOCK, &rl);
 	if (rl.rlim_cur == RLIM_INFINITY) {
-		pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+		dl_err(l,
+		       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
 		       ": %s: RLIMIT_MEMLOCK is unlimited, so the host could not pin %s of guest "
 		       "RAM (out of memory?)",
 		       l->name, r->name, r->gpa, r->size, strerror(-err), fmt_size(b1, 32, ram));
 		return;
 	}
-	pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+	dl_err(l,
+	       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
 	       ": %s: pinning guest RAM for DMA needs RLIMIT_MEMLOCK of at least %s (guest RAM %s "
 	       "+ %s already locked), the current limit is %s: raise it (ulimit -l %" PRIu64
 	       ", LimitMEMLOCK=, or CAP_IPC_LOCK)",
@@ -164,12 +188,47 @@ static int dma_listener_check_iova(struct dma_listener *l, const struct memmap_r
 	}
 }
 
+/* Index of the first mapping at or after iova (binary search). */
+static unsigned dma_listener_pos(struct dma_listener *l, uint64_t iova)
+{
+	unsigned lo = 0, hi = l->nr_maps;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (l->maps[mid].iova < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct dma_mapping *dma_listener_find(struct dma_listener *l, uint64_t iova)
 {
-	for (unsigned i = 0; i < l->nr_maps; i++)
-		if (l->maps[i].iova == iova)
-			return &l->maps[i];
-	return NULL;
+	unsigned i = dma_listener_pos(l, iova);
+
+	return i < l->nr_maps && l->maps[i].iova == iova ? &l->maps[i] : NULL;
+}
+
+/* A slot for a mapping at iova, in order; NULL when memory runs out. */
+static struct dma_mapping *dma_listener_insert(struct dma_listener *l, uint64_t iova)
+{
+	unsigned i;
+
+	if (l->nr_maps == l->cap_maps) {
+		unsigned cap = l->cap_maps ? l->cap_maps * 2 : 16;
+		struct dma_mapping *n = realloc(l->maps, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		l->maps = n;
+		l->cap_maps = cap;
+	}
+	i = dma_listener_pos(l, iova);
+	memmove(&l->maps[i + 1], &l->maps[i], (l->nr_maps - i) * sizeof(l->maps[0]));
+	l->nr_maps++;
+	return &l->maps[i];
 }
 
 /*
@@ -187,7 +246,7 @@ static int dma_listener_refuse(struct dma_listener *l, struct memmap_region *r, 
 			l->name, r->name, r->gpa, r->gpa + r->size - 1, msg);
 		return 0;
 	}
-	pr_err("%s: guest %s %s [0x%" PRIx64 "-0x%" PRIx64 "] %s", l->name,
+	dl_err(l, "%s: guest %s %s [0x%" PRIx64 "-0x%" PRIx64 "] %s", l->name,
 	       memmap_kind_name(r->kind), r->name, r->gpa, r->gpa + r->size - 1, msg);
 	return err;
 }
@@ -217,11 +276,11 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 	}
 	if (dma_listener_check_iova(l, r, why, sizeof(why)))
 		return dma_listener_refuse(l, r, -EINVAL, "collides with %s", why);
-	if ((l->limit && l->nr_maps >= l->limit) || l->nr_maps == ARRAY_SIZE(l->maps)) {
+	if (l->limit && l->nr_maps >= l->limit) {
 		snprintf(why, sizeof(why),
 			 "would be DMA mapping %u, beyond the container's limit of %u "
 			 "(vfio_iommu_type1 dma_entry_limit)",
-			 l->nr_maps + 1, l->limit ? l->limit : (unsigned)ARRAY_SIZE(l->maps));
+			 l->nr_maps + 1, l->limit);
 		return dma_listener_refuse(l, r, -ENOSPC, "%s", why);
 	}
 
@@ -238,12 +297,19 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 		if (ret == -ENOMEM || ret == -EPERM)
 			dma_listener_explain_pin_failure(l, r, ret);
 		else
-			pr_err("%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+			dl_err(l,
+			       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
 			       " hva %p: %s",
 			       l->name, r->name, r->gpa, r->size, r->hva, strerror(-ret));
 		return ret;
 	}
-	m = &l->maps[l->nr_maps++];
+	pthread_mutex_lock(&l->lock);
+	m = dma_listener_insert(l, r->gpa);
+	if (!m) {
+		pthread_mutex_unlock(&l->lock);
+		l->ops->unmap(l, r->gpa, r->size);
+		return -ENOMEM;
+	}
 	*m = (struct dma_mapping){
 		.iova = r->gpa, .size = r->size, .hva = r->hva, .writable = writable
 	};
@@ -254,9 +320,17 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 	l->stats.max_map_seconds = MAX(l->stats.max_map_seconds, dt);
 	l->stats.nr_mappings = l->nr_maps;
 	l->stats.bytes_in_place += r->size;
-	pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s%s in %.1f ms",
-		l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
-		r->hugepages ? " (huge pages)" : "", dt * 1e3);
+	pthread_mutex_unlock(&l->lock);
+	/* one line per mapping: for guest RAM at info, for a guest's IOMMU domain (one per DMA
+	 * buffer in strict mode) at debug */
+	if (dma_listener_guest_driven(l))
+		pr_debug("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s in %.3f ms",
+			 l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
+			 dt * 1e3);
+	else
+		pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s%s in %.1f ms",
+			l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
+			r->hugepages ? " (huge pages)" : "", dt * 1e3);
 	return 0;
 }
 
@@ -273,17 +347,21 @@ static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_re
 	ret = l->ops->unmap(l, m->iova, m->size);
 	dt = now_seconds() - t0;
 	if (ret)
-		pr_warn("%s: VFIO_IOMMU_UNMAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64 ": %s",
-			l->name, m->name, m->iova, m->size, strerror(-ret));
+		pr_warn_ratelimited("%s: VFIO_IOMMU_UNMAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+				    ": %s",
+				    l->name, m->name, m->iova, m->size, strerror(-ret));
 	else
 		pr_debug("%s: unmapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " in %.1f ms",
 			 l->name, m->name, m->iova, m->size, dt * 1e3);
+	pthread_mutex_lock(&l->lock);
 	l->stats.nr_unmaps++;
 	l->stats.unmap_seconds += dt;
 	l->stats.bytes_in_place -= m->size;
 	/* the region is gone from the guest either way: forget it */
-	*m = l->maps[--l->nr_maps];
+	memmove(m, m + 1, (size_t)(&l->maps[l->nr_maps] - (m + 1)) * sizeof(*m));
+	l->nr_maps--;
 	l->stats.nr_mappings = l->nr_maps;
+	pthread_mutex_unlock(&l->lock);
 }
 
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
@@ -294,6 +372,7 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 
 	if (!l)
 		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
 	snprintf(l->name, sizeof(l->name), "container%u", c->index);
 	l->ml = (struct memmap_listener){
 		.name = l->name,
@@ -302,17 +381,17 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 		.region_add = dma_listener_region_add,
 		.region_del = dma_listener_region_del,
 	};
-	l->mm = mm;
 	l->c = c;
 	l->ops = ops;
 	l->p2p = p2p;
 	l->limit = c->dma_avail;
-	ret = memmap_listener_register(mm, &l->ml);
+	l->guest_driven = !mm;
+	ret = dma_listener_set_space(l, mm);
 	if (ret) {
+		free(l->maps);
 		free(l);
 		return ret;
 	}
-	l->registered = true;
 	c->listener = l;
 	if (l->stats.nr_maps)
 		pr_info("%s: %u DMA mappings, %" PRIu64 " MiB pinned in %.1f ms", l->name,
@@ -327,6 +406,11 @@ void dma_listener_enable_p2p(struct dma_listener *l)
 
 	if (l->p2p)
 		return;
+	if (!mm) {
+		/* following no address space (a vIOMMU endpoint not attached): later BARs only */
+		l->p2p = true;
+		return;
+	}
 	/* under the map's write lock, as region_add always runs: no BAR comes or goes meanwhile */
 	pthread_rwlock_wrlock(&mm->lock);
 	l->p2p = true;
@@ -337,6 +421,53 @@ void dma_listener_enable_p2p(struct dma_listener *l)
 	pthread_rwlock_unlock(&mm->lock);
 }
 
+int dma_listener_set_space(struct dma_listener *l, struct memmap *space)
+{
+	int ret;
+
+	if (l->registered && l->mm == space)
+		return 0;
+	if (l->registered) {
+		/* unmaps everything the old space had */
+		memmap_listener_unregister(l->mm, &l->ml);
+		l->registered = false;
+		pr_debug("%s: left %s", l->name, l->mm->name);
+	}
+	/* under the lock: the report reads the space's name, which goes with the space */
+	pthread_mutex_lock(&l->lock);
+	l->mm = space;
+	pthread_mutex_unlock(&l->lock);
+	if (!space)
+		return 0;
+	ret = memmap_listener_register(space, &l->ml);
+	if (ret) {
+		pthread_mutex_lock(&l->lock);
+		l->mm = NULL; /* the replay was rolled back: no DMA at all */
+		pthread_mutex_unlock(&l->lock);
+		return ret;
+	}
+	l->registered = true;
+	pr_debug("%s: follows %s (%u mappings)", l->name, space->name, l->nr_maps);
+	return 0;
+}
+
+struct memmap *dma_listener_space(struct dma_listener *l)
+{
+	return l->mm;
+}
+
+bool dma_listener_space_name(struct dma_listener *l, char *buf, size_t len)
+{
+	bool any;
+
+	pthread_mutex_lock(&l->lock);
+	any = l->mm != NULL;
+	if (any)
+		snprintf(buf, len, "%s", l->mm->name);
+	pthread_mutex_unlock(&l->lock);
+	return any;
+}
+
 void dma_listener_destroy(struct dma_listener *l)
 {
 	if (!l)
@@ -345,6 +476,8 @@ void dma_listener_destroy(struct dma_listener *l)
 		memmap_listener_unregister(l->mm, &l->ml);
 	if (l->c && l->c->listener == l)
 		l->c->listener = NULL;
+	free(l->maps);
+	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -380,15 +513,18 @@ void dma_listener_for_each(struct dma_listener *l,
 				      void *hva, bool writable),
 			   void *opaque)
 {
+	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size, l->maps[i].hva,
 		   l->maps[i].writable);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void dma_listener_report(struct dma_listener *l)
 {
 	const struct dma_listener_stats *s = &l->stats;
 
+	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s", l->name,
 			l->maps[i].name, l->maps[i].iova, l->maps[i].iova + l->maps[i].size - 1,
@@ -399,6 +535,7 @@ void dma_listener_report(struct dma_listener *l)
 		l->limit ? "" : ", no entry limit reported", s->nr_maps, s->bytes_mapped >> 20,
 		s->map_seconds * 1e3, s->max_map_seconds * 1e3, s->nr_unmaps,
 		s->unmap_seconds * 1e3);
+	pthread_mutex_unlock(&l->lock);
 }
 
 static int dma_backend_vfio_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,

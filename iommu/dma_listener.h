@@ -7,11 +7,17 @@
  * reserved regions (the error names the colliding guest range) and the DMA-entry limit; a
  * pinning failure names the RLIMIT_MEMLOCK needed. The backend is a table of two calls so
  * that unit tests can run it against a fake.
+ *
+ * Its source is an address space: the guest-physical map (IOVA = guest-physical), or, for a
+ * passthrough endpoint behind the virtual IOMMU, the guest IOMMU domain it is attached to
+ * (IOVA = the guest's IOVA; the domain's map is built from the guest's MAP/UNMAP), or none.
+ * What a guest-controlled space makes it say is rate-limited, and per mapping at debug only.
  */
 #ifndef PTVM_IOMMU_DMA_LISTENER_H
 #define PTVM_IOMMU_DMA_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "iommu/vfio_container.h"
@@ -38,7 +44,11 @@ struct dma_listener_stats {
 /* The real backend: VFIO_IOMMU_MAP_DMA/UNMAP_DMA on the listener's container. */
 extern const struct dma_backend_ops dma_backend_vfio;
 
-/* Creates and registers on mm (replaying every RAM region): -errno on a refused region. */
+/*
+ * Creates and registers on mm (replaying every RAM region): -errno on a refused region. mm
+ * NULL: registered nowhere, the container has no mappings (an endpoint behind the vIOMMU
+ * before the guest attaches it).
+ */
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 			const struct dma_backend_ops *ops, struct dma_listener **out);
 /*
@@ -47,6 +57,17 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
  * come. Idempotent.
  */
 void dma_listener_enable_p2p(struct dma_listener *l);
+/*
+ * The listener's source becomes another address space: the guest-physical map, a guest
+ * IOMMU domain (iommu/viommu.h), or NULL for none. Everything mapped from the old space is
+ * unmapped, then the new one is replayed; when the replay is refused the listener is left
+ * on no space (nothing mapped) and the error returned.
+ */
+int dma_listener_set_space(struct dma_listener *l, struct memmap *space);
+/* The address space it mirrors now, NULL if none (for the thread that sets it). */
+struct memmap *dma_listener_space(struct dma_listener *l);
+/* Its name into buf, from any thread (the report); false when it mirrors nothing. */
+bool dma_listener_space_name(struct dma_listener *l, char *buf, size_t len);
 /* Unregisters (unmapping all) and frees. Accepts NULL. */
 void dma_listener_destroy(struct dma_listener *l);
 struct vfio_container *dma_listener_container(struct dma_listener *l);

@@ -96,7 +96,8 @@ static int vfio_group_join_existing(struct vfio *v, struct vfio_group *g,
 		struct vfio_container *c = v->containers[i];
 		int ret = 0;
 
-		if (vfio_group_set_container(g, c))
+		/* a vIOMMU endpoint's container mirrors its guest domain: it is nobody else's */
+		if (c->viommu || vfio_group_set_container(g, c))
 			continue;
 		for (unsigned j = 0; j < nr_resv && !ret; j++)
 			ret = c->listener ? dma_listener_add_reserved(c->listener, resv[j].start,
@@ -113,8 +114,11 @@ static int vfio_group_join_existing(struct vfio *v, struct vfio_group *g,
 	return 0;
 }
 
-/* A new container for g, with its own DMA listener replaying the guest's RAM into it. */
-static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p2p,
+/*
+ * A new container for g, with its own DMA listener replaying the guest's RAM into it; behind
+ * the vIOMMU (viommu) the listener starts on no address space: no DMA at all.
+ */
+static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p2p, bool viommu,
 				    const struct vfio_reserved_range *resv, unsigned nr_resv)
 {
 	struct vfio_container *c;
@@ -139,12 +143,14 @@ static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p
 		ret = vfio_container_add_reserved(c, resv[j].start, resv[j].end, resv[j].what);
 	if (ret)
 		goto out_unset_container;
-	ret = dma_listener_create(v->mm, c, p2p, &dma_backend_vfio, &l);
+	c->viommu = viommu;
+	ret = dma_listener_create(viommu ? NULL : v->mm, c, p2p && !viommu, &dma_backend_vfio, &l);
 	if (ret)
 		goto out_unset_container;
 	v->containers[v->nr_containers++] = c;
 	v->next_container_index++;
-	pr_info("vfio: IOMMU group %d in new container%u", g->id, c->index);
+	pr_info("vfio: IOMMU group %d in new container%u%s", g->id, c->index,
+		viommu ? " (its DMA follows the guest's vIOMMU domain)" : "");
 	return 0;
 
 out_unset_container:
@@ -162,8 +168,9 @@ static struct vfio_group *vfio_find_group(struct vfio *v, int id)
 	return NULL;
 }
 
-/* Opens group id and puts it in a container (an existing one if the kernel agrees). */
-static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **out)
+/* Opens group id and puts it in a container (an existing one if the kernel agrees and the
+ * group is not behind the vIOMMU). */
+static int vfio_group_get(struct vfio *v, int id, bool p2p, bool viommu, struct vfio_group **out)
 {
 	struct vfio_reserved_range resv[VFIO_MAX_RESERVED];
 	struct vfio_group *g = vfio_find_group(v, id);
@@ -171,6 +178,12 @@ static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **
 	int ret;
 
 	if (g) {
+		if (g->container->viommu != viommu) {
+			pr_err("vfio: IOMMU group %d: its devices must all be behind the vIOMMU "
+			       "(iommu=on) or none of them",
+			       id);
+			return -EINVAL;
+		}
 		if (p2p && g->container->listener)
 			dma_listener_enable_p2p(g->container->listener);
 		*out = g;
@@ -184,9 +197,9 @@ static int vfio_group_get(struct vfio *v, int id, bool p2p, struct vfio_group **
 	ret = vfio_group_reserved(g, resv, VFIO_MAX_RESERVED, &nr_resv);
 	if (ret)
 		goto out_close;
-	ret = vfio_group_join_existing(v, g, resv, nr_resv);
+	ret = viommu ? 0 : vfio_group_join_existing(v, g, resv, nr_resv);
 	if (ret == 0)
-		ret = vfio_group_new_container(v, g, p2p, resv, nr_resv);
+		ret = vfio_group_new_container(v, g, p2p, viommu, resv, nr_resv);
 	if (ret < 0)
 		goto out_close;
 	/* a container is mapped for peer-to-peer as soon as one of its devices asks */
@@ -219,7 +232,8 @@ static void vfio_group_put(struct vfio *v, struct vfio_group *g)
 	vfio_group_close(g);
 }
 
-int vfio_attach_device(struct vfio *v, const char *arg, bool p2p, struct vfio_device **out)
+static int vfio_attach(struct vfio *v, const char *arg, bool p2p, bool viommu,
+		       struct vfio_device **out)
 {
 	char bdf[VFIO_BDF_LEN];
 	struct vfio_group *g;
@@ -246,7 +260,7 @@ int vfio_attach_device(struct vfio *v, const char *arg, bool p2p, struct vfio_de
 	ret = vfio_sysfs_iommu_group(bdf, &id);
 	if (ret)
 		return ret;
-	ret = vfio_group_get(v, id, p2p, &g);
+	ret = vfio_group_get(v, id, p2p, viommu, &g);
 	if (ret)
 		return ret;
 	ret = vfio_device_open(g, bdf, &d);
@@ -257,6 +271,29 @@ int vfio_attach_device(struct vfio *v, const char *arg, bool p2p, struct vfio_de
 	v->devices[v->nr_devices++] = d;
 	*out = d;
 	return 0;
+}
+
+int vfio_attach_device(struct vfio *v, const char *bdf, bool p2p, struct vfio_device **out)
+{
+	return vfio_attach(v, bdf, p2p, false, out);
+}
+
+int vfio_attach_device_viommu(struct vfio *v, const char *bdf, struct vfio_device **out)
+{
+	return vfio_attach(v, bdf, false, true, out);
+}
+
+struct dma_listener *vfio_device_dma_listener(struct vfio_device *d)
+{
+	return d->group->container->listener;
+}
+
+struct vfio_device *vfio_find_device(struct vfio *v, const char *bdf)
+{
+	for (unsigned i = 0; v && i < v->nr_devices; i++)
+		if (!strcmp(v->devices[i]->bdf, bdf))
+			return v->devices[i];
+	return NULL;
 }
 
 void vfio_detach_device(struct vfio *v, struct vfio_device *d)
@@ -342,6 +379,8 @@ static void json_mapping(void *opaque, const char *name, uint64_t iova, uint64_t
 
 static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *out)
 {
+	char space[48];
+
 	fprintf(
 	    out, "{\"index\":%u,\"iommu\":\"%s\",\"pgsizes\":\"0x%" PRIx64 "\",\"iova_ranges\":[",
 	    c->index, c->iommu_type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1", c->pgsize_bitmap);
@@ -355,7 +394,13 @@ static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *
 		json_string(out, c->reserved[j].what);
 		fputc('}', out);
 	}
-	fprintf(out, "],\"groups\":[");
+	/* what its mappings mirror: guest RAM ("memmap"), a guest vIOMMU domain, or nothing */
+	fprintf(out, "],\"viommu\":%s,\"space\":", c->viommu ? "true" : "false");
+	if (c->listener && dma_listener_space_name(c->listener, space, sizeof(space)))
+		json_string(out, space);
+	else
+		fputs("null", out);
+	fprintf(out, ",\"groups\":[");
 	for (unsigned j = 0, n = 0; j < v->nr_groups; j++) {
 		struct vfio_group *g = v->groups[j];
 

@@ -21,6 +21,17 @@ int vfio_create(struct memmap *mm, struct vfio **out);
 void vfio_destroy(struct vfio *v);
 /* Validates the BDF, refuses a device attached twice, opens it; p2p: map DEVICE_RAM too. */
 int vfio_attach_device(struct vfio *v, const char *bdf, bool p2p, struct vfio_device **out);
+/*
+ * The same for an endpoint behind the virtual IOMMU: its group gets a container of its own
+ * whose DMA listener mirrors nothing until the guest attaches the endpoint to a domain
+ * (iommu/viommu.h takes the listener: vfio_device_dma_listener). -EINVAL, naming the group,
+ * when another device of its group is attached without the vIOMMU (or the reverse).
+ */
+int vfio_attach_device_viommu(struct vfio *v, const char *bdf, struct vfio_device **out);
+/* The DMA listener of the container the device's group is in. */
+struct dma_listener *vfio_device_dma_listener(struct vfio_device *d);
+/* The attached device with this BDF (as vfio_bdf_parse writes it), or NULL. */
+struct vfio_device *vfio_find_device(struct vfio *v, const char *bdf);
 void vfio_detach_device(struct vfio *v, struct vfio_device *d);
 /* True while any device is attached: guest RAM is pinned (balloon must not discard it). */
 bool vfio_has_devices(struct vfio *v);
@@ -31,12 +42,14 @@ void vfio_report(struct vfio *v);
  *   {"containers":[{"index":0,"iommu":"type1v2","pgsizes":"0x40201000",
  *     "iova_ranges":[{"start":"0x0","end":"0xfedfffff"}],
  *     "reserved":[{"start":"0xfee00000","end":"0xfeefffff","what":"msi, IOMMU group 1"}],
+ *     "viommu":false,"space":"memmap",
  *     "groups":[{"id":1,"devices":["0000:00:01.0"]}],
  *     "mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000","hva":"0x7f..",
  *                  "writable":true}],
  *     "stats":{"maps":1,"unmaps":0,"bytes_mapped":67108864,"map_ms":12.3,
  *              "max_map_ms":12.3,"unmap_ms":0.0}}]}
- * Addresses are hex strings (JSON numbers lose precision above 2^53).
+ * Addresses are hex strings (JSON numbers lose precision above 2^53). space is what the
+ * container mirrors: "memmap" (guest RAM), a vIOMMU domain ("viommu-domain3") or null.
  */
 int vfio_report_json(struct vfio *v, FILE *out);
 

@@ -35,6 +35,9 @@ struct vfio_container {
 	unsigned nr_reserved; /* from the groups' reserved_regions in sysfs */
 	struct vfio_reserved_range reserved[VFIO_MAX_RESERVED];
 	struct dma_listener *listener;
+	/* Behind the virtual IOMMU: one group only, its listener follows the guest IOMMU domain
+	 * the endpoint is attached to (or nothing); no other group joins it. */
+	bool viommu;
 	unsigned index; /* for logs: "container0" */
 };
 

@@ -160,7 +160,7 @@ unsigned cli_count_devices(const struct vm_config *cfg, const struct device_type
 static int cli_add_device(struct vm_config *cfg, const struct device_type *type, const char *val)
 {
 	union device_options o;
-	int ret;
+	int ret, iommu;
 
 	if (cli_count_devices(cfg, type) == type->max) {
 		if (type->max == 1)
@@ -174,7 +174,7 @@ static int cli_add_device(struct vm_config *cfg, const struct device_type *type,
 		return -EINVAL;
 	}
 	memset(&o, 0, sizeof(o));
-	ret = type->parse(val, &o);
+	ret = device_type_parse(type, val, &o, &iommu);
 	if (ret)
 		return ret;
 	cfg->devices[cfg->nr_devices++] = (struct cli_device){ .type = type, .arg = val };

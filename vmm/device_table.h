@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The devices a user adds on the command line, as data: one table entry per option (--disk,
- * --net, --console, --rng, --balloon, --device), each with its parser (pure: no host access,
- * so the CLI checks every value before anything is opened), its constructor and destructor.
+ * The devices a user adds on the command line, as data: one table entry per option (--iommu,
+ * --disk, --net, --console, --rng, --balloon, --device), each with its parser (pure: no host
+ * access, so the CLI checks every value before anything is opened), its constructor and destructor.
  * The CLI builds its option list from the table; start-up creates, and exit destroys, every
  * device through it. Both architectures share it: the devices sit above the architecture line.
  */
@@ -24,6 +24,8 @@ struct vfio;
 struct virtio_device;
 struct virtio_pci;
 struct vm_config;
+struct viommu_endpoint;
+struct platform_iommu;
 
 /* Any device's parsed option value. */
 union device_options {
@@ -41,6 +43,8 @@ struct device_instance {
 	struct virtio_device *vdev; /* virtio devices */
 	struct virtio_pci *vp;	    /* ... and their virtio-pci function */
 	struct vfio_pci *vfio;	    /* passthrough devices */
+	bool behind_iommu;	    /* set before create: it is to sit behind the vIOMMU */
+	struct viommu_endpoint *ep; /* ... as this endpoint, once created */
 };
 
 #define DEVICE_SET_MAX 64
@@ -52,6 +56,7 @@ struct device_set {
 	struct vfio *vfio;	       /* the VFIO containers, once a passthrough device exists */
 	struct virtio_device *console; /* --console virtio: stdin goes here instead of the UART */
 	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
+	struct virtio_device *viommu;  /* --iommu virtio: the devices behind it are its endpoints */
 	struct device_instance devs[DEVICE_SET_MAX];
 	unsigned nr_devs;
 };
@@ -63,6 +68,9 @@ struct device_type {
 	unsigned max;	     /* how many one VM may have */
 	bool optional_value; /* the value may be left out (--rng) */
 	bool passthrough;    /* created after every emulated device (the balloon must know) */
+	/* It does DMA: its value takes iommu=on|off, and with --iommu virtio it sits behind the
+	 * vIOMMU unless iommu=off. */
+	bool dma;
 	/* Parses the option's value; -EINVAL after one pr_err naming the option and the bad part.
 	 */
 	int (*parse)(const char *arg, union device_options *o);
@@ -78,6 +86,12 @@ extern const unsigned nr_device_types;
 
 /* The entry for --NAME, or NULL. */
 const struct device_type *device_type_find(const char *name);
+/*
+ * Parses an option's value with type->parse, after taking out iommu=on|off for a DMA device:
+ * *iommu = 1 (on), 0 (off) or -1 (not given). -EINVAL after one pr_err.
+ */
+int device_type_parse(const struct device_type *type, const char *arg, union device_options *o,
+		      int *iommu);
 
 /*
  * Creates every device cfg names on vm's PCI bus: the emulated ones first, in table order and
@@ -88,5 +102,7 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 		      const struct vm_config *cfg) __attribute__((warn_unused_result));
 /* Destroys every device, last created first. Accepts a half-built set. */
 void device_set_destroy(struct device_set *ds);
+/* The vIOMMU's requester ID and its endpoints', for the firmware tables. */
+void device_set_iommu_topology(const struct device_set *ds, struct platform_iommu *out);
 
 #endif

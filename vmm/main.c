@@ -18,9 +18,11 @@
 #include "cli.h"
 #include "device_table.h"
 #include "devices/uart.h"
+#include "devices/virtio_iommu.h"
 #include "eventloop.h"
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
+#include "iommu/viommu.h"
 #include "log.h"
 #include "platform.h"
 #include "term.h"
@@ -42,6 +44,7 @@ struct ptvm {
 	struct eventloop_handler uart_room_h; /* the UART took what waited: read stdin again */
 	struct eventloop_handler stop_h;
 	struct eventloop_handler signal_h;
+	bool report_written; /* --report FILE: rewritten on SIGUSR2 and at exit */
 	struct timespec t_start;
 };
 
@@ -159,7 +162,12 @@ static void ptvm_platform_exit(struct ptvm *p)
 
 static int ptvm_devices_init(struct ptvm *p)
 {
-	return device_set_create(&p->devices, p->vm, p->platform.pci, &p->cfg);
+	int ret = device_set_create(&p->devices, p->vm, p->platform.pci, &p->cfg);
+
+	/* the firmware tables name the vIOMMU and what sits behind it */
+	if (!ret)
+		device_set_iommu_topology(&p->devices, &p->platform.iommu);
+	return ret;
 }
 
 static void ptvm_devices_exit(struct ptvm *p)
@@ -167,7 +175,11 @@ static void ptvm_devices_exit(struct ptvm *p)
 	device_set_destroy(&p->devices);
 }
 
-/* --report FILE: one JSON object with what passthrough set up, written once the VM runs */
+/*
+ * --report FILE: one JSON object with what passthrough and the vIOMMU set up, written once
+ * the VM runs, again on SIGUSR2 (the guest's IOMMU domains change while it runs) and when
+ * the VM stops.
+ */
 static int ptvm_report_write(struct ptvm *p)
 {
 	FILE *f;
@@ -187,6 +199,8 @@ static int ptvm_report_write(struct ptvm *p)
 		vfio_report_json(p->devices.vfio, f);
 	else
 		fputs("null", f);
+	fputs(", \"viommu\": ", f);
+	viommu_report_json(p->devices.viommu ? virtio_iommu_model(p->devices.viommu) : NULL, f);
 	fputs("}\n", f);
 	if (fclose(f)) {
 		ret = -errno;
@@ -195,9 +209,19 @@ static int ptvm_report_write(struct ptvm *p)
 	return ret;
 }
 
+static int ptvm_report_init(struct ptvm *p)
+{
+	int ret = ptvm_report_write(p);
+
+	p->report_written = !ret && p->cfg.report;
+	return ret;
+}
+
+/* the last state, before the devices go */
 static void ptvm_report_exit(struct ptvm *p)
 {
-	(void)p;
+	if (p->report_written)
+		ptvm_report_write(p);
 }
 
 static int ptvm_boot_init(struct ptvm *p)
@@ -277,6 +301,11 @@ static void ptvm_signal_ready(struct eventloop_handler *h, uint32_t events)
 
 	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGUSR2) {
+		if (p->report_written)
+			ptvm_report_write(p);
+		return;
+	}
 	snprintf(why, sizeof(why), "signal %s", strsignal((int)si.ssi_signo));
 	vm_request_exit(p->vm, PTVM_EXIT_SIGNAL, why);
 }
@@ -298,6 +327,7 @@ static int ptvm_console_init(struct ptvm *p)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	p->signal_h = (struct eventloop_handler){ .fd = signalfd(-1, &set, SFD_CLOEXEC),
 						  .name = "signals",
 						  .ready = ptvm_signal_ready };
@@ -351,7 +381,7 @@ static const struct ptvm_step {
 	{ "devices", ptvm_devices_init, ptvm_devices_exit },
 	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "console", ptvm_console_init, ptvm_console_exit },
-	{ "report", ptvm_report_write, ptvm_report_exit },
+	{ "report", ptvm_report_init, ptvm_report_exit },
 };
 
 static int ptvm_run_vm(struct ptvm *p)
@@ -406,6 +436,7 @@ static int ptvm_cmd_run(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -22,15 +22,27 @@ const char *memmap_kind_name(enum memmap_kind kind)
 	return "?";
 }
 
-int memmap_create(struct memmap **out)
+int memmap_create_space(const char *name, unsigned max_regions, struct memmap **out)
 {
 	struct memmap *mm = calloc(1, sizeof(*mm));
 
 	if (!mm)
 		return -ENOMEM;
 	pthread_rwlock_init(&mm->lock, NULL);
+	mm->name = name;
+	mm->max_regions = max_regions;
+	mm->guest_controlled = true;
 	*out = mm;
 	return 0;
+}
+
+int memmap_create(struct memmap **out)
+{
+	int ret = memmap_create_space("memmap", MEMMAP_MAX_REGIONS, out);
+
+	if (!ret)
+		(*out)->guest_controlled = false;
+	return ret;
 }
 
 void memmap_destroy(struct memmap *mm)
@@ -40,6 +52,7 @@ void memmap_destroy(struct memmap *mm)
 	while (mm->nr_regions)
 		memmap_del_region(mm, mm->regions[mm->nr_regions - 1]->gpa);
 	pthread_rwlock_destroy(&mm->lock);
+	free(mm->regions);
 	free(mm);
 }
 
@@ -54,46 +67,86 @@ static void memmap_listeners_del_until(struct memmap_listener *l, struct memmap_
 		l->region_del(l, r);
 }
 
+/* Index of the first region starting at or after gpa (binary search). */
 static unsigned memmap_insert_pos(struct memmap *mm, uint64_t gpa)
 {
-	unsigned i = 0;
+	unsigned lo = 0, hi = mm->nr_regions;
 
-	while (i < mm->nr_regions && mm->regions[i]->gpa < gpa)
-		i++;
-	return i;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (mm->regions[mid]->gpa < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The region [gpa, gpa+size) would overlap, if any: only its neighbours can. */
+static struct memmap_region *memmap_overlap_locked(struct memmap *mm, uint64_t gpa, uint64_t size)
+{
+	unsigned pos = memmap_insert_pos(mm, gpa);
+
+	if (pos < mm->nr_regions &&
+	    ranges_overlap(gpa, size, mm->regions[pos]->gpa, mm->regions[pos]->size))
+		return mm->regions[pos];
+	if (pos > 0 &&
+	    ranges_overlap(gpa, size, mm->regions[pos - 1]->gpa, mm->regions[pos - 1]->size))
+		return mm->regions[pos - 1];
+	return NULL;
+}
+
+/* Room for one more region pointer; -ENOMEM. */
+static int memmap_grow_locked(struct memmap *mm)
+{
+	struct memmap_region **n;
+	unsigned cap;
+
+	if (mm->nr_regions < mm->capacity)
+		return 0;
+	cap = mm->capacity ? mm->capacity * 2 : 16;
+	if (cap > mm->max_regions)
+		cap = mm->max_regions;
+	n = realloc(mm->regions, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	mm->regions = n;
+	mm->capacity = cap;
+	return 0;
 }
 
 int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 {
-	struct memmap_region *r;
+	struct memmap_region *r, *o;
 	unsigned pos;
 	int ret;
 
 	if (!tmpl->size || tmpl->gpa + tmpl->size < tmpl->gpa) {
-		pr_err_ratelimited("memmap: region %s [0x%llx, +0x%llx) is empty or wraps",
+		pr_err_ratelimited("%s: region %s [0x%llx, +0x%llx) is empty or wraps", mm->name,
 				   tmpl->name, (unsigned long long)tmpl->gpa,
 				   (unsigned long long)tmpl->size);
 		return -EINVAL;
 	}
 	pthread_rwlock_wrlock(&mm->lock);
-	for (unsigned i = 0; i < mm->nr_regions; i++) {
-		struct memmap_region *o = mm->regions[i];
-
-		if (ranges_overlap(tmpl->gpa, tmpl->size, o->gpa, o->size)) {
-			pr_err_ratelimited(
-			    "memmap: region %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
-			    tmpl->name, (unsigned long long)tmpl->gpa,
-			    (unsigned long long)(tmpl->gpa + tmpl->size - 1), o->name,
-			    (unsigned long long)o->gpa, (unsigned long long)(o->gpa + o->size - 1));
-			ret = -EEXIST;
-			goto out_unlock;
-		}
+	o = memmap_overlap_locked(mm, tmpl->gpa, tmpl->size);
+	if (o) {
+		pr_err_ratelimited("%s: region %s [0x%llx-0x%llx] overlaps %s [0x%llx-0x%llx]",
+				   mm->name, tmpl->name, (unsigned long long)tmpl->gpa,
+				   (unsigned long long)(tmpl->gpa + tmpl->size - 1), o->name,
+				   (unsigned long long)o->gpa,
+				   (unsigned long long)(o->gpa + o->size - 1));
+		ret = -EEXIST;
+		goto out_unlock;
 	}
-	if (mm->nr_regions == MEMMAP_MAX_REGIONS) {
-		pr_err_ratelimited("memmap: too many regions adding %s", tmpl->name);
+	if (mm->nr_regions == mm->max_regions) {
+		pr_err_ratelimited("%s: too many regions adding %s", mm->name, tmpl->name);
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
+	ret = memmap_grow_locked(mm);
+	if (ret)
+		goto out_unlock;
 	r = malloc(sizeof(*r));
 	if (!r) {
 		ret = -ENOMEM;
@@ -116,8 +169,9 @@ int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 		(mm->nr_regions - pos) * sizeof(mm->regions[0]));
 	mm->regions[pos] = r;
 	mm->nr_regions++;
-	pr_debug("memmap: add %s %s [0x%llx-0x%llx] hva=%p", memmap_kind_name(r->kind), r->name,
-		 (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1), r->hva);
+	pr_debug("%s: add %s %s [0x%llx-0x%llx] hva=%p", mm->name, memmap_kind_name(r->kind),
+		 r->name, (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1),
+		 r->hva);
 	ret = 0;
 out_unlock:
 	pthread_rwlock_unlock(&mm->lock);
@@ -130,12 +184,9 @@ int memmap_del_region(struct memmap *mm, uint64_t gpa)
 	unsigned i;
 
 	pthread_rwlock_wrlock(&mm->lock);
-	for (i = 0; i < mm->nr_regions; i++) {
-		if (mm->regions[i]->gpa == gpa) {
-			r = mm->regions[i];
-			break;
-		}
-	}
+	i = memmap_insert_pos(mm, gpa);
+	if (i < mm->nr_regions && mm->regions[i]->gpa == gpa)
+		r = mm->regions[i];
 	if (!r) {
 		pthread_rwlock_unlock(&mm->lock);
 		return -ENOENT;
@@ -144,7 +195,7 @@ int memmap_del_region(struct memmap *mm, uint64_t gpa)
 	memmove(&mm->regions[i], &mm->regions[i + 1],
 		(mm->nr_regions - i - 1) * sizeof(mm->regions[0]));
 	mm->nr_regions--;
-	pr_debug("memmap: del %s %s [0x%llx-0x%llx]", memmap_kind_name(r->kind), r->name,
+	pr_debug("%s: del %s %s [0x%llx-0x%llx]", mm->name, memmap_kind_name(r->kind), r->name,
 		 (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1));
 	pthread_rwlock_unlock(&mm->lock);
 	free(r);
@@ -163,8 +214,9 @@ int memmap_listener_register(struct memmap *mm, struct memmap_listener *l)
 			break;
 		ret = l->region_add(l, mm->regions[i]);
 		if (ret) {
-			pr_err("memmap: listener %s refused %s during replay", l->name,
-			       mm->regions[i]->name);
+			/* rate-limited: a guest IOMMU domain replays guest-chosen mappings */
+			pr_err_ratelimited("%s: listener %s refused %s during replay", mm->name,
+					   l->name, mm->regions[i]->name);
 			while (i--)
 				if (l->region_del)
 					l->region_del(l, mm->regions[i]);
@@ -257,6 +309,23 @@ bool memmap_find(struct memmap *mm, uint64_t gpa, struct memmap_region *out)
 
 	pthread_rwlock_rdlock(&mm->lock);
 	r = memmap_lookup_locked(mm, gpa);
+	if (r)
+		*out = *r;
+	pthread_rwlock_unlock(&mm->lock);
+	return r != NULL;
+}
+
+bool memmap_find_next(struct memmap *mm, uint64_t gpa, struct memmap_region *out)
+{
+	struct memmap_region *r;
+	unsigned pos;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	r = memmap_lookup_locked(mm, gpa);
+	if (!r) {
+		pos = memmap_insert_pos(mm, gpa);
+		r = pos < mm->nr_regions ? mm->regions[pos] : NULL;
+	}
 	if (r)
 		*out = *r;
 	pthread_rwlock_unlock(&mm->lock);

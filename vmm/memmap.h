@@ -47,18 +47,30 @@ struct memmap_listener {
 	struct memmap_listener *next;
 };
 
+/* The guest-physical map's limit (memmap_create); other address spaces choose their own. */
 #define MEMMAP_MAX_REGIONS 64
 
 struct memmap {
 	pthread_rwlock_t lock;
-	unsigned nr_regions;
-	/* Sorted by gpa; each region is allocated on its own so pointers handed to listeners
-	 * stay valid while the array shifts. */
-	struct memmap_region *regions[MEMMAP_MAX_REGIONS];
+	const char *name; /* "memmap", or the address space's name, for messages */
+	/* Regions come from guest requests (a vIOMMU domain): listeners rate-limit what they
+	 * say about them and log each one at debug level only. */
+	bool guest_controlled;
+	unsigned nr_regions, max_regions, capacity;
+	/* Sorted by gpa, grown on demand up to max_regions; each region is allocated on its own
+	 * so pointers handed to listeners stay valid while the array shifts. */
+	struct memmap_region **regions;
 	struct memmap_listener *listeners; /* sorted by priority */
 };
 
+/* The guest-physical address-space map: at most MEMMAP_MAX_REGIONS regions. */
 int memmap_create(struct memmap **out);
+/*
+ * Another address space with the same listener interface (a guest IOMMU domain: IOVA ->
+ * host address), holding up to max_regions regions; name (kept, not copied) prefixes its
+ * messages; guest_controlled is set. Lookups and adds are O(log n) searches.
+ */
+int memmap_create_space(const char *name, unsigned max_regions, struct memmap **out);
 /* Deletes every region (listeners see region_del), then frees. Accepts NULL. */
 void memmap_destroy(struct memmap *mm);
 
@@ -91,6 +103,8 @@ int memmap_read(struct memmap *mm, uint64_t gpa, void *dst, uint64_t len);
  * map can change under a concurrent reader (a guest moving a BAR from a vCPU thread).
  */
 bool memmap_find(struct memmap *mm, uint64_t gpa, struct memmap_region *out);
+/* The same for the region containing gpa or, if none does, the first one after it. */
+bool memmap_find_next(struct memmap *mm, uint64_t gpa, struct memmap_region *out);
 
 const char *memmap_kind_name(enum memmap_kind kind);
 

@@ -96,6 +96,8 @@ carry() { # carry ORDER MODULE...: add each by name
 	shift
 	for m in "$@"; do
 		pat=$(echo "$m" | sed 's/[-_]/[-_]/g')
+		# built into this kernel (trixie's virtio_pci, nvme): nothing to carry
+		grep -qE "(^|/)$pat\.ko$" "$MODDIR/modules.builtin" 2>/dev/null && continue
 		rel=$(grep -E "(^|/)$pat\.ko(\.xz|\.zst|\.gz)?:" "$MODDIR/modules.dep" | head -1 | cut -d: -f1)
 		[ -n "$rel" ] || { echo "mkinitramfs: module $m not in $MODDIR/modules.dep" >&2; exit 1; }
 		add "$rel"

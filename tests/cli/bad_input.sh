@@ -146,6 +146,10 @@ bad missing_value "" "--memory" "$ptvm" run --kernel /nonexistent --memory
 bad stray_argument "" "stray" "$ptvm" run --kernel /nonexistent stray
 bad serial_bad_mode "" "--serial" "$ptvm" run --kernel /nonexistent --serial tcp
 bad unknown_command "" "frobnicate" "$ptvm" frobnicate
+bad iommu_not_virtio "" "--iommu;intel" "$ptvm" run --kernel /nonexistent --iommu intel
+bad iommu_twice "" "--iommu" "$ptvm" run --kernel /nonexistent --iommu virtio --iommu virtio
+bad device_iommu_bad_value "" "--device;iommu=maybe" \
+	"$ptvm" run --kernel /nonexistent --device vfio=00:03.0,iommu=maybe
 
 # ---- files (the VM is built first, so these need /dev/kvm) ----
 bad kernel_missing "kvm" "/nonexistent/vmlinux" "$ptvm" run --kernel /nonexistent/vmlinux
@@ -169,6 +173,8 @@ bad cmdline_too_long_pvh "kvm hello" "--cmdline" \
 # the same ELF entered as a vmlinux: the 64-bit boot protocol's 2047 bytes
 bad cmdline_too_long_linux64 "kvm hello" "--cmdline" \
 	"$ptvm" run --kernel "$hello" --boot-protocol linux64 --cmdline "$vmlinux_cmdline"
+bad device_iommu_on_without_viommu "kvm hello" "--device;iommu=on needs --iommu virtio" \
+	"$ptvm" run --kernel "$hello" --device vfio=00:03.0,iommu=on
 bad serial_file_unwritable "kvm hello" "/nonexistent/com1.log" \
 	"$ptvm" run --kernel "$hello" --serial file=/nonexistent/com1.log
 

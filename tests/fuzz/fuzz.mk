@@ -7,6 +7,7 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,und
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_SRCS := devices/virtio_blk.c devices/virtio.c devices/virtqueue.c vmm/memmap.c \
 	vmm/log.c vmm/util.c
+FUZZ_LIB_SRCS += devices/virtio_iommu.c iommu/viommu.c iommu/dma_listener.c iommu/vfio_container.c iommu/sysfs.c vmm/ioctl.c
 
 .PHONY: fuzz
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)

@@ -42,10 +42,28 @@ $(TH_DIR)/bin/%: tests/testhost/%.c $(BUILD)/libptvm.a
 $(GUEST_LINUX_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh $(TH_KERNEL)
 	@guest/linux/mkinitramfs.sh -k $(TH_DIR)/kernel $@
 
+# The viommu suite's guest: Debian 13's cloud kernel (virtio_iommu, ACPI VIOT; Debian 12's has
+# neither) and an image with its modules and guest/linux/viommu-checks.sh. Fetched, built and
+# carried into the test host (13 MB) only when the suite is among TESTHOST_SUITES.
+TH_TRIXIE := $(TH_DIR)/kernel-trixie/release
+GUEST_TRIXIE_IMAGE := $(BUILD)/guest/linux-trixie-initramfs.cpio.gz
+TH_VIOMMU_FILES := $(if $(filter viommu,$(TESTHOST_SUITES)),$(TH_DIR)/kernel-trixie/bzImage=/guest/linux-trixie/bzImage $(GUEST_TRIXIE_IMAGE)=/guest/linux-trixie/initramfs.cpio.gz)
+$(TH_TRIXIE): tests/testhost/fetch-kernel.sh
+	@OUT=$(TH_DIR)/kernel-trixie RELEASE=trixie tests/testhost/fetch-kernel.sh
+$(BUILD)/guest/blkbench: guest/linux/blkbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -static -Wall -Wextra -Werror -o $@ $<
+$(GUEST_TRIXIE_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh guest/linux/viommu-checks.sh \
+		$(BUILD)/guest/blkbench $(TH_TRIXIE)
+	@guest/linux/mkinitramfs.sh -k $(TH_DIR)/kernel-trixie \
+		-m "virtio_iommu virtio_blk virtio_net virtio_console virtio_balloon virtio_rng" \
+		-f guest/linux/viommu-checks.sh=/checks/viommu.sh -f $(BUILD)/guest/blkbench=/bin/blkbench $@
+
 # Rebuilt every time (about half a second): its inputs include build/guest/*.elf, which the
 # guest target decides about only when it runs.
-testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE)
-	@BUILD=$(BUILD) tests/testhost/mkhost.sh $(TH_IMAGE)
+testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE) \
+		$(if $(TH_VIOMMU_FILES),$(GUEST_TRIXIE_IMAGE))
+	@BUILD=$(BUILD) EXTRA_FILES="$(EXTRA_FILES) $(TH_VIOMMU_FILES)" tests/testhost/mkhost.sh $(TH_IMAGE)
 
 # Status 3 is the test host itself hanging (an emulator or test-host kernel problem that ptvm,
 # a user process inside, cannot cause or time out): it is reported, and the suites run once

@@ -201,6 +201,11 @@ int vfio_attach_device(struct vfio *v, const char *bdf, bool p2p, struct vfio_de
 	return 0;
 }
 
+int vfio_attach_device_viommu(struct vfio *v, const char *bdf, struct vfio_device **out)
+{
+	return vfio_attach_device(v, bdf, false, out);
+}
+
 void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 {
 	assert_ptr_equal(d, &fake.vdev);

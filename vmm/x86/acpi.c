@@ -5,6 +5,7 @@
  * reset register, both plain ports that devices/ model. The DSDT is hand-built AML (aml.c).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "acpi.h"
@@ -175,7 +176,42 @@ struct acpi_mcfg {
 } __attribute__((packed));
 _Static_assert(sizeof(struct acpi_mcfg) == 60, "MCFG with one allocation is 60 bytes");
 
-#define ACPI_XSDT_ENTRIES 3  /* FADT, MADT, MCFG */
+#define ACPI_XSDT_ENTRIES 4 /* FADT, MADT, MCFG, VIOT (only with a virtio-iommu) */
+
+/* Virtual I/O Translation Table (ACPI 6.4, 5.2.30): the virtio-iommu and what it translates. */
+struct acpi_viot {
+	struct acpi_header h;
+	uint16_t node_count;
+	uint16_t node_offset; /* of the first node, from the table's start */
+	uint8_t reserved[8];
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_viot) == 48, "VIOT fixed part is 48 bytes");
+
+#define ACPI_VIOT_NODE_PCI_RANGE 1
+#define ACPI_VIOT_NODE_VIRTIO_IOMMU_PCI 3
+
+/* PCI requester IDs bdf_start..bdf_end are endpoints endpoint_start.. of output_node. */
+struct acpi_viot_pci_range {
+	uint8_t type;
+	uint8_t reserved;
+	uint16_t length;
+	uint32_t endpoint_start;
+	uint16_t segment_start, segment_end;
+	uint16_t bdf_start, bdf_end;
+	uint16_t output_node; /* offset of the IOMMU's node from the table's start */
+	uint8_t reserved2[6];
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_viot_pci_range) == 24, "VIOT PCI range node is 24 bytes");
+
+struct acpi_viot_virtio_iommu_pci {
+	uint8_t type;
+	uint8_t reserved;
+	uint16_t length;
+	uint16_t segment;
+	uint16_t bdf;
+	uint8_t reserved2[8];
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_viot_virtio_iommu_pci) == 16, "VIOT virtio-pci node: 16 bytes");
 #define ACPI_DSDT_REVISION 2 /* 64-bit AML integers */
 
 /* The caller's buffer and how much of it the tables use so far. */
@@ -473,6 +509,63 @@ static int acpi_mcfg_build(struct acpi_builder *b, struct acpi_header **out)
 	return 0;
 }
 
+static int acpi_u16_cmp(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/*
+ * The VIOT: the virtio-iommu's node first, then one PCI range node per run of consecutive
+ * requester IDs behind it (endpoint ID = requester ID).
+ */
+static int acpi_viot_build(struct acpi_builder *b, const struct acpi_config *cfg,
+			   struct acpi_header **out)
+{
+	uint16_t eps[256];
+	unsigned n = cfg->nr_viommu_endpoints, nr_ranges = 0;
+	struct acpi_viot_virtio_iommu_pci *iommu;
+	struct acpi_viot_pci_range *range;
+	struct acpi_viot *v;
+	size_t len;
+
+	if (n) {
+		memcpy(eps, cfg->viommu_endpoints, n * sizeof(eps[0]));
+		qsort(eps, n, sizeof(eps[0]), acpi_u16_cmp);
+	}
+	for (unsigned i = 0; i < n; i++)
+		nr_ranges += !i || eps[i] != eps[i - 1] + 1;
+	len = sizeof(*v) + sizeof(*iommu) + nr_ranges * sizeof(*range);
+	v = acpi_builder_alloc(b, len);
+	if (!v)
+		return -ENOSPC;
+	acpi_header_init(&v->h, "VIOT", (uint32_t)len, 0);
+	v->node_count = (uint16_t)(1 + nr_ranges);
+	v->node_offset = sizeof(*v);
+	iommu = (struct acpi_viot_virtio_iommu_pci *)(v + 1);
+	iommu->type = ACPI_VIOT_NODE_VIRTIO_IOMMU_PCI;
+	iommu->length = sizeof(*iommu);
+	iommu->segment = 0;
+	iommu->bdf = cfg->viommu_bdf;
+	range = (struct acpi_viot_pci_range *)(iommu + 1);
+	for (unsigned i = 0; i < n; i++) {
+		if (i && eps[i] == eps[i - 1] + 1) {
+			range[-1].bdf_end = eps[i];
+			continue;
+		}
+		*range++ = (struct acpi_viot_pci_range){
+			.type = ACPI_VIOT_NODE_PCI_RANGE,
+			.length = sizeof(*range),
+			.endpoint_start = eps[i],
+			.bdf_start = eps[i],
+			.bdf_end = eps[i],
+			.output_node = sizeof(*v),
+		};
+	}
+	acpi_header_checksum(&v->h);
+	*out = &v->h;
+	return 0;
+}
+
 static int acpi_config_check(const struct acpi_config *cfg)
 {
 	if (cfg->nr_cpus == 0 || cfg->nr_cpus > ACPI_MAX_CPUS) {
@@ -484,6 +577,18 @@ static int acpi_config_check(const struct acpi_config *cfg)
 		       (unsigned long long)cfg->mmio64_start, (unsigned long long)cfg->mmio64_size);
 		return -EINVAL;
 	}
+	if (cfg->viommu && cfg->nr_viommu_endpoints > 256) {
+		pr_err("ACPI: %u endpoints behind the virtio-iommu, bus 0 has 256 functions",
+		       cfg->nr_viommu_endpoints);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; cfg->viommu && i < cfg->nr_viommu_endpoints; i++) {
+		if (cfg->viommu_endpoints[i] == cfg->viommu_bdf) {
+			pr_err("ACPI: the virtio-iommu (00:%02x.%x) cannot translate itself",
+			       cfg->viommu_bdf >> 3, cfg->viommu_bdf & 7);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -494,7 +599,8 @@ int acpi_tables_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, 
 	struct acpi_header *dsdt, *tables[ACPI_XSDT_ENTRIES];
 	struct acpi_header *xsdt;
 	struct acpi_rsdp *rsdp;
-	size_t xsdt_len = sizeof(*xsdt) + sizeof(uint64_t) * ACPI_XSDT_ENTRIES;
+	unsigned nr_tables = cfg->viommu ? 4 : 3;
+	size_t xsdt_len = sizeof(*xsdt) + sizeof(uint64_t) * nr_tables;
 	int ret;
 
 	ret = acpi_config_check(cfg);
@@ -518,13 +624,15 @@ int acpi_tables_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, 
 		ret = acpi_madt_build(&b, cfg->nr_cpus, &tables[1]);
 	if (!ret)
 		ret = acpi_mcfg_build(&b, &tables[2]);
+	if (!ret && cfg->viommu)
+		ret = acpi_viot_build(&b, cfg, &tables[3]);
 	if (ret == -ENOSPC)
 		goto too_small;
 	if (ret)
 		return ret;
 
 	acpi_header_init(xsdt, "XSDT", (uint32_t)xsdt_len, 1);
-	for (size_t i = 0; i < ACPI_XSDT_ENTRIES; i++)
+	for (size_t i = 0; i < nr_tables; i++)
 		aml_put_le((uint8_t *)(xsdt + 1) + 8 * i, acpi_builder_gpa(&b, tables[i]), 8);
 	acpi_header_checksum(xsdt);
 

@@ -248,12 +248,16 @@ static int x86_reset_vector_write(struct vm *vm)
 	return memmap_write(vm->mm, RESET_VECTOR_GPA, stub, sizeof(stub));
 }
 
-static int x86_acpi_write(struct vm *vm)
+static int x86_acpi_write(struct vm *vm, const struct platform_iommu *iommu)
 {
 	struct acpi_config acfg = {
 		.nr_cpus = vm->nr_vcpus,
 		.mmio64_start = vm->mmio64_start,
 		.mmio64_size = PCI_MMIO64_SIZE,
+		.viommu = iommu->present,
+		.viommu_bdf = iommu->bdf,
+		.nr_viommu_endpoints = iommu->nr_endpoints,
+		.viommu_endpoints = iommu->endpoints,
 	};
 	uint8_t *buf = memmap_gpa_to_hva(vm->mm, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
 	size_t used;
@@ -287,8 +291,7 @@ int arch_boot_setup(struct vm *vm, const struct vm_config *cfg, struct platform 
 	struct boot_x86_entry entry;
 	int ret;
 
-	(void)pl;
-	ret = x86_acpi_write(vm);
+	ret = x86_acpi_write(vm, &pl->iommu);
 	if (ret)
 		return ret;
 	ret = x86_reset_vector_write(vm);
