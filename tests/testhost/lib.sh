@@ -37,6 +37,31 @@ th_fail() { # th_fail TEST REASON [LOG]: the result line, then the log's last li
 	fi
 	# th_run cleared the kernel log: what is left is what this test provoked
 	dmesg | tail -n 15 | sed 's/^/  | dmesg: /'
+	if [ -n "${3:-}" ] && grep -q 'triple fault' "$3"; then
+		th_kvm_trace "$3"
+	fi
+}
+
+# th_kvm_trace LOG: the test host's kvm trace events (init keeps the last seconds of them) into
+# LOG.kvmtrace, once per LOG, and on the console each SHUTDOWN exit (the rip where a guest
+# triple-faulted) with the TH_TRACE_LINES (40) events of that vCPU thread before it
+th_kvm_trace() {
+	_t=/sys/kernel/tracing
+	[ -r $_t/trace ] && [ "$(cat $_t/tracing_on)" = 1 ] || return 0
+	[ -e "$1.kvmtrace" ] && return 0
+	echo 0 > $_t/tracing_on
+	cat $_t/trace > "$1.kvmtrace"
+	echo > $_t/trace
+	echo 1 > $_t/tracing_on
+	# "<task>-<pid> [cpu] ... kvm_exit: vcpu 0 reason EXIT_SHUTDOWN rip 0x... info ..."
+	grep -n -i 'kvm_exit:.*reason [a-z_]*shutdown' "$1.kvmtrace" | head -n 4 | while IFS=: read -r _n _l; do
+		_task=$(echo "$_l" | awk '{ print $1 }')
+		echo "  | kvm trace: the last ${TH_TRACE_LINES:-40} events of $_task before its SHUTDOWN exit:"
+		head -n "$_n" "$1.kvmtrace" | grep -F -- "$_task " | tail -n "${TH_TRACE_LINES:-40}" |
+			sed 's/^ *//; s/^/  | kvm trace: /'
+	done
+	grep -q -i 'kvm_exit:.*reason [a-z_]*shutdown' "$1.kvmtrace" ||
+		echo "  | kvm trace: no SHUTDOWN exit among the $(grep -c . "$1.kvmtrace") kept events (the buffer turned over?)"
 }
 
 th_show() { # th_show LOG [N]: the last N lines (default all) of a th_run log, indented
