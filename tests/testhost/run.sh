@@ -19,7 +19,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
-IMG=$BUILD/testhost/host-initramfs.cpio
+IMG=${TH_IMAGE:-$BUILD/testhost/host-initramfs.cpio}
 KERNEL=$BUILD/testhost/kernel/bzImage
 TMO=900
 SHELL_MODE=0
