@@ -37,6 +37,41 @@ th_fail() { # th_fail TEST REASON [LOG]: the result line, then the log's last li
 	fi
 	# th_run cleared the kernel log: what is left is what this test provoked
 	dmesg | tail -n 15 | sed 's/^/  | dmesg: /'
+	# a triple fault or a guest that timed out: what KVM saw of it last
+	if [ -n "${3:-}" ] && { grep -q 'triple fault' "$3" || [ "${TH_TIMEDOUT:-0}" = 1 ] ||
+		case $2 in *timeout*) true ;; *) false ;; esac; }; then
+		th_kvm_trace "$3"
+	fi
+}
+
+# th_kvm_trace LOG: the test host's kvm trace events (init keeps the last seconds of them) into
+# LOG.kvmtrace, once per LOG; on the console each SHUTDOWN exit (the rip where a guest
+# triple-faulted) with the TH_TRACE_LINES (40) events of that vCPU thread before it, or, without
+# one (a guest that hung), the last events of each vCPU thread and the trace's last time stamp.
+th_kvm_trace() {
+	_t=/sys/kernel/tracing
+	[ -r $_t/trace ] && [ "$(cat $_t/tracing_on)" = 1 ] || return 0
+	[ -e "$1.kvmtrace" ] && return 0
+	echo 0 > $_t/tracing_on
+	cat $_t/trace > "$1.kvmtrace"
+	echo > $_t/trace
+	echo 1 > $_t/tracing_on
+	_n=${TH_TRACE_LINES:-40}
+	# "<task>-<pid> [cpu] ... kvm_exit: vcpu 0 reason shutdown rip 0x... info1 ..."
+	if grep -q -i 'kvm_exit:.*reason [a-z_]*shutdown' "$1.kvmtrace"; then
+		grep -n -i 'kvm_exit:.*reason [a-z_]*shutdown' "$1.kvmtrace" | head -n 4 | while IFS=: read -r _ln _l; do
+			_task=$(echo "$_l" | awk '{ print $1 }')
+			echo "  | kvm trace: the last $_n events of $_task before its SHUTDOWN exit:"
+			head -n "$_ln" "$1.kvmtrace" | grep -F -- "$_task " | tail -n "$_n" |
+				sed 's/^ *//; s/^/  | kvm trace: /'
+		done
+		return 0
+	fi
+	echo "  | kvm trace: no SHUTDOWN exit among the $(grep -c -v '^#' "$1.kvmtrace") events kept; now $(th_now) s, last event: $(grep -v '^#' "$1.kvmtrace" | tail -n 1 | sed 's/^ *//' | cut -c1-160)"
+	for _task in $(grep -v '^#' "$1.kvmtrace" | awk '$1 ~ /^vcpu[0-9]+-[0-9]+$/ { print $1 }' | sort -u | tail -n 4); do
+		echo "  | kvm trace: the last 12 events of $_task:"
+		grep -F -- "$_task " "$1.kvmtrace" | tail -n 12 | sed 's/^ *//; s/^/  | kvm trace: /'
+	done
 }
 
 th_show() { # th_show LOG [N]: the last N lines (default all) of a th_run log, indented

@@ -20,7 +20,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
-IMG=$BUILD/testhost/host-initramfs.cpio
+IMG=${TH_IMAGE:-$BUILD/testhost/host-initramfs.cpio}
 KERNEL=$BUILD/testhost/kernel/bzImage
 TMO=900
 SHELL_MODE=0
@@ -44,7 +44,6 @@ fi
 for f in "$IMG" "$KERNEL"; do
 	[ -e "$f" ] || { echo "run.sh: $f missing (make test-testhost builds it)" >&2; exit 1; }
 done
-command -v qemu-system-x86_64 >/dev/null || { echo "run.sh: qemu-system-x86_64 not found (tests/install-deps.sh)" >&2; exit 1; }
 
 if [ $SHELL_MODE = 1 ]; then
 	# quiet: the terminal shows the guest's boot, not the test host's
@@ -56,17 +55,36 @@ fi
 # PT_APPEND; TH_PT_DEVICES=0 leaves them out.
 . "$HERE/pt-devices.sh"
 # console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
-APPEND="console=ttyS0 panic=-1 intel_iommu=on $MODE $PT_APPEND ${TH_APPEND:-}"
-QEMU=(qemu-system-x86_64 -accel tcg -machine q35,kernel-irqchip=split -cpu qemu64,+svm,+npt
-	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}"
-	-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu "${PT_DEVICES[@]}"
-	-nographic -no-reboot -nodefaults
-	-chardev stdio,id=con,signal=off -serial chardev:con
-	-kernel "$KERNEL" -initrd "$IMG" -append "$APPEND")
+# no_timer_check: the kernel's boot-time check that the IO-APIC timer ticks (at least 5 ticks in
+# ~60 ms of TSC busy-wait) fails when this machine is loaded and QEMU's main loop, which raises
+# the PIT's interrupts, does not run for that long: the test host then panicked at boot ("timer
+# doesn't work through Interrupt-remapped IO-APIC", seen at load 2 on 2 cores). Ticks are late
+# under TCG, not missing; the check is for broken chipsets.
+APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check $MODE $PT_APPEND ${TH_APPEND:-}"
+
+# ---- The machine. Another machine type or more devices: change these lists, nothing below.
+# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L), for a QEMU unpacked
+# under build/ rather than installed.
+QEMU_BIN=${TH_QEMU:-qemu-system-x86_64}
+# TCG with an emulated SVM CPU: the test host's kvm-amd runs ptvm's guests.
+ACCEL=(-accel "${TH_ACCEL:-tcg}")
+MACHINE=(-machine "${TH_MACHINE:-q35,kernel-irqchip=split}" -cpu "${TH_CPU:-qemu64,+svm,+npt}"
+	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}")
+# The devices the suites pass through, behind an IOMMU (intremap: MSIs are remapped).
+DEVICES=(-device "${TH_IOMMU:-intel-iommu,intremap=on,caching-mode=on}" -device edu -device edu
+	"${PT_DEVICES[@]}")
 # qboot (qemu-system-data) instead of SeaBIOS: no screen-clearing escapes on the console, and
 # it is done sooner
-QBOOT=/usr/share/qemu/qboot.rom
-[ -e $QBOOT ] && QEMU+=(-bios $QBOOT)
+FIRMWARE=()
+QBOOT=${TH_QEMU_DATA:-/usr/share/qemu}/qboot.rom
+[ -n "${TH_QEMU_DATA:-}" ] && FIRMWARE+=(-L "$TH_QEMU_DATA")
+[ -e "$QBOOT" ] && FIRMWARE+=(-bios "$QBOOT")
+
+QEMU=("$QEMU_BIN" "${ACCEL[@]}" "${MACHINE[@]}" "${DEVICES[@]}" "${FIRMWARE[@]}"
+	-name testhost,debug-threads=on -nographic -no-reboot -nodefaults
+	-chardev stdio,id=con,signal=off -serial chardev:con
+	-kernel "$KERNEL" -initrd "$IMG" -append "$APPEND")
+command -v "$QEMU_BIN" >/dev/null || { echo "run.sh: $QEMU_BIN not found (tests/install-deps.sh)" >&2; exit 1; }
 
 if [ $SHELL_MODE = 1 ]; then
 	# The terminal is the test host's serial console; ptvm inside puts it in raw mode.
@@ -77,6 +95,12 @@ fi
 mkdir -p "$BUILD/testhost/logs"
 LOG=$BUILD/testhost/logs/$(date +%Y%m%d-%H%M%S)-$(IFS=-; echo "${SUITES[*]}").log
 ln -sf "$(basename "$LOG")" "$BUILD/testhost/logs/latest.log"
+# A monitor on FIFOs, for the diagnosis of a hung test host (hostdiag.sh)
+. "$HERE/hostdiag.sh"
+RUNDIR=$(mktemp -d)
+trap 'qmon_stop; rm -rf "$RUNDIR"' EXIT
+qmon_args "$RUNDIR"
+QEMU+=("${QMON_ARGS[@]}")
 echo "# ${QEMU[*]}" > "$LOG"
 echo "testhost: booting QEMU TCG q35 (log $LOG)"
 
@@ -95,22 +119,33 @@ done_at=
 last=
 suite=
 hung=0
+host_lines=0
 SILENCE=${TH_SILENCE:-240}
-PIDF=$(mktemp)
+PANIC_WAIT=30 # after the NMI: time for the test host's panic and backtraces
+wait_for=$SILENCE
+PIDF=$RUNDIR/pid
 while true; do
-	IFS= read -r -t "$SILENCE" line
+	IFS= read -r -t "$wait_for" line
 	st=$?
 	if [ $st != 0 ]; then
-		if [ $st -gt 128 ] && [ $hung = 0 ]; then
+		[ $st -gt 128 ] || break # EOF: QEMU ended
+		elapsed
+		if [ $hung = 0 ]; then
 			# the test host's kernel (or QEMU) hung: nothing inside can time out any more
 			hung=1
-			elapsed
-			echo "testhost: FAIL the test host hung: no console output for $SILENCE s${suite:+ in suite $suite} (last console line: $last); QEMU killed"
-			printf '[%7s] %s\n' "$t" "HOST: console silent for $SILENCE s, killing QEMU" >> "$LOG"
+			failed=$((failed + 1))
+			echo "testhost: FAIL the test host hung: no console output for $SILENCE s${suite:+ in suite $suite} (last console line: $last)"
+			printf '[%7s] %s\n' "$t" "HOST: console silent for $SILENCE s, diagnosing" >> "$LOG"
+			tpid=$(cat "$PIDF")
+			hang_diagnose "$LOG" "$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | cut -d' ' -f1)"
+			wait_for=$PANIC_WAIT
+			[ $host_lines = 0 ] && host_lines=1
+		else
+			echo "testhost: QEMU killed (no console output for $wait_for s)"
+			printf '[%7s] %s\n' "$t" "HOST: killing QEMU" >> "$LOG"
 			kill "$(cat "$PIDF")" 2>/dev/null
-			continue
 		fi
-		break
+		continue
 	fi
 	line=${line%$'\r'}
 	elapsed
@@ -136,9 +171,20 @@ while true; do
 			failed=$((failed + 1))
 		fi
 		;;
+	*)
+		# the test host's own kernel in trouble (and, after a hang's NMI, its backtraces):
+		# from the first such line on, the console on the terminal too, at most 300 lines
+		case $line in
+		*"Kernel panic"* | *"rcu: INFO"* | *"soft lockup"* | *"BUG: "* | *"Oops"* | *"NMI backtrace"*)
+			[ $host_lines = 0 ] && host_lines=1 ;;
+		esac
+		if [ $host_lines -gt 0 ] && [ $host_lines -le 300 ]; then
+			echo "  | host: $line"
+			host_lines=$((host_lines + 1))
+		fi
+		;;
 	esac
 done < <(timeout "$TMO" "${QEMU[@]}" < /dev/null 2>&1 & echo $! > "$PIDF"; wait $!; echo "QEMU-EXIT $?")
-rm -f "$PIDF"
 qemu_rc=$(tail -n 1 "$LOG" | sed -n 's/.*QEMU-EXIT \([0-9]*\)$/\1/p')
 elapsed
 echo "testhost: whole run $t s"

@@ -216,6 +216,27 @@ static void x86_vcpu_handle_io(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * A triple fault (or a guest's deliberate shutdown). On AMD, KVM resets the vCPU when it
+ * intercepts SHUTDOWN (the VMCB is undefined after it), so the registers read back here are the
+ * reset state and rip 0xfff0 is the reset vector, not where the guest faulted: say so, and where
+ * the real rip is (the host's kvm:kvm_exit trace event of that SHUTDOWN exit).
+ */
+static void x86_vcpu_report_shutdown(struct vcpu *vcpu)
+{
+	struct kvm_sregs s;
+	uint64_t rip = arch_vcpu_pc(vcpu);
+
+	if (rip == 0xfff0 && !ptvm_ioctl(vcpu->fd, KVM_GET_SREGS, &s) && s.cs.base == 0xffff0000)
+		pr_err("vcpu%u: triple fault; rip 0xfff0 is the reset vector, not the faulting "
+		       "rip: KVM on AMD resets a vCPU on a SHUTDOWN intercept (the host's "
+		       "kvm:kvm_exit trace event has the real rip)",
+		       vcpu->index);
+	else
+		pr_err("vcpu%u: triple fault at rip 0x%llx (guest reset itself by shutdown)",
+		       vcpu->index, (unsigned long long)rip);
+}
+
 enum arch_exit_action arch_vcpu_handle_exit(struct vcpu *vcpu)
 {
 	switch (vcpu->run->exit_reason) {
@@ -223,8 +244,7 @@ enum arch_exit_action arch_vcpu_handle_exit(struct vcpu *vcpu)
 		x86_vcpu_handle_io(vcpu);
 		return ARCH_EXIT_CONTINUE;
 	case KVM_EXIT_SHUTDOWN:
-		pr_err("vcpu%u: triple fault at rip 0x%llx (guest reset itself by shutdown)",
-		       vcpu->index, (unsigned long long)arch_vcpu_pc(vcpu));
+		x86_vcpu_report_shutdown(vcpu);
 		arch_vcpu_dump_regs(vcpu);
 		vm_request_exit(vcpu->vm, PTVM_EXIT_TRIPLE_FAULT, "triple fault");
 		return ARCH_EXIT_STOP;

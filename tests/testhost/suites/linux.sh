@@ -76,3 +76,31 @@ elif [ "$rc" != 64 ]; then
 else
 	th_pass linux-panic-reboots "panic -> reboot, ptvm status 64 at $(th_when "$log" '^TH-EXIT ') s" "$log"
 fi
+
+# A guest that triple-faults (Linux's reboot=t: an empty IDT, then int3) ends ptvm with status 65,
+# and the harness finds where it faulted: on AMD, KVM resets the vCPU on the SHUTDOWN intercept,
+# so ptvm sees only the reset vector and must say so; the rip is in the test host's kvm trace
+# (the SHUTDOWN exit), which th_kvm_trace shows for any test that fails with a triple fault.
+test=linux-triple-fault-traced
+log=$TH_LOGS/$test.log
+th_run "$log" "$TMO" ptvm run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz --memory "$MEM" \
+	--cmdline "console=ttyS0 panic=-1 reboot=t quiet rdinit=/nonexistent"
+rc=$?
+rm -f "$log.kvmtrace"
+th_kvm_trace "$log" > "$log.shown"
+rip=$(sed -n 's/.*kvm_exit:.*reason [A-Za-z_]*[Ss][Hh][Uu][Tt][Dd][Oo][Ww][Nn] rip \(0x[0-9a-f]*\).*/\1/p' "$log.kvmtrace" 2> /dev/null | tail -n 1)
+if [ "$TH_TIMEDOUT" = 1 ]; then
+	th_fail $test "timeout after $TMO s: the triple fault did not end ptvm" "$log"
+elif [ "$rc" != 65 ]; then
+	th_fail $test "ptvm exited $(th_status_reason $rc), want 65 (triple fault)" "$log"
+elif ! th_has "$log" 'triple fault'; then
+	th_fail $test "ptvm exited 65 but printed no 'triple fault' line" "$log"
+elif [ ! -e /sys/kernel/tracing/trace ]; then
+	th_skip $test "the test host has no kvm trace (ptvm.kvmtrace=0 or no tracefs)"
+elif [ -z "$rip" ]; then
+	th_fail $test "no SHUTDOWN exit in the test host's kvm trace ($(grep -c . "$log.kvmtrace" 2> /dev/null) events kept)" "$log"
+elif [ "$rip" = 0xfff0 ]; then
+	th_fail $test "the kvm trace's SHUTDOWN exit has rip 0xfff0 too" "$log"
+else
+	th_pass $test "status 65, $(th_last_err "$log" | cut -c1-60)...; SHUTDOWN exit traced at rip $rip" "$log.shown"
+fi
