@@ -16,7 +16,11 @@ for name in "$@"; do
 	corpus=$BUILD/fuzz/fuzz_$name.corpus
 	seeds=tests/fuzz/corpus/$name
 	log=$BUILD/fuzz/fuzz_$name.log
-	mkdir -p "$corpus"
+	mkdir -p "$corpus" "$BUILD/fuzz/old"
+	# what an earlier run left (a crash input is still wanted: kept aside, not in the report)
+	for f in "$BUILD/fuzz/fuzz_$name"-*; do
+		[ -e "$f" ] && mv "$f" "$BUILD/fuzz/old/"
+	done
 	[ -d "$seeds" ] || seeds=
 	echo "fuzz: $name for ${FUZZ_SECONDS} s / $FUZZ_RUNS runs"
 	# -timeout: one input running 30 s is a hang (a device thread that never settles is
