@@ -68,11 +68,15 @@ fuzz: fuzz-build
 	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_NICE=$(FUZZ_NICE) \
 		tests/fuzz/run.sh $(FUZZ_ONLY)
 
-fuzz-report: fuzz $(FUZZ_COV_BINS)
-	@BUILD=$(BUILD) tests/fuzz/report.sh $(FUZZ_ONLY)
+# the report also when a target failed: its crashes are what the report is for
+fuzz-report: fuzz-build $(FUZZ_COV_BINS)
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_NICE=$(FUZZ_NICE) \
+		tests/fuzz/run.sh $(FUZZ_ONLY); st=$$?; \
+		BUILD=$(BUILD) tests/fuzz/report.sh $(FUZZ_ONLY) && exit $$st
 
 test-fuzz: fuzz-build
-	@BUILD=$(BUILD) FUZZ_SECONDS=3 FUZZ_RUNS=-1 FUZZ_NICE=$(FUZZ_NICE) tests/fuzz/run.sh $(FUZZ_ONLY)
+	@BUILD=$(BUILD) FUZZ_SECONDS=3 FUZZ_RUNS=-1 FUZZ_NICE=$(FUZZ_NICE) FUZZ_LOG_TAG=test \
+		tests/fuzz/run.sh $(FUZZ_ONLY)
 
 # objects stay between runs (the harnesses are rebuilt on their own)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o $(BUILD)/fuzz-cov/obj/%.o

@@ -14,7 +14,7 @@
  * the entry state is a long-mode or 32-bit PVH one with the boot GDT, and the entry point
  * lies inside the loaded image.
  *
- * FUZZ_SOURCES: vmm/boot_x86.c
+ * FUZZ_SOURCES: vmm/x86/boot.c
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "tests/fuzz/lib/fuzz_lib.h"
-#include "vmm/boot_x86.h"
-#include "vmm/layout.h"
+#include "vmm/x86/boot.h"
+#include "vmm/x86/layout.h"
 #include "vmm/util.h"
 
 #define RAM_MAX (128 * SZ_1M)

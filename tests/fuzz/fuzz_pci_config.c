@@ -30,19 +30,8 @@
 #include "devices/pci.h"
 #include "devices/virtio_pci.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/util.h"
-
-#define MMIO64_START 0x400000000ULL
-
-static const struct pci_bus_windows windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = MMIO64_START,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-};
 
 /* ---- a virtio device with nothing behind it ---- */
 
@@ -61,12 +50,7 @@ static void stub_write_config(struct virtio_device *vdev, unsigned offset, const
 {
 }
 
-static int stub_activate(struct virtio_device *vdev)
-{
-	return 0;
-}
-
-static void stub_reset(struct virtio_device *vdev)
+static void stub_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
 {
 }
 
@@ -74,8 +58,7 @@ static const struct virtio_device_ops stub_ops = {
 	.get_features = stub_get_features,
 	.read_config = stub_read_config,
 	.write_config = stub_write_config,
-	.activate = stub_activate,
-	.reset = stub_reset,
+	.queue_notify = stub_queue_notify,
 };
 
 /* ---- a function with a BAR of each kind, trapped ---- */
@@ -278,14 +261,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_input_begin();
 	fuzz_vm_init(&vm, mm);
-	if (pci_bus_create(&vm, &windows, &pbus))
+	if (pci_bus_create(&vm, &fuzz_pci_windows, &pbus))
 		fuzz_fail("pci_bus_create");
-	virtio_device_init(vdev, VIRTIO_ID_RNG, 2, 64, &stub_ops);
-	vdev->name = "virtio-stub";
+	if (virtio_device_init(vdev, VIRTIO_ID_RNG, "virtio-stub", 2, 64, &stub_ops))
+		fuzz_fail("virtio_device_init");
 	vdev->config_size = 8;
 	vdev->mm = mm;
 	if (virtio_pci_create(&vm, pbus, vdev, &vp))
 		fuzz_fail("virtio_pci_create");
+	memset(plain, 0, sizeof(*plain)); /* a new function: no bus from the last input */
 	pci_device_init(plain, "plain", 0x1234, 0x5678, 0x020000, &plain_ops);
 	if (pci_device_set_bar(plain, 0, PCI_BAR_IO, 0x20, false) ||
 	    pci_device_set_bar(plain, 1, PCI_BAR_MEM32, 0x1000, false) ||
@@ -299,6 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_op(&in);
 	pci_bus_remove_device(pbus, plain);
 	virtio_pci_destroy(vp);
+	virtio_device_exit(vdev);
 	pci_bus_destroy(pbus);
 	fuzz_vm_exit(&vm);
 	fuzz_input_end();

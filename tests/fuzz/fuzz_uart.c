@@ -15,16 +15,16 @@
  * Checked after each operation: the interrupt line the UART drives is what its IIR and OUT2
  * say, LSR.DR says whether the FIFO holds data, the FIFO never overflows.
  *
- * FUZZ_SOURCES: devices/uart.c devices/power.c vmm/bus.c
+ * FUZZ_SOURCES: devices/uart.c vmm/x86/power.c vmm/bus.c
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "devices/power.h"
+#include "vmm/x86/power.h"
 #include "devices/uart.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/util.h"
 
 struct fuzz_irq {

@@ -40,7 +40,7 @@
 #include "iommu/vfio.h"
 #include "iommu/vfio_device.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/util.h"
 
 #define BAR0_MAX (512 * 1024)
@@ -297,15 +297,6 @@ static void fake_build(struct fuzz_in *in, struct vfio_pci_config *c)
 
 static struct memmap *mm;
 
-static const struct pci_bus_windows windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = 0x400000000ULL,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-};
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_lib_init(FUZZ_CHECK_FDS);
@@ -374,7 +365,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake_build(&in, &c);
 	fuzz_vm_init(&vm, mm);
 	regions = mm->nr_regions;
-	if (pci_bus_create(&vm, &windows, &pbus))
+	if (pci_bus_create(&vm, &fuzz_pci_windows, &pbus))
 		fuzz_fail("pci_bus_create");
 	if (vfio_pci_create_device(&vm, pbus, NULL, &fake.vdev, &c, &dp)) {
 		/* a device the model refuses: nothing may stay behind */

@@ -109,20 +109,29 @@ static int no_set_offload(int fd, unsigned flags)
  * driver would: a chain that lands on descriptors still held by another (or on itself)
  * corrupts it, and from then on the checks are off.
  */
-static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy, bool tx)
+static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy, uint8_t shape,
+			 bool tx)
 {
 	struct vring_avail *avail = fuzz_gpa(&ram, r->avail_gpa, 6 + 2ULL * r->size);
 	struct vring_desc *ring = fuzz_gpa(&ram, r->desc_gpa, 16ULL * r->size), *t = ring;
 	uint16_t head = avail->ring[(uint16_t)(r->avail_idx - 1) % r->size], d = head;
-	uint32_t writable = 0, readable = 0, n = r->size;
+	uint32_t writable = 0, readable = 0, n = 1 + (shape & 7);
 	uint8_t *bytes = NULL;
 
-	if (busy[head])
+	/* the descriptors it took: head.. for a direct chain, the head alone for an indirect
+	 * one; one still held by another chain (or by this one: a chain longer than the ring)
+	 * was overwritten */
+	if (!(shape & 8) && n > r->size)
 		s.clean = false;
-	busy[head] = (uint16_t)(head + 1);
+	for (unsigned i = 0; i < ((shape & 8) ? 1 : n); i++) {
+		uint16_t k = (uint16_t)((head + i) % r->size);
+
+		if (busy[k])
+			s.clean = false;
+		busy[k] = (uint16_t)(head + 1);
+	}
 	if (ring[head].flags & VRING_DESC_F_INDIRECT) {
 		t = fuzz_gpa(&ram, ring[head].addr, ring[head].len);
-		n = ring[head].len / 16;
 		d = 0;
 	}
 	if (tx)
@@ -137,11 +146,6 @@ static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *
 		if (!(t[d].flags & VRING_DESC_F_NEXT))
 			break;
 		d = t[d].next;
-		if (t == ring) {
-			if (busy[d])
-				s.clean = false;
-			busy[d] = (uint16_t)(head + 1);
-		}
 	}
 	pub[head] = (struct published){ true, writable };
 	if (!tx)
@@ -208,26 +212,30 @@ static void kick(struct virtio_device *vdev, unsigned q)
 		fuzz_fail("kick: %s", strerror(errno));
 }
 
-static void start(struct virtio_device *vdev)
+/* What the transport does for a driver: queue registers, features, status up to DRIVER_OK
+ * (the core starts the queues and the I/O thread). */
+static void start(struct virtio_device *vdev, uint64_t features)
 {
 	struct fuzz_vring *rings[2] = { &s.rx, &s.tx };
+	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE;
 
 	for (unsigned q = 0; q < 2; q++) {
 		struct virtqueue *vq = &vdev->vqs[q];
 
-		virtqueue_reset(vq, q, VIRTIO_NET_QUEUE_SIZE);
 		vq->size = rings[q]->size;
 		vq->desc_gpa = rings[q]->desc_gpa;
 		vq->avail_gpa = rings[q]->avail_gpa;
 		vq->used_gpa = rings[q]->used_gpa;
-		vq->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
-		vq->indirect = virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 		vq->enabled = true;
-		if (virtqueue_start(vq, mm))
-			fuzz_fail("virtqueue_start");
 	}
-	if (vdev->ops->activate(vdev))
-		fuzz_fail("activate");
+	virtio_device_set_driver_features(vdev, 0, (uint32_t)features);
+	virtio_device_set_driver_features(vdev, 1, (uint32_t)(features >> 32));
+	virtio_device_set_status(vdev, st);
+	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER);
+	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_FEATURES_OK);
+	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER_OK);
+	if (!atomic_load(&vdev->activated))
+		fuzz_fail("the device refused DRIVER_OK (status 0x%x)", virtio_device_status(vdev));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -260,16 +268,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtio_net_create_backend(&opts, &be, mm, &vdev))
 		fuzz_fail("virtio_net_create_backend");
 	vdev->transport = &transport;
-	vdev->features_acked =
-	    features & (vdev->ops->get_features(vdev) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-			(1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	/* what the device offers, as a driver would ack it; VERSION_1 always */
+	features = (features & virtio_device_features(vdev)) | (1ULL << VIRTIO_F_VERSION_1);
 	/* the kick eventfds are the transport's; here the harness is the transport */
 	for (unsigned q = 0; q < 2; q++)
 		vdev->vqs[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	fuzz_vring_init(&s.rx, &ram, RAM_GPA, (uint16_t)(1u << MIN(sizes & 7, 7U)));
 	fuzz_vring_init(&s.tx, &ram, RAM_GPA + FUZZ_VRING_AREA,
 			(uint16_t)(1u << MIN((sizes >> 4) & 7, 7U)));
-	start(vdev);
+	start(vdev, features);
 	while (!fuzz_in_done(&in)) {
 		uint8_t op = fuzz_u8(&in);
 
@@ -279,9 +286,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bool tx = op % 9 == 1;
 			uint8_t shape = fuzz_u8(&in);
 
+			uint64_t before = buf.next;
+
 			fuzz_vring_add_chain(tx ? &s.tx : &s.rx, &buf, &in, shape);
+			/* the data area wrapped: buffers of chains still out may be overwritten */
+			if (buf.next < before)
+				s.clean = false;
 			chain_record(tx ? &s.tx : &s.rx, tx ? s.tx_pub : s.rx_pub,
-				     tx ? s.tx_busy : s.rx_busy, tx);
+				     tx ? s.tx_busy : s.rx_busy, shape, tx);
 			if (shape & 0x10)
 				kick(vdev, tx);
 			break;
@@ -318,7 +330,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		default:
 			fuzz_settle();
-			vdev->ops->reset(vdev);
+			virtio_device_set_status(vdev, 0);
 			/* a driver starts over with fresh rings */
 			fuzz_vring_init(&s.rx, &ram, RAM_GPA, s.rx.size);
 			fuzz_vring_init(&s.tx, &ram, RAM_GPA + FUZZ_VRING_AREA, s.tx.size);
@@ -333,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				s.tx_head = (s.tx_head + 1) % TX_LOG;
 				s.tx_count--;
 			}
-			start(vdev);
+			start(vdev, features);
 			break;
 		}
 		fuzz_settle();
@@ -348,7 +360,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_settle();
 	tap_drain();
-	vdev->ops->reset(vdev);
+	virtio_device_set_status(vdev, 0);
 	for (unsigned q = 0; q < 2; q++)
 		close(vdev->vqs[q].kick_fd);
 	virtio_net_destroy(vdev);

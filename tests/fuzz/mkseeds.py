@@ -70,18 +70,24 @@ def seeds_uart():
 # ---- msix: u8 vectors-1, op % 6 with width in bits 4-5
 
 def seeds_msix():
+    # op % 7 picks the operation, bits 4-5 the width: 17 config write of 2 bytes, 35 table
+    # write of 4, 50 table read of 8, 51 PBA read of 8, 4 raise, 5 message, 132 reset+flip
     ops = b""
-    ops += u8(21) + u8(2) + u16(0x8000)          # control: enable
+    ops += u8(17) + u8(2) + u16(0x8000)          # control: enable
     for v in range(4):
-        ops += u8(36) + u16(16 * v) + u32(0xfee00000)      # address low
-        ops += u8(36) + u16(16 * v + 8) + u32(0x30 + v)   # data
-        ops += u8(36) + u16(16 * v + 12) + u32(v & 1)     # odd vectors masked
-    ops += u8(4) + u8(0) + u8(4) + u8(1) + u8(50) + u16(0)  # raise 0 and 1, read the PBA
-    ops += u8(36) + u16(28) + u32(0) + u8(50) + u16(0)     # unmask 1: delivered
-    ops += u8(21) + u8(2) + u16(0xc000) + u8(4) + u8(2) + u8(21) + u8(2) + u16(0x8000)
-    ops += u8(5) + u8(2) + u8(1) + u16(8) + u8(49) + u16(0)
-    write("msix", "enable-program-raise", u8(7) + ops)
-    write("msix", "one-vector", u8(0) + u8(21) + u8(2) + u16(0x8000) + u8(4) + u8(0))
+        ops += u8(35) + u16(16 * v) + u32(0xfee00000)      # address low
+        ops += u8(35) + u16(16 * v + 8) + u32(0x30 + v)   # data
+        ops += u8(35) + u16(16 * v + 12) + u32(v & 1)     # odd vectors masked
+    ops += u8(4) + u16(0) + u8(4) + u16(1) + u8(51) + u16(0)  # raise 0 and 1, read the PBA
+    ops += u8(35) + u16(28) + u32(0) + u8(51) + u16(0)       # unmask 1: delivered
+    ops += u8(17) + u8(2) + u16(0xc000) + u8(4) + u16(2) + u8(17) + u8(2) + u16(0x8000)
+    ops += u8(5) + u16(2) + u8(50) + u16(8) + u8(6)
+    write("msix", "enable-program-raise", u8(7) + u8(2) + ops)
+    write("msix", "one-vector", u8(0) + u8(0) + u8(17) + u8(2) + u16(0x8000) + u8(4) + u16(0))
+    write("msix", "refused", u8(3) + u8(3) + u8(17) + u8(2) + u16(0x8000) + u8(132) +
+          u8(17) + u8(2) + u16(0x8000))
+    write("msix", "large-table", u8(0x80) + u16(2047) + u8(0) + u8(17) + u8(2) + u16(0x8000) +
+          u8(35) + u16(2047 * 16 + 12) + u32(0) + u8(4) + u16(2047))
 
 
 # ---- pci_config: op % 8, bit 4 write, width bits 5-6

@@ -2,7 +2,8 @@
 # Runs each named fuzz target (tests/fuzz/fuzz_NAME.c, built as $BUILD/fuzz/fuzz_NAME) on its
 # seed corpus (tests/fuzz/corpus/NAME) plus what earlier runs found ($BUILD/fuzz/fuzz_NAME.corpus),
 # for FUZZ_SECONDS (0: no limit) or FUZZ_RUNS executions (-1: no limit), whichever ends first,
-# one after the other. The log of each run is $BUILD/fuzz/fuzz_NAME.log (report.sh reads it);
+# one after the other. The log of each run is $BUILD/fuzz/fuzz_NAME.log (report.sh reads it;
+# FUZZ_LOG_TAG=x writes fuzz_NAME.x.log instead, so that short test runs keep it);
 # a crash, leak or hang leaves its input in $BUILD/fuzz/fuzz_NAME-*. Ends with one line
 # "fuzz: N passed, N failed".
 BUILD=${BUILD:-build}
@@ -15,7 +16,7 @@ for name in "$@"; do
 	bin=$BUILD/fuzz/fuzz_$name
 	corpus=$BUILD/fuzz/fuzz_$name.corpus
 	seeds=tests/fuzz/corpus/$name
-	log=$BUILD/fuzz/fuzz_$name.log
+	log=$BUILD/fuzz/fuzz_$name${FUZZ_LOG_TAG:+.$FUZZ_LOG_TAG}.log
 	mkdir -p "$corpus" "$BUILD/fuzz/old"
 	# what an earlier run left (a crash input is still wanted: kept aside, not in the report)
 	for f in "$BUILD/fuzz/fuzz_$name"-*; do

@@ -15,8 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/pci.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/x86/layout.h"
 
 void fuzz_fail(const char *fmt, ...)
 {
@@ -487,6 +489,34 @@ bool fuzz_vm_mmio(struct vm *vm, uint64_t addr, void *data, unsigned len, bool w
 bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool write)
 {
 	return fuzz_vm_access(vm, &vm->pio, true, port, data, len, write);
+}
+
+const struct pci_bus_windows fuzz_pci_windows = {
+	.mmio32_start = PCI_MMIO32_START,
+	.mmio32_size = PCI_MMIO32_SIZE,
+	.mmio64_start = 0x400000000ULL,
+	.mmio64_size = PCI_MMIO64_SIZE,
+	.io_start = PCI_IO_START,
+	.io_size = PCI_IO_SIZE,
+	.ecam_base = PCI_ECAM_BASE,
+	.ecam_size = PCI_ECAM_SIZE,
+	.config_ports = true,
+	.intx_line_base = PCI_INTX_GSI_BASE,
+	.intx_line_count = PCI_INTX_GSI_COUNT,
+};
+
+unsigned fuzz_vm_deliver(struct vm *vm)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < FUZZ_MAX_ROUTES; i++) {
+		uint64_t count;
+
+		if (vm->routes[i].irqfd >= 0 &&
+		    read(vm->routes[i].irqfd, &count, sizeof(count)) == sizeof(count))
+			n += (unsigned)count;
+	}
+	return n;
 }
 
 /* ---- guest memory ---- */

@@ -160,6 +160,17 @@ void fuzz_vm_exit(struct vm *vm);
 bool fuzz_vm_mmio(struct vm *vm, uint64_t addr, void *data, unsigned len, bool write);
 bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool write);
 
+/* The PCI windows, ECAM and INTx lines of the x86 machine (vmm/x86/arch.c). */
+struct pci_bus_windows;
+extern const struct pci_bus_windows fuzz_pci_windows;
+
+/*
+ * KVM's side of the irqfds: every bound eventfd is read (the interrupt "injected"), as KVM
+ * consumes it; returns how many interrupts were taken. A count left in an unbound eventfd is
+ * what the device model sees as pending.
+ */
+unsigned fuzz_vm_deliver(struct vm *vm);
+
 /* ---- guest memory ---- */
 
 /*

@@ -47,7 +47,7 @@
 #include "devices/virtio_pci.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
 #include "tests/fuzz/lib/fuzz_vring.h"
-#include "vmm/layout.h"
+#include "vmm/x86/layout.h"
 #include "vmm/util.h"
 
 #define VPF_RAM_GPA 0x100000ULL
@@ -79,7 +79,6 @@ struct vpf {
 };
 
 static struct vpf vpf;
-static bool vpf_status_any; /* PTVM_FUZZ_STATUS_ANY: see vpf_status_write_ok */
 
 static const struct {
 	uint8_t off, width;
@@ -99,7 +98,6 @@ static const struct {
 static inline void vpf_init(const struct vpf_device *dev)
 {
 	fuzz_lib_init(FUZZ_CHECK_FDS);
-	vpf_status_any = getenv("PTVM_FUZZ_STATUS_ANY") != NULL;
 	vpf.dev = dev;
 	if (memmap_create(&vpf.mm))
 		fuzz_fail("memmap_create");
@@ -129,31 +127,8 @@ static inline uint64_t vpf_read(unsigned bar, uint64_t off, unsigned len)
 	return v;
 }
 
-/*
- * KNOWN BUG (issue 8, being fixed by the virtio-hardening work): the transport takes any
- * device status a guest writes; one that clears DRIVER_OK (without a reset) leaves the I/O
- * thread running, and the next DRIVER_OK activates the device again on top of it (net: the
- * thread then spins on a tap it no longer reads) or a reset clears the queues under it (a
- * crash). Until the device owns its status, the harness writes only what a state machine
- * would accept (0, or no bit of the current status cleared; never NEEDS_RESET, which is the
- * device's) so that the fuzzer looks for other bugs. PTVM_FUZZ_STATUS_ANY=1 writes
- * everything.
- */
-
-static inline bool vpf_status_write_ok(uint64_t v)
-{
-	uint8_t old = atomic_load(&vpf.vdev->status) & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET;
-	uint8_t s = (uint8_t)v;
-
-	return vpf_status_any ||
-	       (!(s & VIRTIO_CONFIG_S_NEEDS_RESET) && (s == 0 || (s & old) == old));
-}
-
 static inline void vpf_write(unsigned bar, uint64_t off, uint64_t v, unsigned len)
 {
-	if (bar == VIRTIO_PCI_BAR_CFG && off == VIRTIO_PCI_COMMON_OFF + VIRTIO_PCI_COMMON_STATUS &&
-	    len == 1 && !vpf_status_write_ok(v))
-		return;
 	fuzz_vm_mmio(&vpf.vm, vpf_bar(bar) + off, &v, len, true);
 }
 
@@ -380,14 +355,6 @@ static inline int vpf_run(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = fuzz_in_make(data, size);
 	uint8_t machine = fuzz_u8(&in);
-	static const struct pci_bus_windows windows = {
-		.mmio32_start = PCI_MMIO32_START,
-		.mmio32_size = PCI_MMIO32_SIZE,
-		.mmio64_start = 0x400000000ULL,
-		.mmio64_size = PCI_MMIO64_SIZE,
-		.io_start = PCI_IO_START,
-		.io_size = PCI_IO_SIZE,
-	};
 
 	fuzz_input_begin();
 	fuzz_ram_clear(&vpf.ram);
@@ -396,7 +363,7 @@ static inline int vpf_run(const uint8_t *data, size_t size)
 	    (struct fuzz_databuf){ VPF_DATA_START, VPF_RAM_GPA + VPF_RAM_SIZE, VPF_DATA_START };
 	fuzz_vm_init(&vpf.vm, vpf.mm);
 	vpf.vm.route_fail_after = machine & 7;
-	if (pci_bus_create(&vpf.vm, &windows, &vpf.bus))
+	if (pci_bus_create(&vpf.vm, &fuzz_pci_windows, &vpf.bus))
 		fuzz_fail("pci_bus_create");
 	if (vpf.dev->create(vpf.mm, machine >> 3, &vpf.vdev))
 		fuzz_fail("%s: create", vpf.dev->name);
