@@ -193,6 +193,10 @@ def seeds_rng():
           vp_chain(0, [(16, True, None), (16, True, None)], indirect=True))
     write("virtio_pci_rng", "intx", u8(0) + vp_init(0x00) + vp_chain(0, [(8, True, None)]) +
           u8(0x0f))
+    # a pipe as the source: the request waits until the host writes, then end-of-file
+    write("virtio_pci_rng", "blocking-source", u8(0x08) + s + vp_chain(0, [(32, True, None)]) +
+          u8(0x0b) + u8(1) + u8(8) + b"entropy!" + vp_chain(0, [(32, True, None)]) +
+          u8(0x0b) + u8(2) + vp_chain(0, [(8, True, None)]))
 
 
 def seeds_balloon():
@@ -207,6 +211,9 @@ def seeds_balloon():
     write("virtio_pci_balloon", "report-inflate-stats",
           u8(0x08) + s + report + inflate + deflate + stats + actual + target)
     write("virtio_pci_balloon", "pinned", u8(0x28) + s + pinned + stats + stats)
+    anon = vp_chain(0, [(12, False, u32(0x200) + u32(0x201) + u32(0x20f))])
+    write("virtio_pci_balloon", "anonymous-ram", u8(0) + s + anon + vp_chain(1, [(4, False,
+          u32(0x201))]) + vp_chain(0, [(4, False, u32(0x9999))]))
 
 
 # ---- virtio_net datapath target
