@@ -29,9 +29,10 @@ all: $(BUILD)/ptvm
 help:
 	@echo "make            build build/ptvm"
 	@echo "make run        boot the Debian kernel with a busybox shell (installs what it needs)"
-	@echo "make test       every test: unit, unit under ASan/UBSan, guest programs, test host"
+	@echo "make test       every test: unit, unit under ASan/UBSan, fuzz targets, guest programs, test host"
 	@echo "make test-unit  cmocka unit tests (no /dev/kvm needed)"
 	@echo "make test-unit-asan  the same under AddressSanitizer and UBSan"
+	@echo "make test-fuzz  every libFuzzer target for a few seconds (make fuzz, make fuzz-report: longer)"
 	@echo "make test-guest guest/ programs booted by ptvm on this machine's /dev/kvm"
 	@echo "make test-testhost  suites inside the emulated test host (QEMU TCG + nested KVM)"
 	@echo "make deps       install the Debian packages the build and tests need"
@@ -96,7 +97,7 @@ test-bench:
 	@$(MAKE) --no-print-directory bench QUICK=1
 	@test -s $(BUILD)/bench/results.md && echo "bench: 1 passed, 0 failed (results in $(BUILD)/bench/results.md)"
 
-test: test-unit test-unit-asan test-cli test-cli-asan test-guest test-bench test-testhost
+test: test-unit test-unit-asan test-fuzz test-cli test-cli-asan test-guest test-bench test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])

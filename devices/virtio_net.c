@@ -271,6 +271,15 @@ static enum net_rx_result net_rx_deliver(struct virtio_net *n)
 			return NET_RX_BROKEN;
 		}
 		if (ret == 0) {
+			/*
+			 * Out of buffers. Ask for a kick while the chains we hold still count as
+			 * seen (EVENT_IDX then points at the first chain the driver has not
+			 * posted yet), and look again in case one raced with us; only then give
+			 * them back. Looking after the give-back would see them as new work and
+			 * retry forever.
+			 */
+			if (virtqueue_enable_notify(vq))
+				continue;
 			net_rx_giveback(n, count);
 			return NET_RX_NO_BUFFERS;
 		}
@@ -341,8 +350,12 @@ static void net_rx_process(struct virtio_net *n)
 	struct virtqueue *vq = &n->vdev.vqs[VIRTIO_NET_RXQ];
 	unsigned done = 0;
 
-	if (virtio_needs_reset(&n->vdev))
+	if (virtio_needs_reset(&n->vdev)) {
+		/* nothing is taken until the reset: a frame left readable on a watched tap
+		 * would wake this thread again and again */
+		net_watch_tap(n, false);
 		return;
+	}
 	while (done < VIRTIO_QUEUE_BUDGET) {
 		enum net_rx_result res;
 
@@ -354,12 +367,8 @@ static void net_rx_process(struct virtio_net *n)
 			break;
 		}
 		if (res == NET_RX_NO_BUFFERS) {
-			/*
-			 * Park the frame and the tap until the guest posts buffers and kicks;
-			 * re-check after asking for the kick, it may have raced with us.
-			 */
-			if (virtqueue_enable_notify(vq))
-				continue;
+			/* park the frame and the tap until the guest posts buffers and kicks
+			 * (net_rx_deliver asked for the kick) */
 			net_watch_tap(n, false);
 			break;
 		}

@@ -8,11 +8,9 @@
  * known status sits in the last writable byte, the used length does not exceed the writable
  * part, the disk keeps its size, and a read-only disk keeps its contents.
  *
- * Build (clang, Debian's libclang-rt):
- *   clang -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
- *     tests/fuzz/fuzz_blk_request.c devices/virtio_blk.c devices/virtio.c \
- *     devices/virtqueue.c vmm/memmap.c vmm/log.c vmm/util.c -lpthread -o build/fuzz_blk_request
- * Run: build/fuzz_blk_request -max_total_time=60 [corpus-dir]
+ * Built and run by `make fuzz`.
+ *
+ * FUZZ_SOURCES: devices/virtio_blk.c
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,16 +22,13 @@
 #include <unistd.h>
 
 #include "devices/virtio_blk.h"
-#include "vmm/log.h"
+#include "tests/fuzz/lib/fuzz_lib.h"
 
 #define DISK_BYTES (64 * 512)
 #define SEG_LEN_MAX 4096
 
 static struct virtio_device *disk_rw, *disk_ro;
 static uint8_t ro_image[DISK_BYTES];
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct virtio_device *disk_open(const char *path, bool readonly)
 {
@@ -59,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (pwrite(fd, ro_image, DISK_BYTES, 0) != DISK_BYTES)
 		abort();
 	close(fd);
-	log_level = LOG_ERR; /* a host I/O error warns once; guest errors are debug */
+	fuzz_lib_init(0);
 	disk_rw = disk_open(path, false);
 	disk_ro = disk_open(path, true);
 	unlink(path); /* both disks keep it open */
@@ -85,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!e)
 		abort();
+	fuzz_input_begin();
 	disk = virtio_blk_get_disk(flags & 1 ? disk_ro : disk_rw);
 	disk->writethrough = flags & 2;
 	for (unsigned i = 0; i < n_out + n_in; i++) {
@@ -146,5 +142,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < e->n_in; i++)
 		free(e->in[i].iov_base);
 	free(e);
+	fuzz_input_end();
 	return 0;
 }

@@ -9,6 +9,8 @@
  * translation of a few fuzzer-chosen IOVAs lies inside the guest RAM allocation.
  *
  * Built and run by `make fuzz` (clang with libFuzzer from Debian's libclang-rt).
+ *
+ * FUZZ_SOURCES: devices/virtio_iommu.c iommu/viommu.c
  */
 #include <linux/virtio_config.h>
 #include <linux/virtio_iommu.h>

@@ -9,20 +9,19 @@
  * writable part.
  *
  * Built and run by `make fuzz` (clang with libFuzzer from Debian's libclang-rt).
+ *
+ * FUZZ_SOURCES: devices/virtqueue.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devices/virtqueue.h"
-#include "vmm/log.h"
+#include "tests/fuzz/lib/fuzz_lib.h"
 #include "vmm/memmap.h"
 
 #define RAM_GPA 0x10000ULL
 #define RAM_SIZE 0x8000ULL
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct memmap *mm;
 static uint8_t *ram;
@@ -31,7 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct memmap_region r = { .gpa = RAM_GPA, .size = RAM_SIZE, .kind = MEMMAP_RAM, .fd = -1 };
 
-	log_level = LOG_ERR; /* the walker warns about every bad ring: keep the fuzzer quiet */
+	fuzz_lib_init(0);
 	ram = malloc(RAM_SIZE);
 	if (!ram || memmap_create(&mm))
 		abort();
@@ -60,9 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < sizeof(hdr))
 		return 0;
+	fuzz_input_begin();
 	memcpy(hdr, data, sizeof(hdr));
 	memset(ram, 0, RAM_SIZE);
-	memcpy(ram, data + sizeof(hdr), size - sizeof(hdr) < RAM_SIZE ? size - sizeof(hdr) : RAM_SIZE);
+	memcpy(ram, data + sizeof(hdr),
+	       size - sizeof(hdr) < RAM_SIZE ? size - sizeof(hdr) : RAM_SIZE);
 
 	memset(&vq, 0, sizeof(vq));
 	vq.kick_fd = -1;
@@ -77,8 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vq.avail_gpa = RAM_GPA - 0x100 + hdr[2];
 	vq.used_gpa = RAM_GPA - 0x100 + hdr[3];
 	vq.enabled = true;
-	if (virtqueue_start(&vq, mm))
+	if (virtqueue_start(&vq, mm)) {
+		fuzz_input_end();
 		return 0;
+	}
 	for (unsigned n = 0; n < 2u * VIRTQUEUE_MAX_SIZE; n++) {
 		ret = virtqueue_pop(&vq, &elem);
 		if (ret <= 0)
@@ -89,5 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtqueue_should_notify(&vq);
 	}
 	virtqueue_enable_notify(&vq);
+	fuzz_input_end();
 	return 0;
 }

@@ -50,6 +50,7 @@ struct fixture {
 	struct test_vring rx, tx;
 	uint64_t next_buf; /* bump allocator for guest buffers */
 	bool active;
+	bool wedged; /* the I/O thread spins and will never stop: teardown leaves it be */
 };
 
 static _Atomic unsigned offload_calls;
@@ -147,6 +148,12 @@ static int setup_mrg(void **state)
 					 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_MAC));
 }
 
+static int setup_mrg_event_idx(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+					 BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_NET_F_MAC));
+}
+
 static int setup_plain(void **state)
 {
 	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MAC));
@@ -156,6 +163,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	if (f->wedged)
+		return 0; /* a failed test: joining the thread would hang */
 	if (f->active)
 		test_device_reset(f->vdev);
 	for (unsigned i = 0; i < 2; i++)
@@ -307,6 +316,85 @@ static void test_tx_malformed_ring_needs_reset(void **state)
 		usleep(1000);
 	assert_true(virtio_needs_reset(f->vdev));
 	assert_int_equal(test_vring_used_idx(&f->tx), 0);
+}
+
+/* Fails (and marks the fixture wedged) when the process burns CPU while the device should
+ * sleep: a spinning I/O thread burns ~300 ms here, a parked one next to nothing. */
+static void assert_io_thread_sleeps(struct fixture *f)
+{
+	uint64_t cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID), cpu1;
+
+	usleep(300000);
+	cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	if (cpu1 - cpu0 >= 30000000ull) {
+		f->wedged = true;
+		fail_msg("the I/O thread spins: %llu ms of CPU in 300 ms",
+			 (unsigned long long)((cpu1 - cpu0) / 1000000));
+	}
+}
+
+/*
+ * Found by tests/fuzz/fuzz_virtio_pci_net: once the device needs a reset (here a malformed
+ * transmit ring) it takes no more frames, but the tap stayed in its epoll set: every frame
+ * that arrived then left the fd readable and the I/O thread spun at 100% CPU until a reset.
+ */
+static void test_rx_no_spin_once_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct virtqueue *vq = f->tx.vq;
+	uint64_t a = guest_alloc(f, 64);
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+	uint8_t frame[HDR + 100];
+
+	vq->desc[0] =
+	    (struct vring_desc){ .addr = a, .len = 64, .flags = VRING_DESC_F_NEXT, .next = 0 };
+	vq->avail->ring[0] = 0;
+	__atomic_store_n(&vq->avail->idx, 1, __ATOMIC_RELEASE);
+	test_vring_kick(&f->tx);
+	while (!virtio_needs_reset(f->vdev) && now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	assert_true(virtio_needs_reset(f->vdev));
+	host_send(f, frame, make_frame(frame, 60, 1));
+	assert_io_thread_sleeps(f);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_virtio_pci_net: with MRG_RXBUF, a frame larger than all the
+ * buffers posted so far made the I/O thread give the chains back, see them again as "new"
+ * work and retry at once, forever (100% CPU until the guest posted more). It must park
+ * instead, and (EVENT_IDX) ask for a kick at the first chain it has not seen yet.
+ */
+static void test_rx_parks_when_posted_buffers_are_too_few(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[HDR + 1000], got[HDR + 1000];
+	uint64_t b[9];
+	uint16_t avail_event;
+
+	b[0] = guest_alloc(f, 128);
+	test_vring_add(&f->rx, (struct test_seg[]){ { b[0], 128, true } }, 1);
+	test_vring_kick(&f->rx);
+	host_send(f, frame, make_frame(frame, 1000, 9));
+	assert_io_thread_sleeps(f);
+	assert_int_equal(test_vring_used_idx(&f->rx), 0);
+	if (f->rx.vq->event_idx) {
+		/* the driver's next buffer (avail entry 1) must kick the device */
+		avail_event =
+		    __atomic_load_n((uint16_t *)&f->rx.vq->used->ring[QSIZE], __ATOMIC_ACQUIRE);
+		assert_int_equal(avail_event, 1);
+	}
+
+	/* 1012 bytes need 8 chains of 128: the frame goes out whole once they are there */
+	for (int i = 1; i < 9; i++) {
+		b[i] = guest_alloc(f, 128);
+		test_vring_add(&f->rx, (struct test_seg[]){ { b[i], 128, true } }, 1);
+	}
+	test_vring_kick(&f->rx);
+	assert_vring_used(&f->rx, 8);
+	for (int i = 0; i < 8; i++)
+		memcpy(got + 128 * i, f->ram + b[i], MIN(128, (int)sizeof(got) - 128 * i));
+	assert_int_equal(got[10] | got[11] << 8, 8);
+	assert_memory_equal(got + HDR, frame + HDR, 1000);
 }
 
 static void test_rx_single_chain(void **state)
@@ -623,6 +711,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tx_malformed_ring_needs_reset, setup_mrg,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rx_no_spin_once_needs_reset, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rx_parks_when_posted_buffers_are_too_few,
+						setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_parks_when_posted_buffers_are_too_few,
+						setup_mrg_event_idx, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_single_chain, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_merges_small_buffers, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_parks_without_buffers_and_resumes_on_kick,
