@@ -8,12 +8,18 @@
 
 HOSTILE_LOG_LINES=100
 
+# hostile_console: the file with the guest's serial console ($serial, or the merged $log)
+hostile_console() {
+	if [ -n "${serial:-}" ] && [ -f "$serial" ]; then
+		echo "$serial"
+	else
+		echo "$log"
+	fi
+}
+
 # hostile_log_bounded NAME: 0, or $hook_reason and 1
 hostile_log_bounded() {
-	_out=$log
-	if [ -n "${serial:-}" ] && [ -f "$serial" ]; then
-		_out=$serial
-	fi
+	_out=$(hostile_console)
 	_attacks=$(grep -c 'ATTACK ' "$_out")
 	_lines=$(grep -c 'ptvm: ' "$log")
 	if [ "$_attacks" -eq 0 ]; then
@@ -93,7 +99,14 @@ host_pre_hostile_uart() {
 	HOSTILE_UART_CMDLINE="tokens=$HOSTILE_UART_TOKENS"
 	export GUEST_STDIN
 }
-host_post_hostile_uart() { hostile_log_bounded hostile_uart; }
+host_post_hostile_uart() {
+	# the input attack ran when this side fed it (the guest skips it otherwise)
+	if [ -n "$HOSTILE_UART_CMDLINE" ] && ! grep -q 'CHECK input flood' "$(hostile_console)"; then
+		hook_reason="the guest did not report the input flood it was fed"
+		return 1
+	fi
+	hostile_log_bounded hostile_uart
+}
 host_cleanup_hostile_uart() {
 	if [ -n "$HOSTILE_UART_WRITER" ]; then
 		kill "$HOSTILE_UART_WRITER" 2>/dev/null
