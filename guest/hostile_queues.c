@@ -254,11 +254,11 @@ static uint64_t user_chain(uint64_t arg)
 	if (!attacks[a].malformed && needs_reset)
 		test_fail(31, "%s: %s on queue %u: NEEDS_RESET for a legal chain", d->name,
 			  attacks[a].name, q);
-	/* the queues a kick does not make the device pop (receive) are attacked too */
+	/* the queues a kick does not make the device pop (receive: only when input comes)
+	 * get the chain too; the reset below meets it wherever the device got with it */
 	if (d->id == VIRTIO_ID_NET || d->id == VIRTIO_ID_CONSOLE) {
 		bring_up(d);
 		chain_write(d, 0, a);
-		outcome(d, 0, &needs_reset);
 	}
 	hdev_check(d, attacks[a].name);
 	return 0;
@@ -274,7 +274,7 @@ static uint64_t user_notify_storm(uint64_t i)
 	for (unsigned int q = 0; q < d->vd.num_queues + 2; q++) {
 		uint64_t n = d->vd.notify_base + (uint64_t)q * d->vd.notify_mult;
 
-		for (unsigned int k = 0; k < 300; k++) {
+		for (unsigned int k = 0; k < 150; k++) {
 			mmio_write16(n, (uint16_t)q); /* the ioeventfd's width */
 			if (k % 3 == 0)
 				mmio_write32(n, q);

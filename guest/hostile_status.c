@@ -5,7 +5,7 @@
  * device of the machine (blk, net, console, rng, balloon):
  *   - every byte value from each state a driver passes through (0, ACKNOWLEDGE, DRIVER,
  *     FEATURES_OK, DRIVER_OK with live queues);
- *   - random orders: 2000 random status bytes in a row;
+ *   - random orders: 1000 random status bytes in a row;
  *   - while I/O is in flight: a full ring of requests, kicked, then DRIVER_OK cleared, other
  *     bits set, FAILED, and a reset, at once (the reported crash was 0x0b then 0 on a
  *     balloon holding a buffer);
@@ -80,6 +80,11 @@ static uint64_t user_every_value(uint64_t i)
 	for (unsigned int k = 0; k < sizeof(states); k++) {
 		reach(d, states[k]);
 		for (unsigned int v = 1; v < 256; v++) {
+			/* FAILED sticks until a reset, whatever comes with it: from a live
+			 * device (which each of them takes down) a few stand for all 128 */
+			if (states[k] == LIVE && (v & VIRTIO_STATUS_FAILED) && v != 0x80 &&
+			    (v & 0x1f) != 0x0f)
+				continue;
 			status_write(d, (uint8_t)v);
 			status_sane(d, (uint8_t)v, states[k]);
 			if (virtio_status(&d->vd) != states[k])
@@ -95,7 +100,7 @@ static uint64_t user_random_orders(uint64_t i)
 	uint8_t was = 0;
 
 	virtio_reset(&d->vd);
-	for (unsigned int n = 0; n < 2000; n++) {
+	for (unsigned int n = 0; n < 1000; n++) {
 		/* mostly the bits a driver uses, sometimes anything */
 		uint8_t v = (uint8_t)(hostile_rand() & (n % 4 ? 0x8f : 0xff));
 
