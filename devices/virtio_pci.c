@@ -58,7 +58,9 @@ static void virtio_pci_notify_queue(struct virtio_device *vdev, struct virtqueue
 {
 	struct virtio_pci *vp = vdev->transport_priv;
 
-	virtio_pci_raise(vp, vq->msix_vector, VIRTIO_PCI_ISR_QUEUE_BIT);
+	/* the vectors may change under a live device (a driver may reprogram them): one load */
+	virtio_pci_raise(vp, __atomic_load_n(&vq->msix_vector, __ATOMIC_RELAXED),
+			 VIRTIO_PCI_ISR_QUEUE_BIT);
 }
 
 static void virtio_pci_notify_config(struct virtio_device *vdev)
@@ -66,7 +68,8 @@ static void virtio_pci_notify_config(struct virtio_device *vdev)
 	struct virtio_pci *vp = vdev->transport_priv;
 
 	atomic_fetch_add(&vp->config_generation, 1);
-	virtio_pci_raise(vp, vp->msix_config, VIRTIO_PCI_ISR_CONFIG);
+	virtio_pci_raise(vp, __atomic_load_n(&vp->msix_config, __ATOMIC_RELAXED),
+			 VIRTIO_PCI_ISR_CONFIG);
 }
 
 static const struct virtio_transport_ops virtio_pci_transport_ops = {
@@ -178,8 +181,9 @@ static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_
 		virtio_device_set_driver_features(vdev, vp->driver_feature_select, val);
 		break;
 	case VIRTIO_PCI_COMMON_MSIX:
-		vp->msix_config =
-		    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
+		__atomic_store_n(&vp->msix_config,
+				 (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR),
+				 __ATOMIC_RELAXED);
 		break;
 	case VIRTIO_PCI_COMMON_STATUS:
 		virtio_device_set_status(vdev, (uint8_t)val);
@@ -197,8 +201,10 @@ static void virtio_pci_common_write(struct virtio_pci *vp, unsigned off, uint32_
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		if (vq)
-			vq->msix_vector =
-			    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR);
+			__atomic_store_n(
+			    &vq->msix_vector,
+			    (uint16_t)(val < vp->msix.nr_vectors ? val : VIRTIO_MSI_NO_VECTOR),
+			    __ATOMIC_RELAXED);
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		/* a queue the driver did not enable before DRIVER_OK stays off */

@@ -332,7 +332,9 @@ void delay_us(uint64_t us);
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
 
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
 #define VIRTIO_STATUS_DRIVER 2
@@ -460,8 +462,9 @@ int virtio_find(uint16_t virtio_id, unsigned int nth, struct virtio_dev *vd);
  */
 int virtio_init(struct virtio_dev *vd, uint64_t want);
 /*
- * Sets queue @q up with min(device maximum, @max_size) entries in fresh pages, MSI-X vector
- * @msix_vector (VIRTIO_MSI_NO_VECTOR: none), and enables it. 0 or -1.
+ * Sets queue @q up with min(device maximum, @max_size) entries in fresh pages (zeroed again
+ * when the queue was set up before), MSI-X vector @msix_vector (VIRTIO_MSI_NO_VECTOR: none),
+ * and enables it. 0 or -1.
  */
 int virtio_queue_setup(struct virtio_dev *vd, unsigned int q, unsigned int max_size,
 		       uint16_t msix_vector);

@@ -308,6 +308,7 @@ uint8_t virtio_isr_read(struct virtio_dev *vd)
 int virtio_queue_setup(struct virtio_dev *vd, unsigned int q, unsigned int max_size,
 		       uint16_t msix_vector)
 {
+	volatile uint16_t *avail, *used;
 	struct virtq *vq;
 	uint16_t size;
 	uint8_t *mem;
@@ -317,7 +318,13 @@ int virtio_queue_setup(struct virtio_dev *vd, unsigned int q, unsigned int max_s
 		return -1;
 	}
 	vq = &vd->vq[q];
-	memset(vq, 0, sizeof(*vq));
+	/* a queue set up again (after a reset) keeps its pages: programs that reset devices
+	 * thousands of times must not run out of them */
+	mem = (uint8_t *)vq->desc;
+	avail = vq->avail;
+	used = vq->used;
+	memset(vq, 0, __builtin_offsetof(struct virtq, indirect));
+	vq->kicks = vq->kicks_suppressed = 0;
 	mmio_write16(COMMON(vd, queue_select), (uint16_t)q);
 	size = mmio_read16(COMMON(vd, queue_size));
 	if (!size) {
@@ -333,9 +340,17 @@ int virtio_queue_setup(struct virtio_dev *vd, unsigned int q, unsigned int max_s
 			size &= (uint16_t)(size - 1);
 	}
 	/* 256 entries: 4 KiB descriptors, avail < 1 KiB, used < 3 KiB; one page each */
-	mem = page_zalloc();
-	vq->avail = page_zalloc();
-	vq->used = page_zalloc();
+	if (mem && avail && used) {
+		memset(mem, 0, PAGE_SIZE);
+		memset((void *)avail, 0, PAGE_SIZE);
+		memset((void *)used, 0, PAGE_SIZE);
+		vq->avail = avail;
+		vq->used = used;
+	} else {
+		mem = page_zalloc();
+		vq->avail = page_zalloc();
+		vq->used = page_zalloc();
+	}
 	if (!mem || !vq->avail || !vq->used) {
 		printf("virtio: out of pages for queue %u\n", q);
 		return -1;

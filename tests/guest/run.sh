@@ -5,19 +5,22 @@
 #   /* ptvm-args: --cpus 4 --cmdline cpus=4 */
 # (the build copies it to build/guest/<name>.args, which wins when present). The line is
 # expanded by the shell: virtio programs name files and values that their host side in
-# tests/guest/virtio_host.sh makes before the VM ($GUEST_TMP, $BLK_SEED, ...) and checks after.
+# tests/guest/virtio_host.sh makes before the VM ($GUEST_TMP, $BLK_SEED, ...) and checks after;
+# a host side that sets GUEST_STDIN (a FIFO it feeds) makes that ptvm's stdin.
 # Prints "PASS name (N.N s)", "FAIL name: reason" or "SKIP name: what is missing" per program,
 # then "guest: N passed, N failed[, N skipped: names]".
 #
 #   GUEST_VMM=ptvm (default)  build/ptvm run --kernel X --debug-exit --serial stdio ARGS
 #   GUEST_VMM=qemu            qemu-system-x86_64 -M q35 -accel tcg (isa-debug-exit), the same
 #                             programs under QEMU TCG, with ARGS translated
+#   GUEST_PTVM=path           the ptvm binary (default $BUILD/ptvm; e.g. build/ptvm-asan)
 #   GUEST_TIMEOUT=seconds     per program (default 30; each takes well under 1 s here)
 #   BUILD=dir                 build directory (default build)
 # Serial and VMM logs are kept in $BUILD/tests/guest/<name>.{serial,log}.
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 vmm=${GUEST_VMM:-ptvm}
+ptvm=${GUEST_PTVM:-$BUILD/ptvm}
 tmo=${GUEST_TIMEOUT:-30}
 logdir=$BUILD/tests/guest
 mkdir -p "$logdir"
@@ -46,8 +49,8 @@ ptvm)
 		echo "guest: 0 passed, 0 failed (all skipped)"
 		exit 0
 	fi
-	if [ ! -x "$BUILD/ptvm" ]; then
-		echo "FAIL all: $BUILD/ptvm missing (run make)"
+	if [ ! -x "$ptvm" ]; then
+		echo "FAIL all: $ptvm missing (run make)"
 		echo "guest: 0 passed, 1 failed"
 		exit 1
 	fi
@@ -86,8 +89,8 @@ describe_status() {
 run_ptvm() {
 	elf=$1 serial=$2 log=$3
 	shift 3
-	timeout -k 5 "$tmo" "$BUILD/ptvm" run --kernel "$elf" --debug-exit --serial stdio "$@" \
-		>"$serial" 2>"$log" </dev/null
+	timeout -k 5 "$tmo" "$ptvm" run --kernel "$elf" --debug-exit --serial stdio "$@" \
+		>"$serial" 2>"$log" <"${GUEST_STDIN:-/dev/null}"
 }
 
 # run_qemu ELF SERIAL LOG ARGS...: ptvm's arguments translated; returns the guest's value V

@@ -78,7 +78,7 @@ th_show() { # th_show LOG [N]: the last N lines (default all) of a th_run log, i
 	if [ -n "${2:-}" ]; then tail -n "$2" "$1"; else cat "$1"; fi | sed 's/^/  | /'
 }
 
-# th_run LOG TIMEOUT CMD...: runs CMD (stdin /dev/null, stdout+stderr captured) for at most
+# th_run LOG TIMEOUT CMD...: runs CMD (stdin $TH_STDIN or /dev/null, stdout+stderr captured) for at most
 # TIMEOUT seconds; LOG gets one line per output line, "<seconds since start> <line>", and a last
 # line "<seconds> TH-EXIT <status>". Returns CMD's status; TH_TIMEDOUT=1 if the timeout hit.
 th_run() {
@@ -90,7 +90,7 @@ th_run() {
 	dmesg -c > /dev/null
 	_t0=$(th_now)
 	{
-		timeout -k 5 "$_tmo" "$@" < /dev/null 2>&1
+		timeout -k 5 "$_tmo" "$@" < "${TH_STDIN:-/dev/null}" 2>&1
 		_rc=$?
 		echo
 		echo "TH-EXIT $_rc"

@@ -60,8 +60,11 @@ for elf in /guest/elf/*.elf; do
 	eval "set -- $args"
 	log=$TH_LOGS/$test.log
 	t0=$(th_now)
+	# a host side that feeds ptvm's stdin names it in GUEST_STDIN (tests/guest/run.sh)
+	TH_STDIN=${GUEST_STDIN:-/dev/null}
 	th_run "$log" "$TMO" ptvm run --kernel "$elf" --debug-exit --serial stdio "$@"
 	rc=$?
+	TH_STDIN=/dev/null
 	took=$(th_elapsed "$t0")
 	# the program's own verdict, if it printed one
 	why=$(sed -n "s/^[0-9.]* FAIL $name: //p" "$log" | head -n 1)
