@@ -11,7 +11,7 @@ CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes -g -MMD -MP \
 	-fno-strict-aliasing
 CFLAGS ?= -O2
-LDLIBS := -lpthread
+LDLIBS := -lpthread -lseccomp
 # Hardening of ptvm and of everything linked from build/obj (issue 8): fortified libc calls
 # (level 3 with gcc >= 12 and glibc >= 2.33, both on bookworm; it needs an optimising build),
 # stack canaries, stack-clash probes, a position-independent executable, and a read-only GOT

@@ -22,6 +22,7 @@
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
 #include "log.h"
+#include "sandbox.h"
 #include "platform.h"
 #include "term.h"
 #include "util.h"
@@ -200,6 +201,17 @@ static void ptvm_report_exit(struct ptvm *p)
 	(void)p;
 }
 
+/* Last: everything is open and set up; from here on each thread keeps to its own list. */
+static int ptvm_sandbox_init(struct ptvm *p)
+{
+	return sandbox_seccomp_enable(p->cfg.seccomp);
+}
+
+static void ptvm_sandbox_exit(struct ptvm *p)
+{
+	(void)p; /* filters cannot be lifted */
+}
+
 static int ptvm_boot_init(struct ptvm *p)
 {
 	return arch_boot_setup(p->vm, &p->cfg, &p->platform);
@@ -352,6 +364,7 @@ static const struct ptvm_step {
 	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "console", ptvm_console_init, ptvm_console_exit },
 	{ "report", ptvm_report_write, ptvm_report_exit },
+	{ "sandbox", ptvm_sandbox_init, ptvm_sandbox_exit },
 };
 
 static int ptvm_run_vm(struct ptvm *p)

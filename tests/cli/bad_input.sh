@@ -145,6 +145,7 @@ bad unknown_option "" "--bogus" "$ptvm" run --kernel /nonexistent --bogus
 bad missing_value "" "--memory" "$ptvm" run --kernel /nonexistent --memory
 bad stray_argument "" "stray" "$ptvm" run --kernel /nonexistent stray
 bad serial_bad_mode "" "--serial" "$ptvm" run --kernel /nonexistent --serial tcp
+bad seccomp_bad_mode "" "--seccomp;strict" "$ptvm" run --kernel /nonexistent --seccomp strict
 bad unknown_command "" "frobnicate" "$ptvm" frobnicate
 
 # ---- files (the VM is built first, so these need /dev/kvm) ----
@@ -209,6 +210,12 @@ bad kvm_not_permitted "hello root ns" "/dev/kvm" \
 	unshare --mount sh -c "$hide_dev" sh sh -c \
 	'mknod -m 600 /dev/kvm c 10 232 && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' \
 	sh "$ptvm" run --kernel "$hello"
+
+# ---- a sanitizer build's runtime needs ptrace and fork at exit: it refuses --seccomp on ----
+if nm -D "$ptvm" 2>/dev/null | grep -q ' __asan_init'; then
+	bad seccomp_on_in_sanitizer_build "kvm hello" "--seccomp on" \
+		"$ptvm" run --kernel "$hello" --seccomp on
+fi
 
 # ---- positive control: the same binary boots the test kit's hello ----
 why=$(missing "kvm hello")

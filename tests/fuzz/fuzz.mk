@@ -6,12 +6,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_LIB_SRCS := devices/virtio_blk.c devices/virtio.c devices/virtqueue.c vmm/memmap.c \
-	vmm/log.c vmm/util.c
+	vmm/log.c vmm/util.c vmm/sandbox.c vmm/term.c
 
 .PHONY: fuzz
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS)
 
 fuzz: deps $(FUZZ_TARGETS)
 	@set -e; for t in $(FUZZ_TARGETS); do \

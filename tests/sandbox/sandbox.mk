@@ -1,8 +1,16 @@
 # tests/sandbox/: the sandbox of issue 8, included by the top Makefile.
 #
-#   make test-sandbox   build hardening of build/ptvm (hardening.sh)
+#   make test-sandbox   build hardening of build/ptvm (hardening.sh), and every thread kind's
+#                       seccomp filter tried from a test binary (seccomp_test.c)
+
+SANDBOX_TESTS := $(BUILD)/tests/sandbox/seccomp_test
 
 .PHONY: test-sandbox
 
-test-sandbox: $(BUILD)/ptvm
+$(BUILD)/tests/sandbox/%: $(BUILD)/obj/tests/sandbox/%.o $(BUILD)/libptvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-sandbox: $(BUILD)/ptvm $(SANDBOX_TESTS)
 	@tests/sandbox/hardening.sh $(BUILD)/ptvm
+	@$(BUILD)/tests/sandbox/seccomp_test

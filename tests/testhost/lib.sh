@@ -95,6 +95,7 @@ th_status_reason() {
 	65) echo "status 65 (triple fault)" ;;
 	66) echo "status 66 (KVM internal error)" ;;
 	67) echo "status 67 (unhandled exit or entry failure)" ;;
+	68) echo "status 68 (a forbidden system call: seccomp)" ;;
 	130) echo "status 130 (killed by a signal)" ;;
 	*) echo "status $1" ;;
 	esac
