@@ -2,12 +2,14 @@
 #include "iommu/dma_listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmm/log.h"
 #include "vmm/util.h"
@@ -33,6 +35,9 @@ struct dma_listener {
 	unsigned nr_maps;
 	struct dma_mapping maps[MEMMAP_MAX_REGIONS];
 	struct dma_listener_stats stats;
+	/* /proc/self/status, opened at creation: a pin refused later (ptvm jailed, no /proc,
+	 * no open allowed) still says how much is locked */
+	int status_fd;
 };
 
 static double now_seconds(void)
@@ -62,18 +67,19 @@ static const char *fmt_size(char *buf, size_t len, uint64_t v)
 }
 
 /* VmLck of this process: memory locked already (mlock, and pages VFIO pinned). */
-static uint64_t locked_bytes(void)
+static uint64_t locked_bytes(struct dma_listener *l)
 {
-	char line[128];
+	char buf[4096];
+	const char *p;
 	uint64_t kb = 0;
-	FILE *f = fopen("/proc/self/status", "r");
+	ssize_t n = l->status_fd >= 0 ? pread(l->status_fd, buf, sizeof(buf) - 1, 0) : -1;
 
-	if (!f)
+	if (n <= 0)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %" SCNu64, &kb) == 1)
-			break;
-	fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, "\nVmLck:");
+	if (p)
+		sscanf(p + 1, "VmLck: %" SCNu64, &kb);
 	return kb * 1024;
 }
 
@@ -97,7 +103,7 @@ static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memm
 					     int err)
 {
 	char b1[32], b2[32], b3[32], b4[32];
-	uint64_t locked = locked_bytes(), others, ram = guest_ram_bytes(l->mm, r);
+	uint64_t locked = locked_bytes(l), others, ram = guest_ram_bytes(l->mm, r);
 	struct rlimit rl = { 0, 0 };
 
 	/* what is locked besides this container's pinned mappings */
@@ -305,10 +311,13 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	l->mm = mm;
 	l->c = c;
 	l->ops = ops;
+	l->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	l->p2p = p2p;
 	l->limit = c->dma_avail;
 	ret = memmap_listener_register(mm, &l->ml);
 	if (ret) {
+		if (l->status_fd >= 0)
+			close(l->status_fd);
 		free(l);
 		return ret;
 	}
@@ -329,6 +338,8 @@ void dma_listener_destroy(struct dma_listener *l)
 		memmap_listener_unregister(l->mm, &l->ml);
 	if (l->c && l->c->listener == l)
 		l->c->listener = NULL;
+	if (l->status_fd >= 0)
+		close(l->status_fd);
 	free(l);
 }
 

@@ -41,6 +41,9 @@ void cli_run_usage(void)
 	       "                         mappings, BARs, interrupt routes) as JSON\n"
 	       "  --seccomp MODE         per-thread syscall allow-lists: on (default; a forbidden\n"
 	       "                         syscall ends ptvm, status 68), log (dmesg), off\n"
+	       "  --jail DIR             once set up, run in new namespaces with the empty\n"
+	       "                         directory DIR as a read-only root, no capabilities\n"
+	       "  --user U[:G]           once set up, run as user U, group G (names or numbers)\n"
 	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
 	       "  -h, --help             this text\n"
@@ -138,6 +141,8 @@ enum {
 	OPT_BOOT_PROTOCOL,
 	OPT_REPORT,
 	OPT_SECCOMP,
+	OPT_JAIL,
+	OPT_USER,
 	OPT_DEVICE_BASE, /* + the device type's index in device_types[] */
 };
 
@@ -199,6 +204,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "jail", required_argument, NULL, OPT_JAIL },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	/* the base options, then one per device type (the table is the list), then the end */
@@ -278,6 +285,12 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_REPORT:
 			cfg->report = optarg;
+			break;
+		case OPT_JAIL:
+			cfg->jail = optarg;
+			break;
+		case OPT_USER:
+			cfg->user = optarg;
 			break;
 		case OPT_SECCOMP:
 			if (sandbox_seccomp_parse(optarg, &cfg->seccomp)) {

@@ -43,6 +43,8 @@ struct vm_config {
 	unsigned nr_devices;
 	const char *report; /* --report FILE: JSON of what passthrough did */
 	enum sandbox_seccomp seccomp; /* --seccomp on|log|off */
+	const char *jail;	      /* --jail DIR: checked and entered by vmm/jail.c */
+	const char *user;	      /* --user U[:G] */
 };
 
 #define CLI_DEFAULT_MEMORY (512ULL << 20)

@@ -21,6 +21,7 @@
 #include "eventloop.h"
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
+#include "jail.h"
 #include "log.h"
 #include "sandbox.h"
 #include "platform.h"
@@ -37,6 +38,7 @@ struct ptvm {
 	struct vm *vm;
 	struct platform platform;  /* the console UART, the PCI host, power/reset */
 	struct device_set devices; /* --disk, --net, ..., --device: vmm/device_table.c */
+	struct jail jail;	   /* --jail, --user: checked first, entered last */
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -56,6 +58,17 @@ static double ptvm_elapsed(const struct ptvm *p)
 }
 
 /* ---- start-up steps ---- */
+
+/* First, so that a bad --jail or --user is refused before anything is built. */
+static int ptvm_jail_check(struct ptvm *p)
+{
+	return jail_prepare(p->cfg.jail, p->cfg.user, &p->jail);
+}
+
+static void ptvm_jail_uncheck(struct ptvm *p)
+{
+	(void)p; /* nothing was changed */
+}
 
 static int ptvm_kvm_init(struct ptvm *p)
 {
@@ -201,9 +214,21 @@ static void ptvm_report_exit(struct ptvm *p)
 	(void)p;
 }
 
-/* Last: everything is open and set up; from here on each thread keeps to its own list. */
+/*
+ * Last: everything is open and set up. The jail (while ptvm is single-threaded), then each
+ * thread keeps to its own seccomp list.
+ */
 static int ptvm_sandbox_init(struct ptvm *p)
 {
+	struct jail_limits limits = {
+		/* main, the spawner, the vCPUs, an I/O thread per device */
+		.threads = 2 + p->vm->nr_vcpus + p->cfg.nr_devices,
+		.memlock = p->devices.vfio ? p->cfg.mem_size + (64ULL << 20) : 0,
+	};
+	int ret = jail_enter(&p->jail, &limits);
+
+	if (ret)
+		return ret;
 	return sandbox_seccomp_enable(p->cfg.seccomp);
 }
 
@@ -355,6 +380,7 @@ static const struct ptvm_step {
 	int (*init)(struct ptvm *p);
 	void (*exit)(struct ptvm *p);
 } ptvm_steps[] = {
+	{ "jail", ptvm_jail_check, ptvm_jail_uncheck },
 	{ "kvm", ptvm_kvm_init, ptvm_kvm_exit },
 	{ "memory", ptvm_memory_init, ptvm_memory_exit },
 	{ "irqchip", ptvm_irqchip_init, ptvm_irqchip_exit },

@@ -35,6 +35,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "iommu/dma_listener.h"
+#include "iommu/vfio_container.h"
+#include "vmm/memmap.h"
 #include "vmm/sandbox.h"
 
 static int passed, failed;
@@ -208,6 +211,44 @@ static int call_enabled_main_fork(void)
 	return call_fork();
 }
 
+/*
+ * A DMA pin refused once the filter is on (a BAR moved with p2p=on, on a vCPU thread): the
+ * listener explains it with the locked memory it reads from /proc/self/status, which it must
+ * have opened beforehand (no open is allowed now, and a jail has no /proc).
+ */
+static int fake_map_refused(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
+			    bool writable)
+{
+	return -ENOMEM;
+}
+
+static int fake_unmap(struct dma_listener *l, uint64_t iova, uint64_t size)
+{
+	return 0;
+}
+
+static const struct dma_backend_ops fake_refusing_ops = { .map = fake_map_refused,
+							  .unmap = fake_unmap };
+
+static int call_pin_refused(void)
+{
+	static struct vfio_container c = { .fd = -1, .pgsize_bitmap = 0x1000 };
+	struct memmap_region r = { .gpa = 0x100000,
+				   .size = 0x100000,
+				   .kind = MEMMAP_RAM,
+				   .fd = -1,
+				   .hva = (void *)0x7f0000100000ULL };
+	struct dma_listener *l;
+	struct memmap *mm;
+
+	if (memmap_create(&mm) || dma_listener_create(mm, &c, false, &fake_refusing_ops, &l))
+		return 10;
+	snprintf(r.name, sizeof(r.name), "ram-late");
+	if (sandbox_seccomp_enter(SANDBOX_SECCOMP_ON, SANDBOX_THREAD_VCPU))
+		return 11;
+	return memmap_add_region(mm, &r) == -ENOMEM ? 0 : 12;
+}
+
 /* ---- the harness ---- */
 
 static void result(bool ok, const char *name, const char *fmt, ...)
@@ -358,6 +399,8 @@ int main(void)
 		  NAMES(IO) },
 		{ "spawned-thread-malloc-opens-nothing", ON, NONE, call_chain_io_malloc, EXPECT_OK,
 		  NULL, 0 },
+		/* what ptvm opened lazily is open before the filter */
+		{ "dma-pin-refused-explained", ON, NONE, call_pin_refused, EXPECT_OK, NULL, 0 },
 		{ "enabled-main-fork", ON, NONE, call_enabled_main_fork, EXPECT_TRAP, "clone",
 		  NAMES(MAIN) },
 	};
