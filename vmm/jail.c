@@ -369,11 +369,25 @@ static int jail_root(const struct jail *j)
 		goto out_err;
 	/* the new root on top of the old one, then the old one detached from under it */
 	what = "pivot_root";
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		what = "detaching the host's root";
+		if (umount2(".", MNT_DETACH) < 0)
+			goto out_err;
+	} else if (errno == EINVAL) {
+		/* a host running from its initramfs (rootfs) cannot pivot it away: the jail goes
+		 * over it and ptvm chroots into it, as switch_root does; the rootfs stays below,
+		 * out of reach (no path leads there, and no capability is left to chroot again) */
+		pr_debug("jail: pivot_root refused (the host's root is its initramfs): moving the "
+			 "jail over it");
+		what = "moving the jail over the host's initramfs root";
+		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+			goto out_err;
+		what = "chroot";
+		if (chroot(".") < 0)
+			goto out_err;
+	} else {
 		goto out_err;
-	what = "detaching the host's root";
-	if (umount2(".", MNT_DETACH) < 0)
-		goto out_err;
+	}
 	what = "entering the jail";
 	if (chdir("/") < 0)
 		goto out_err;
