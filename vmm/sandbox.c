@@ -113,8 +113,7 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "prctl", V | I | S, ARG(0, SCMP_CMP_EQ, PR_SET_NAME),
 	  .why = "a thread names itself (vcpuN, the device's name)" },
 	{ "pread64", V, .why = "passthrough config space and trapped BARs (VFIO region reads)" },
-	{ "pwrite64", M | V,
-	  .why = "passthrough config space and trapped BARs (VFIO region writes); teardown" },
+	{ "pwrite64", V, .why = "passthrough config space and trapped BARs (VFIO region writes)" },
 	{ "eventfd2", V, .why = "irqfds for MSI/MSI-X vectors the guest programs" },
 	{ "poll", V | I,
 	  .why = "passthrough MSI-X PBA reads (pending vectors); hvc0 output waits for a full "
