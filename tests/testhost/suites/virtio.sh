@@ -39,7 +39,8 @@ vm_start() { # vm_start LOG PTVM-ARGS...: VM_PID, VM_T0; at most $TMO s from her
 	VM_DEADLINE=$(($(cut -d. -f1 /proc/uptime) + TMO))
 	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
 	{
-		ptvm "$@" <&3 2>&1 &
+		# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+		$TH_PTVM "$@" $(th_jail_args) <&3 2>&1 &
 		echo $! > $W/pid
 		wait $!
 		echo "TH-EXIT $?"
