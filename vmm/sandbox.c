@@ -106,8 +106,6 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "epoll_ctl", M | V | I,
 	  .why = "stdin leaves the loop at EOF; activation adds queue kicks to a device's I/O "
 		 "thread" },
-	{ "clock_nanosleep", M, .why = "usleep() while COM1's receive FIFO is full" },
-	{ "nanosleep", M, .why = "the same where libc uses nanosleep" },
 
 	/* vCPU threads: device registers */
 	{ "prctl", V | I | S, ARG(0, SCMP_CMP_EQ, PR_SET_NAME),
