@@ -134,7 +134,7 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	  .why = "the balloon frees shared anonymous guest RAM" },
 	{ "fstat", I, .why = "the balloon reads the RAM file's block size" },
 	{ "newfstatat", I, .why = "the same where libc implements fstat with fstatat" },
-	{ "timerfd_settime", M | V | I,
+	{ "timerfd_settime", M | V,
 	  .why = "the balloon's statistics timer: armed on activation, stopped on reset and "
 		 "teardown" },
 
