@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
 
 /* Ring features every device offers. */
@@ -151,7 +152,7 @@ static int virtio_iothread_start(struct virtio_iothread *t)
 	/* drain a stop left from the previous run */
 	while (read(t->stop_fd, &v, sizeof(v)) > 0)
 		;
-	ret = -pthread_create(&t->thread, NULL, virtio_iothread_main, t);
+	ret = -sandbox_thread_create(SANDBOX_THREAD_IO, &t->thread, virtio_iothread_main, t);
 	if (ret) {
 		pr_err_ratelimited("%s: cannot start its I/O thread: %s", t->name, strerror(-ret));
 		return ret;

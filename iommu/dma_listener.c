@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmm/log.h"
 #include "vmm/util.h"
@@ -40,6 +42,9 @@ struct dma_listener {
 	struct dma_mapping *maps;
 	struct dma_listener_stats stats;
 	struct log_ratelimit rl; /* what it says about a guest-controlled space's mappings */
+	/* /proc/self/status, opened at creation: a pin refused later (ptvm jailed, no /proc,
+	 * no open allowed) still says how much is locked */
+	int status_fd;
 };
 
 /* Whether the guest chose what it mirrors (a vIOMMU domain, or bypass to guest RAM). */
@@ -84,18 +89,19 @@ static const char *fmt_size(char *buf, size_t len, uint64_t v)
 }
 
 /* VmLck of this process: memory locked already (mlock, and pages VFIO pinned). */
-static uint64_t locked_bytes(void)
+static uint64_t locked_bytes(struct dma_listener *l)
 {
-	char line[128];
+	char buf[4096];
+	const char *p;
 	uint64_t kb = 0;
-	FILE *f = fopen("/proc/self/status", "r");
+	ssize_t n = l->status_fd >= 0 ? pread(l->status_fd, buf, sizeof(buf) - 1, 0) : -1;
 
-	if (!f)
+	if (n <= 0)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %" SCNu64, &kb) == 1)
-			break;
-	fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, "\nVmLck:");
+	if (p)
+		sscanf(p + 1, "VmLck: %" SCNu64, &kb);
 	return kb * 1024;
 }
 
@@ -119,7 +125,7 @@ static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memm
 					     int err)
 {
 	char b1[32], b2[32], b3[32], b4[32];
-	uint64_t locked = locked_bytes(), others, ram = guest_ram_bytes(l->mm, r);
+	uint64_t locked = locked_bytes(l), others, ram = guest_ram_bytes(l->mm, r);
 	struct rlimit rl = { 0, 0 };
 
 	/* what is locked besides this container's pinned mappings */
@@ -383,12 +389,15 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	};
 	l->c = c;
 	l->ops = ops;
+	l->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	l->p2p = p2p;
 	l->limit = c->dma_avail;
 	l->guest_driven = !mm;
 	ret = dma_listener_set_space(l, mm);
 	if (ret) {
 		free(l->maps);
+		if (l->status_fd >= 0)
+			close(l->status_fd);
 		free(l);
 		return ret;
 	}
@@ -478,6 +487,8 @@ void dma_listener_destroy(struct dma_listener *l)
 		l->c->listener = NULL;
 	free(l->maps);
 	pthread_mutex_destroy(&l->lock);
+	if (l->status_fd >= 0)
+		close(l->status_fd);
 	free(l);
 }
 

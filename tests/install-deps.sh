@@ -3,7 +3,8 @@
 # present, so every make target that needs them can call it.
 set -e
 PKGS="gcc make libc6-dev linux-libc-dev libcmocka-dev acpica-tools qemu-system-x86 \
-busybox-static gnuplot-nox cpio clang libclang-rt-14-dev llvm-14 lz4 zstd xz-utils kmod bc e2fsprogs iproute2"
+busybox-static gnuplot-nox cpio clang libclang-rt-14-dev llvm-14 lz4 zstd xz-utils kmod bc e2fsprogs iproute2 \
+libseccomp-dev"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -39,13 +39,19 @@ void cli_run_usage(void)
 		       device_types[i].usage, device_types[i].help);
 	printf("  --report FILE          write what passthrough did (containers, groups, DMA\n"
 	       "                         mappings, BARs, interrupt routes) as JSON\n"
+	       "  --seccomp MODE         per-thread syscall allow-lists: on (default; a forbidden\n"
+	       "                         syscall ends ptvm, status 68), log (dmesg), off\n"
+	       "  --jail DIR             once set up, run in new namespaces with the empty\n"
+	       "                         directory DIR as a read-only root, no capabilities\n"
+	       "  --user U[:G]           once set up, run as user U, group G (names or numbers)\n"
 	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
 	       "  -h, --help             this text\n"
 	       "\n"
 	       "On stdio the terminal is raw; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
 	       "Exit status: 0 guest powered off, 1 error, 64 guest reboot, 65 triple fault,\n"
-	       "66 KVM internal error, 67 unhandled exit, 130 signal, V with --debug-exit.\n");
+	       "66 KVM internal error, 67 unhandled exit, 68 forbidden syscall (seccomp),\n"
+	       "130 signal, V with --debug-exit.\n");
 }
 
 int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages)
@@ -134,6 +140,9 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_BOOT_PROTOCOL,
 	OPT_REPORT,
+	OPT_SECCOMP,
+	OPT_JAIL,
+	OPT_USER,
 	OPT_DEVICE_BASE, /* + the device type's index in device_types[] */
 };
 
@@ -194,6 +203,9 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "boot-protocol", required_argument, NULL, OPT_BOOT_PROTOCOL },
 		{ "report", required_argument, NULL, OPT_REPORT },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "jail", required_argument, NULL, OPT_JAIL },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	/* the base options, then one per device type (the table is the list), then the end */
@@ -220,6 +232,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 		.serial = SERIAL_STDIO,
 		.boot_protocol = 0,
 		.log_level = log_level,
+		.seccomp = SANDBOX_SECCOMP_DEFAULT,
 	};
 	optind = 0; /* full reset: cli_parse_run may be called more than once (tests) */
 	opterr = 0;
@@ -272,6 +285,18 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			break;
 		case OPT_REPORT:
 			cfg->report = optarg;
+			break;
+		case OPT_JAIL:
+			cfg->jail = optarg;
+			break;
+		case OPT_USER:
+			cfg->user = optarg;
+			break;
+		case OPT_SECCOMP:
+			if (sandbox_seccomp_parse(optarg, &cfg->seccomp)) {
+				pr_err("--seccomp: '%s' is not on, log or off", optarg);
+				ret = -EINVAL;
+			}
 			break;
 		case 'h':
 			cli_run_usage();

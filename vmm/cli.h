@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "sandbox.h"
 
 struct device_type;
 
@@ -41,6 +42,9 @@ struct vm_config {
 	struct cli_device devices[CLI_MAX_DEVICES];
 	unsigned nr_devices;
 	const char *report; /* --report FILE: JSON of what passthrough did */
+	enum sandbox_seccomp seccomp; /* --seccomp on|log|off */
+	const char *jail;	      /* --jail DIR: checked and entered by vmm/jail.c */
+	const char *user;	      /* --user U[:G] */
 };
 
 #define CLI_DEFAULT_MEMORY (512ULL << 20)

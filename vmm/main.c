@@ -23,7 +23,9 @@
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
 #include "iommu/viommu.h"
+#include "jail.h"
 #include "log.h"
+#include "sandbox.h"
 #include "platform.h"
 #include "term.h"
 #include "util.h"
@@ -38,6 +40,7 @@ struct ptvm {
 	struct vm *vm;
 	struct platform platform;  /* the console UART, the PCI host, power/reset */
 	struct device_set devices; /* --disk, --net, ..., --device: vmm/device_table.c */
+	struct jail jail;	   /* --jail, --user: checked first, entered last */
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
@@ -58,6 +61,17 @@ static double ptvm_elapsed(const struct ptvm *p)
 }
 
 /* ---- start-up steps ---- */
+
+/* First, so that a bad --jail or --user is refused before anything is built. */
+static int ptvm_jail_check(struct ptvm *p)
+{
+	return jail_prepare(p->cfg.jail, p->cfg.user, &p->jail);
+}
+
+static void ptvm_jail_uncheck(struct ptvm *p)
+{
+	(void)p; /* nothing was changed */
+}
 
 static int ptvm_kvm_init(struct ptvm *p)
 {
@@ -224,6 +238,29 @@ static void ptvm_report_exit(struct ptvm *p)
 		ptvm_report_write(p);
 }
 
+/*
+ * Last: everything is open and set up. The jail (while ptvm is single-threaded), then each
+ * thread keeps to its own seccomp list.
+ */
+static int ptvm_sandbox_init(struct ptvm *p)
+{
+	struct jail_limits limits = {
+		/* main, the spawner, the vCPUs, an I/O thread per device */
+		.threads = 2 + p->vm->nr_vcpus + p->cfg.nr_devices,
+		.memlock = p->devices.vfio ? p->cfg.mem_size + (64ULL << 20) : 0,
+	};
+	int ret = jail_enter(&p->jail, &limits);
+
+	if (ret)
+		return ret;
+	return sandbox_seccomp_enable(p->cfg.seccomp);
+}
+
+static void ptvm_sandbox_exit(struct ptvm *p)
+{
+	(void)p; /* filters cannot be lifted */
+}
+
 static int ptvm_boot_init(struct ptvm *p)
 {
 	return arch_boot_setup(p->vm, &p->cfg, &p->platform);
@@ -373,6 +410,7 @@ static const struct ptvm_step {
 	int (*init)(struct ptvm *p);
 	void (*exit)(struct ptvm *p);
 } ptvm_steps[] = {
+	{ "jail", ptvm_jail_check, ptvm_jail_uncheck },
 	{ "kvm", ptvm_kvm_init, ptvm_kvm_exit },
 	{ "memory", ptvm_memory_init, ptvm_memory_exit },
 	{ "irqchip", ptvm_irqchip_init, ptvm_irqchip_exit },
@@ -382,6 +420,7 @@ static const struct ptvm_step {
 	{ "boot", ptvm_boot_init, ptvm_boot_exit },
 	{ "console", ptvm_console_init, ptvm_console_exit },
 	{ "report", ptvm_report_init, ptvm_report_exit },
+	{ "sandbox", ptvm_sandbox_init, ptvm_sandbox_exit },
 };
 
 static int ptvm_run_vm(struct ptvm *p)

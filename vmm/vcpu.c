@@ -11,6 +11,7 @@
 #include "arch.h"
 #include "ioctl.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 #include "vm.h"
 
@@ -201,7 +202,7 @@ int vcpu_start(struct vcpu *vcpu)
 		sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
 		handler_installed = true;
 	}
-	ret = -pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	ret = -sandbox_thread_create(SANDBOX_THREAD_VCPU, &vcpu->thread, vcpu_thread, vcpu);
 	if (ret) {
 		pr_err("vcpu%u: cannot start thread: %s", vcpu->index, strerror(-ret));
 		return ret;

@@ -282,6 +282,10 @@ int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 		return ret;
 	}
 	vm->ram_size = size;
+	/* a core dump of ptvm must not carry the guest's memory (its secrets, and its size) */
+	if (madvise(vm->ram, size, MADV_DONTDUMP) < 0)
+		pr_warn("guest RAM: MADV_DONTDUMP: %s (a core dump would include guest memory)",
+			strerror(errno));
 	if (hugepages && !(flags & MFD_HUGETLB))
 		madvise(vm->ram, size, MADV_HUGEPAGE);
 	if (flags & MFD_HUGETLB) {

@@ -145,6 +145,29 @@ bad unknown_option "" "--bogus" "$ptvm" run --kernel /nonexistent --bogus
 bad missing_value "" "--memory" "$ptvm" run --kernel /nonexistent --memory
 bad stray_argument "" "stray" "$ptvm" run --kernel /nonexistent stray
 bad serial_bad_mode "" "--serial" "$ptvm" run --kernel /nonexistent --serial tcp
+bad seccomp_bad_mode "" "--seccomp;strict" "$ptvm" run --kernel /nonexistent --seccomp strict
+
+# ---- --jail and --user: checked before anything is built (no /dev/kvm needed) ----
+mkdir "$tmp/jail-empty" "$tmp/jail-full"
+touch "$tmp/jail-full/leftover"
+bad jail_empty_value "" "--jail" "$ptvm" run --kernel /nonexistent --jail ""
+bad jail_missing "" "--jail;/nonexistent/jail" "$ptvm" run --kernel /nonexistent --jail /nonexistent/jail
+bad jail_not_a_directory "" "--jail;$tmp/notes.txt" "$ptvm" run --kernel /nonexistent --jail "$tmp/notes.txt"
+bad jail_not_empty "" "--jail;not empty;leftover" "$ptvm" run --kernel /nonexistent --jail "$tmp/jail-full"
+bad jail_host_root "" "--jail" "$ptvm" run --kernel /nonexistent --jail /
+bad user_empty "" "--user" "$ptvm" run --kernel /nonexistent --user ""
+bad user_no_user "" "--user" "$ptvm" run --kernel /nonexistent --user :0
+bad user_no_group "" "--user" "$ptvm" run --kernel /nonexistent --user 65534:
+bad user_unknown "" "--user;nosuchuser-ptvm" "$ptvm" run --kernel /nonexistent --user nosuchuser-ptvm
+bad user_unknown_group "" "--user;nosuchgroup-ptvm" \
+	"$ptvm" run --kernel /nonexistent --user 0:nosuchgroup-ptvm
+bad user_numeric_without_group "" "--user;4000000000;U:G" \
+	"$ptvm" run --kernel /nonexistent --user 4000000000
+bad user_id_out_of_range "" "--user;4294967295" \
+	"$ptvm" run --kernel /nonexistent --user 4294967295:0
+bad user_switch_needs_root "root ns" "--user;needs root" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$ptvm" run --kernel /nonexistent --jail "$tmp/jail-empty" --user 0:0
 bad unknown_command "" "frobnicate" "$ptvm" frobnicate
 bad iommu_not_virtio "" "--iommu;intel" "$ptvm" run --kernel /nonexistent --iommu intel
 bad iommu_twice "" "--iommu" "$ptvm" run --kernel /nonexistent --iommu virtio --iommu virtio
@@ -215,6 +238,12 @@ bad kvm_not_permitted "hello root ns" "/dev/kvm" \
 	unshare --mount sh -c "$hide_dev" sh sh -c \
 	'mknod -m 600 /dev/kvm c 10 232 && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' \
 	sh "$ptvm" run --kernel "$hello"
+
+# ---- a sanitizer build's runtime needs ptrace and fork at exit: it refuses --seccomp on ----
+if nm -D "$ptvm" 2>/dev/null | grep -q ' __asan_init'; then
+	bad seccomp_on_in_sanitizer_build "kvm hello" "--seccomp on" \
+		"$ptvm" run --kernel "$hello" --seccomp on
+fi
 
 # ---- positive control: the same binary boots the test kit's hello ----
 why=$(missing "kvm hello")

@@ -15,6 +15,7 @@
 #                             programs under QEMU TCG, with ARGS translated
 #   GUEST_PTVM=path           the ptvm binary (default $BUILD/ptvm; e.g. build/ptvm-asan)
 #   GUEST_TIMEOUT=seconds     per program (default 30; each takes well under 1 s here)
+#   GUEST_PTVM_ARGS="..."     more ptvm options for every program (e.g. --jail DIR --user U:G)
 #   BUILD=dir                 build directory (default build)
 # Serial and VMM logs are kept in $BUILD/tests/guest/<name>.{serial,log}.
 cd "$(dirname "$0")/../.." || exit 1
@@ -79,6 +80,7 @@ describe_status() {
 	65) echo "exit 65 (triple fault)" ;;
 	66) echo "exit 66 (KVM internal error)" ;;
 	67) echo "exit 67 (unhandled exit or entry failure)" ;;
+	68) echo "exit 68 (a forbidden system call: seccomp)" ;;
 	124) echo "timed out after ${tmo}s" ;;
 	130) echo "exit 130 (killed)" ;;
 	*) echo "exit $1 (guest failure code $1)" ;;
@@ -89,7 +91,9 @@ describe_status() {
 run_ptvm() {
 	elf=$1 serial=$2 log=$3
 	shift 3
-	timeout -k 5 "$tmo" "$ptvm" run --kernel "$elf" --debug-exit --serial stdio "$@" \
+	# shellcheck disable=SC2086 # a list of options by design
+	timeout -k 5 "$tmo" "$ptvm" run --kernel "$elf" --debug-exit --serial stdio \
+		${GUEST_PTVM_ARGS:-} "$@" \
 		>"$serial" 2>"$log" <"${GUEST_STDIN:-/dev/null}"
 }
 

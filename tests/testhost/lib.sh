@@ -10,6 +10,19 @@ TH_LOGS=/tmp/testhost-logs
 mkdir -p $TH_LOGS
 TH_CR=$(printf '\r')
 
+# The sandbox variant (suite "jail" sets these and runs other suites again): TH_PTVM is how a
+# suite starts ptvm (TH_PTVM_WRAP in front: jailcheck, which checks from /proc that ptvm
+# dropped its privileges and prints "JAILCHECK ok|FAIL"), th_jail_args the options to add,
+# TH_SUFFIX what every test name gets (e.g. "-jail").
+TH_PTVM="${TH_PTVM_WRAP:+$TH_PTVM_WRAP }ptvm"
+TH_SUFFIX=${TH_SUFFIX:-}
+th_jail_args() { # with TH_JAIL=1: --jail (a fresh empty directory) [--user $TH_JAIL_USER]
+	[ "${TH_JAIL:-0}" = 1 ] || return 0
+	_jd=$(mktemp -d /tmp/ptvm-jail.XXXXXX)
+	chmod 755 "$_jd"
+	echo "--jail $_jd${TH_JAIL_USER:+ --user $TH_JAIL_USER}"
+}
+
 th_now() { # seconds since the test host booted, 10 ms resolution
 	read -r _t _ < /proc/uptime
 	echo "$_t"
@@ -20,18 +33,24 @@ th_elapsed() { # th_elapsed T0 [T1]: T1 (default now) - T0, in seconds with one 
 }
 
 th_pass() { # th_pass TEST DETAILS [LOG]: with TH_VERBOSE=1 the whole log follows
-	echo "PASS $1 ($2)"
+	# under jailcheck, a test passes only if ptvm was seen sandboxed too
+	if [ -n "${TH_PTVM_WRAP:-}" ] && [ -n "${3:-}" ] && ! grep -q '^[0-9.]* JAILCHECK ok' "$3"; then
+		_why=$(sed -n 's/^[0-9.]* JAILCHECK FAIL /jailcheck: /p' "$3" | head -n 1)
+		th_fail "$1" "${_why:-no JAILCHECK line: ptvm was not run through jailcheck} [test: $2]" "$3"
+		return
+	fi
+	echo "PASS $1$TH_SUFFIX ($2)"
 	if [ "${TH_VERBOSE:-0}" = 1 ] && [ -n "${3:-}" ]; then
 		th_show "$3"
 	fi
 }
 
 th_skip() { # th_skip TEST WHAT-IS-MISSING: counted and named by the host side, never a pass
-	echo "SKIP $1: $2"
+	echo "SKIP $1$TH_SUFFIX: $2"
 }
 
 th_fail() { # th_fail TEST REASON [LOG]: the result line, then the log's last lines and dmesg
-	echo "FAIL $1: $2"
+	echo "FAIL $1$TH_SUFFIX: $2"
 	if [ -n "${3:-}" ] && [ -s "$3" ]; then
 		th_show "$3" "${TH_FAIL_LINES:-60}"
 	fi
@@ -162,6 +181,7 @@ th_status_reason() {
 	65) echo "status 65 (triple fault)" ;;
 	66) echo "status 66 (KVM internal error)" ;;
 	67) echo "status 67 (unhandled exit or entry failure)" ;;
+	68) echo "status 68 (a forbidden system call: seccomp)" ;;
 	130) echo "status 130 (killed by a signal)" ;;
 	*) echo "status $1" ;;
 	esac
@@ -188,7 +208,8 @@ vm_start() {
 	VM_T0=$(th_now)
 	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
 	{
-		ptvm "$@" <&3 2>&1 &
+		# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+		$TH_PTVM "$@" $(th_jail_args) <&3 2>&1 &
 		echo $! > $TH_VM_DIR/pid
 		wait $!
 		echo "TH-EXIT $?"

@@ -338,6 +338,37 @@ static void test_unknown_missing_stray(void **state)
 	expect_refused("--cpus", "--kernel", "k", "--cpus", "0", "--memory", "0", NULL);
 }
 
+/* --seccomp, --jail, --user: parsed here, checked by vmm/sandbox.c and vmm/jail.c */
+static void test_sandbox_options(void **state)
+{
+	static const struct {
+		const char *arg;
+		enum sandbox_seccomp mode;
+	} modes[] = {
+		{ "on", SANDBOX_SECCOMP_ON },
+		{ "log", SANDBOX_SECCOMP_LOG },
+		{ "off", SANDBOX_SECCOMP_OFF },
+	};
+
+	expect_ok(parse("--kernel", "k", NULL));
+	/* on by default; off in a sanitizer build, whose runtime needs more than any list */
+	assert_int_equal(cfg.seccomp, SANDBOX_SECCOMP_DEFAULT);
+	assert_null(cfg.jail);
+	assert_null(cfg.user);
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		expect_ok(parse("--kernel", "k", "--seccomp", modes[i].arg, NULL));
+		assert_int_equal(cfg.seccomp, modes[i].mode);
+	}
+	expect_ok(parse("--kernel", "k", "--jail", "/srv/jail", "--user", "ptvm:kvm", NULL));
+	assert_string_equal(cfg.jail, "/srv/jail");
+	assert_string_equal(cfg.user, "ptvm:kvm");
+	expect_refused("--seccomp", "--kernel", "k", "--seccomp", "strict", NULL);
+	expect_refused("--seccomp", "--kernel", "k", "--seccomp", "", NULL);
+	expect_refused("--seccomp", "--kernel", "k", "--seccomp", NULL);
+	expect_refused("--jail", "--kernel", "k", "--jail", NULL);
+	expect_refused("--user", "--kernel", "k", "--user", NULL);
+}
+
 static void test_no_kernel(void **state)
 {
 	expect_refused("--kernel", NULL, NULL);
@@ -394,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_serial),
 		cmocka_unit_test(test_boot_protocol_and_log_level),
 		cmocka_unit_test(test_unknown_missing_stray),
+		cmocka_unit_test(test_sandbox_options),
 		cmocka_unit_test(test_no_kernel),
 		cmocka_unit_test(test_devices_in_order),
 		cmocka_unit_test(test_devices_refused),

@@ -16,7 +16,8 @@ linux_boot() { # linux_boot TEST CPUS PTVM-ARGS...
 	cpus=$2
 	shift 2
 	log=$TH_LOGS/$test.log
-	th_run "$log" "$TMO" ptvm run "$@" --initrd $G/initramfs.cpio.gz --memory "$MEM" \
+	# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+	th_run "$log" "$TMO" $TH_PTVM run "$@" $(th_jail_args) --initrd $G/initramfs.cpio.gz --memory "$MEM" \
 		--cpus "$cpus" --cmdline "console=ttyS0 panic=-1 $CMDLINE_EXTRA ptvm.test=1 ptvm.cpus=$cpus"
 	rc=$?
 	init=$(th_when "$log" '^PTVM-GUEST-INIT')
@@ -64,8 +65,9 @@ done
 # resort is a jump to the real-mode reset vector, where ptvm's stub resets through the ACPI
 # reset register: ptvm must end with the reboot status (64), not hang.
 log=$TH_LOGS/linux-panic-reboots.log
-th_run "$log" "$TMO" ptvm run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz --memory "$MEM" \
-	--cmdline "console=ttyS0 panic=-1 quiet rdinit=/nonexistent"
+# shellcheck disable=SC2046
+th_run "$log" "$TMO" $TH_PTVM run $(th_jail_args) --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+	--memory "$MEM" --cmdline "console=ttyS0 panic=-1 quiet rdinit=/nonexistent"
 rc=$?
 if [ "$TH_TIMEDOUT" = 1 ]; then
 	th_fail linux-panic-reboots "timeout after $TMO s: the panicked guest did not end ptvm" "$log"

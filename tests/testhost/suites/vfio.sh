@@ -48,8 +48,9 @@ edu_run() {
 	[ "$ndev" = 2 ] && devs="$devs --device vfio=$EDU1,bar-mmap=$mode"
 	t0=$(th_now)
 	# shellcheck disable=SC2086 # devs is a list of options
-	th_run "$LOG" "$TMO" ptvm run --kernel "/guest/elf/$prog.elf" --debug-exit --serial stdio \
-		--memory $MEM --log-level info $devs
+	# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+	th_run "$LOG" "$TMO" $TH_PTVM run $(th_jail_args) --kernel "/guest/elf/$prog.elf" --debug-exit \
+		--serial stdio --memory $MEM --log-level info $devs
 	RC=$?
 	TOOK=$(th_elapsed "$t0")
 	why=$(sed -n "s/^[0-9.]* FAIL $prog: //p" "$LOG" | head -n 1)
@@ -122,7 +123,8 @@ else
 	# A Linux guest sees the device: IDs and BAR0 size from inside (guest/linux/init).
 	test=vfio-linux-sysfs
 	LOG=$TH_LOGS/$test.log
-	th_run "$LOG" "${TH_LINUX_TIMEOUT:-60}" ptvm run --kernel /guest/linux/vmlinux \
+	# shellcheck disable=SC2046
+	th_run "$LOG" "${TH_LINUX_TIMEOUT:-60}" $TH_PTVM run $(th_jail_args) --kernel /guest/linux/vmlinux \
 		--initrd /guest/linux/initramfs.cpio.gz --memory 512M --cpus 1 --log-level info \
 		--device "vfio=$EDU0" \
 		--cmdline "console=ttyS0 panic=-1 quiet ptvm.test=1 ptvm.cpus=1 ptvm.pcidev=1234:11e8:0x100000"

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The seccomp allow-lists of vmm/sandbox.c, tried from outside ptvm: each case forks a child
+ * that puts itself under one thread kind's filter and makes one call; the parent checks how
+ * the child ended and what it said.
+ *
+ *   - a forbidden call (execve, open of any file, ptrace, fork, PROT_EXEC mappings, another
+ *     kind's calls) ends the child with ptvm's status 68 and one line naming the syscall and
+ *     the thread; where the handler cannot run (SIGSYS blocked) the kernel kills it with
+ *     SIGSYS;
+ *   - an allowed call returns (its own error, here: the fds are not what it expects);
+ *   - --seccomp log lets a forbidden call through;
+ *   - threads started through the spawner are held to their own kind's list only: a device
+ *     I/O thread started by a vCPU thread may do what vCPU threads may not, and not what
+ *     they may; glibc's malloc in such a thread opens no file.
+ *
+ * One PASS/FAIL line per case, then "seccomp: N passed, N failed".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "iommu/dma_listener.h"
+#include "iommu/vfio_container.h"
+#include "vmm/memmap.h"
+#include "vmm/sandbox.h"
+
+static int passed, failed;
+/* made before the filter is loaded (pipe2 is not on any list) */
+static int test_pipe[2] = { -1, -1 };
+
+enum expect {
+	EXPECT_OK,     /* the child exits 0: the call was allowed */
+	EXPECT_TRAP,   /* ptvm's handler: status 68, a line naming the syscall and thread */
+	EXPECT_SIGSYS, /* SIGSYS blocked, so no handler runs: the kernel kills with SIGSYS */
+};
+
+struct child_case {
+	const char *name;
+	enum sandbox_seccomp mode;
+	enum sandbox_thread kind;
+	int (*call)(void); /* runs under the filter; returns 0 when the call came back */
+	enum expect expect;
+	const char *syscall; /* for EXPECT_TRAP: the name the line must give */
+	int named; /* for EXPECT_TRAP: NAMES(kind) the line must name (0: the case's kind) */
+};
+
+/* ---- calls ---- */
+
+static int call_execve(void)
+{
+	char *const argv[] = { "/bin/true", NULL };
+
+	execve("/bin/true", argv, environ);
+	return 0;
+}
+
+static int call_open(void)
+{
+	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int call_ptrace(void)
+{
+	ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	return 0;
+}
+
+static int call_fork(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	return 0;
+}
+
+static int call_socket(void)
+{
+	socket(AF_INET, SOCK_STREAM, 0);
+	return 0;
+}
+
+static int call_mmap_exec(void)
+{
+	mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return 0;
+}
+
+static int call_getppid(void)
+{
+	return getppid() > 0 ? 0 : 1;
+}
+
+/* KVM_RUN on a pipe: allowed for vCPU threads (the kernel answers ENOTTY) */
+static int call_kvm_run(void)
+{
+	return ioctl(test_pipe[0], KVM_RUN, 0) < 0 && errno == ENOTTY ? 0 : 1;
+}
+
+/* fdatasync on a pipe: allowed for I/O threads (EINVAL) */
+static int call_fdatasync(void)
+{
+	return fdatasync(test_pipe[1]) < 0 && errno == EINVAL ? 0 : 1;
+}
+
+/* a write: every kind may */
+static int call_write(void)
+{
+	return write(test_pipe[1], "x", 1) == 1 ? 0 : 1;
+}
+
+/* ---- threads through the spawner ---- */
+
+struct chain {
+	int (*io_call)(void);
+	int vcpu_result;
+	int io_result;
+};
+
+static void *chain_io(void *arg)
+{
+	struct chain *c = arg;
+
+	prctl(PR_SET_NAME, "test-io");
+	c->io_result = c->io_call();
+	return NULL;
+}
+
+static void *chain_vcpu(void *arg)
+{
+	struct chain *c = arg;
+	pthread_t t;
+
+	prctl(PR_SET_NAME, "test-vcpu");
+	/* the way a guest's DRIVER_OK starts a device's I/O thread */
+	c->vcpu_result = sandbox_thread_create(SANDBOX_THREAD_IO, &t, chain_io, c);
+	if (!c->vcpu_result)
+		pthread_join(t, NULL);
+	return NULL;
+}
+
+/* main -> vCPU thread -> I/O thread, all through sandbox_thread_create */
+static int chain_run(int (*io_call)(void))
+{
+	struct chain c = { .io_call = io_call, .io_result = -1 };
+	pthread_t t;
+
+	if (sandbox_seccomp_enable(SANDBOX_SECCOMP_ON))
+		return 10;
+	if (sandbox_thread_create(SANDBOX_THREAD_VCPU, &t, chain_vcpu, &c))
+		return 11;
+	pthread_join(t, NULL);
+	return c.vcpu_result ? 12 : c.io_result;
+}
+
+static int call_chain_io_fdatasync(void)
+{
+	return chain_run(call_fdatasync);
+}
+
+static int call_chain_io_kvm_run(void)
+{
+	return chain_run(call_kvm_run);
+}
+
+/* glibc malloc in a fresh thread arena, grown and freed past its trim threshold */
+static int call_malloc_churn(void)
+{
+	enum { N = 8192 };
+	static void *blocks[N];
+
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < N; i++)
+			blocks[i] = malloc(1024);
+		for (int i = N - 1; i >= 0; i--)
+			free(blocks[i]);
+	}
+	return 0;
+}
+
+static int call_chain_io_malloc(void)
+{
+	return chain_run(call_malloc_churn);
+}
+
+/* the main thread of an enabled sandbox may not fork */
+static int call_enabled_main_fork(void)
+{
+	if (sandbox_seccomp_enable(SANDBOX_SECCOMP_ON))
+		return 10;
+	return call_fork();
+}
+
+/*
+ * A DMA pin refused once the filter is on (a BAR moved with p2p=on, on a vCPU thread): the
+ * listener explains it with the locked memory it reads from /proc/self/status, which it must
+ * have opened beforehand (no open is allowed now, and a jail has no /proc).
+ */
+static int fake_map_refused(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
+			    bool writable)
+{
+	return -ENOMEM;
+}
+
+static int fake_unmap(struct dma_listener *l, uint64_t iova, uint64_t size)
+{
+	return 0;
+}
+
+static const struct dma_backend_ops fake_refusing_ops = { .map = fake_map_refused,
+							  .unmap = fake_unmap };
+
+static int call_pin_refused(void)
+{
+	static struct vfio_container c = { .fd = -1, .pgsize_bitmap = 0x1000 };
+	struct memmap_region r = { .gpa = 0x100000,
+				   .size = 0x100000,
+				   .kind = MEMMAP_RAM,
+				   .fd = -1,
+				   .hva = (void *)0x7f0000100000ULL };
+	struct dma_listener *l;
+	struct memmap *mm;
+
+	if (memmap_create(&mm) || dma_listener_create(mm, &c, false, &fake_refusing_ops, &l))
+		return 10;
+	snprintf(r.name, sizeof(r.name), "ram-late");
+	if (sandbox_seccomp_enter(SANDBOX_SECCOMP_ON, SANDBOX_THREAD_VCPU))
+		return 11;
+	return memmap_add_region(mm, &r) == -ENOMEM ? 0 : 12;
+}
+
+/* ---- the harness ---- */
+
+static void result(bool ok, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void result(bool ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		printf("PASS seccomp-%s\n", name);
+		passed++;
+		return;
+	}
+	printf("FAIL seccomp-%s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	failed++;
+}
+
+static void run_case(const struct child_case *c)
+{
+	char err[1024] = "", path[] = "/tmp/ptvm-seccomp-test.XXXXXX", want[96], named[32];
+	int fd = mkstemp(path), status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(named, sizeof(named), "(%s thread)",
+		 sandbox_thread_name(c->named ? (enum sandbox_thread)(c->named - 1) : c->kind));
+	if (fd < 0) {
+		result(false, c->name, "mkstemp: %s", strerror(errno));
+		return;
+	}
+	unlink(path);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		result(false, c->name, "fork: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (pid == 0) {
+		int ret;
+
+		dup2(fd, STDERR_FILENO);
+		prctl(PR_SET_NAME, "test-thread");
+		if (pipe(test_pipe))
+			_exit(101);
+		if (c->kind != SANDBOX_THREAD_NR) {
+			ret = sandbox_seccomp_enter(c->mode, c->kind);
+			if (ret) {
+				fprintf(stderr, "sandbox_seccomp_enter: %s\n", strerror(-ret));
+				_exit(100);
+			}
+		}
+		if (c->expect == EXPECT_SIGSYS) {
+			/* the handler cannot run: the kernel kills with SIGSYS */
+			sigset_t set;
+
+			sigemptyset(&set);
+			sigaddset(&set, SIGSYS);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+		}
+		_exit(c->call());
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	n = pread(fd, err, sizeof(err) - 1, 0);
+	err[n > 0 ? n : 0] = '\0';
+	close(fd);
+	if (n > 0 && err[n - 1] == '\n')
+		err[n - 1] = '\0';
+
+	switch (c->expect) {
+	case EXPECT_OK:
+		result(WIFEXITED(status) && WEXITSTATUS(status) == 0, c->name,
+		       "want exit 0, got %s %d (stderr: %s)", WIFEXITED(status) ? "exit" : "signal",
+		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+		break;
+	case EXPECT_SIGSYS:
+		result(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, c->name,
+		       "want killed by SIGSYS, got %s %d", WIFEXITED(status) ? "exit" : "signal",
+		       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		break;
+	case EXPECT_TRAP:
+		snprintf(want, sizeof(want), "forbidden system call: %s (", c->syscall);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != SANDBOX_EXIT_SECCOMP) {
+			result(false, c->name, "want exit %d, got %s %d (stderr: %s)",
+			       SANDBOX_EXIT_SECCOMP, WIFEXITED(status) ? "exit" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+		} else if (strchr(err, '\n') ||
+			   strncmp(err, "ptvm: error: seccomp: thread '", 30) ||
+			   !strstr(err, want) || !strstr(err, named)) {
+			result(false, c->name,
+			       "want one line naming '%s' and the %s thread, got: %s", c->syscall,
+			       named, err);
+		} else {
+			result(true, c->name, "%s", "");
+		}
+		break;
+	}
+}
+
+#define MAIN SANDBOX_THREAD_MAIN
+#define VCPU SANDBOX_THREAD_VCPU
+#define IO SANDBOX_THREAD_IO
+#define ON SANDBOX_SECCOMP_ON
+#define LOG SANDBOX_SECCOMP_LOG
+#define NONE SANDBOX_THREAD_NR /* the case sets up the sandbox itself */
+#define NAMES(kind) ((kind) + 1)
+
+int main(void)
+{
+	static const struct child_case cases[] = {
+		/* what no thread may do */
+		{ "main-execve", ON, MAIN, call_execve, EXPECT_TRAP, "execve", 0 },
+		{ "vcpu-execve", ON, VCPU, call_execve, EXPECT_TRAP, "execve", 0 },
+		{ "io-execve", ON, IO, call_execve, EXPECT_TRAP, "execve", 0 },
+		{ "main-open", ON, MAIN, call_open, EXPECT_TRAP, "openat", 0 },
+		{ "vcpu-open", ON, VCPU, call_open, EXPECT_TRAP, "openat", 0 },
+		{ "io-open", ON, IO, call_open, EXPECT_TRAP, "openat", 0 },
+		{ "main-ptrace", ON, MAIN, call_ptrace, EXPECT_TRAP, "ptrace", 0 },
+		{ "vcpu-ptrace", ON, VCPU, call_ptrace, EXPECT_TRAP, "ptrace", 0 },
+		{ "io-ptrace", ON, IO, call_ptrace, EXPECT_TRAP, "ptrace", 0 },
+		{ "main-fork", ON, MAIN, call_fork, EXPECT_TRAP, "clone", 0 },
+		{ "vcpu-fork", ON, VCPU, call_fork, EXPECT_TRAP, "clone", 0 },
+		{ "io-socket", ON, IO, call_socket, EXPECT_TRAP, "socket", 0 },
+		{ "vcpu-mmap-exec", ON, VCPU, call_mmap_exec, EXPECT_TRAP, "mmap", 0 },
+		/* the kernel's own answer when nothing catches SIGSYS */
+		{ "main-execve-sigsys", ON, MAIN, call_execve, EXPECT_SIGSYS, NULL, 0 },
+		{ "vcpu-execve-sigsys", ON, VCPU, call_execve, EXPECT_SIGSYS, NULL, 0 },
+		{ "io-execve-sigsys", ON, IO, call_execve, EXPECT_SIGSYS, NULL, 0 },
+		/* each kind's own calls, and not the others' */
+		{ "all-write", ON, MAIN, call_write, EXPECT_OK, NULL, 0 },
+		{ "vcpu-kvm-run", ON, VCPU, call_kvm_run, EXPECT_OK, NULL, 0 },
+		{ "io-fdatasync", ON, IO, call_fdatasync, EXPECT_OK, NULL, 0 },
+		{ "main-kvm-run", ON, MAIN, call_kvm_run, EXPECT_TRAP, "ioctl", 0 },
+		{ "io-kvm-run", ON, IO, call_kvm_run, EXPECT_TRAP, "ioctl", 0 },
+		{ "vcpu-fdatasync", ON, VCPU, call_fdatasync, EXPECT_TRAP, "fdatasync", 0 },
+		{ "main-fdatasync", ON, MAIN, call_fdatasync, EXPECT_TRAP, "fdatasync", 0 },
+		/* --seccomp log: logged by the kernel, not stopped */
+		{ "log-mode-continues", LOG, IO, call_getppid, EXPECT_OK, NULL, 0 },
+		/* threads started through the spawner (main -> vCPU -> I/O) */
+		{ "spawned-io-own-list", ON, NONE, call_chain_io_fdatasync, EXPECT_OK, NULL, 0 },
+		{ "spawned-io-not-vcpu-list", ON, NONE, call_chain_io_kvm_run, EXPECT_TRAP, "ioctl",
+		  NAMES(IO) },
+		{ "spawned-thread-malloc-opens-nothing", ON, NONE, call_chain_io_malloc, EXPECT_OK,
+		  NULL, 0 },
+		/* what ptvm opened lazily is open before the filter */
+		{ "dma-pin-refused-explained", ON, NONE, call_pin_refused, EXPECT_OK, NULL, 0 },
+		{ "enabled-main-fork", ON, NONE, call_enabled_main_fork, EXPECT_TRAP, "clone",
+		  NAMES(MAIN) },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+	printf("seccomp: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
