@@ -31,6 +31,13 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-asan/%)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# Objects depend on the compiler and flags they were built with: when those change (a new
+# hardening flag, CC=clang), everything is rebuilt instead of mixing old and new objects.
+FLAGS_ID := $(shell echo '$(CC) $(CFLAGS_COMMON) $(HARDEN_CFLAGS) $(CFLAGS) $(SANITIZE)' | md5sum | cut -c1-12)
+FLAGS_STAMP := $(BUILD)/.flags-$(FLAGS_ID)
+$(FLAGS_STAMP):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/.flags-* && touch $@
+
 .PHONY: all help deps test test-bench test-unit test-unit-asan test-guest test-testhost run clean format
 all: $(BUILD)/ptvm
 
@@ -49,11 +56,11 @@ help:
 deps:
 	@tests/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(HARDEN_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/%.o: %.c
+$(BUILD)/asan/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 $(SANITIZE) -c -o $@ $<
 

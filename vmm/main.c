@@ -47,7 +47,7 @@ struct ptvm {
 	struct eventloop_handler uart_room_h; /* the UART took what waited: read stdin again */
 	struct eventloop_handler stop_h;
 	struct eventloop_handler signal_h;
-	bool report_written; /* --report FILE: rewritten on SIGUSR2 and at exit */
+	int report_fd; /* --report FILE, opened at start-up: rewritten on SIGUSR2 and at exit */
 	struct timespec t_start;
 };
 
@@ -196,12 +196,16 @@ static void ptvm_devices_exit(struct ptvm *p)
  */
 static int ptvm_report_write(struct ptvm *p)
 {
+	char *json = NULL;
+	size_t len = 0;
 	FILE *f;
 	int ret = 0;
 
-	if (!p->cfg.report)
+	if (p->report_fd < 0)
 		return 0;
-	f = fopen(p->cfg.report, "w");
+	/* composed in memory, then written over the file opened at start-up: later rewrites
+	 * (SIGUSR2, exit) run inside the sandbox, which allows no open() */
+	f = open_memstream(&json, &len);
 	if (!f) {
 		ret = -errno;
 		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
@@ -219,23 +223,40 @@ static int ptvm_report_write(struct ptvm *p)
 	if (fclose(f)) {
 		ret = -errno;
 		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
+		free(json);
+		return ret;
 	}
+	if (pwrite(p->report_fd, json, len, 0) != (ssize_t)len ||
+	    ftruncate(p->report_fd, (off_t)len)) {
+		ret = -errno;
+		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
+	}
+	free(json);
 	return ret;
 }
 
 static int ptvm_report_init(struct ptvm *p)
 {
-	int ret = ptvm_report_write(p);
+	if (!p->cfg.report)
+		return 0;
+	p->report_fd = open(p->cfg.report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (p->report_fd < 0) {
+		int ret = -errno;
 
-	p->report_written = !ret && p->cfg.report;
-	return ret;
+		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
+		return ret;
+	}
+	return ptvm_report_write(p);
 }
 
 /* the last state, before the devices go */
 static void ptvm_report_exit(struct ptvm *p)
 {
-	if (p->report_written)
-		ptvm_report_write(p);
+	if (p->report_fd < 0)
+		return;
+	ptvm_report_write(p);
+	close(p->report_fd);
+	p->report_fd = -1;
 }
 
 /*
@@ -339,8 +360,7 @@ static void ptvm_signal_ready(struct eventloop_handler *h, uint32_t events)
 	if (read(h->fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	if (si.ssi_signo == SIGUSR2) {
-		if (p->report_written)
-			ptvm_report_write(p);
+		ptvm_report_write(p);
 		return;
 	}
 	snprintf(why, sizeof(why), "signal %s", strsignal((int)si.ssi_signo));
@@ -457,7 +477,7 @@ static int ptvm_run_vm(struct ptvm *p)
 
 static int ptvm_cmd_run(int argc, char **argv)
 {
-	struct ptvm p = { .serial_fd = -1 };
+	struct ptvm p = { .serial_fd = -1, .report_fd = -1 };
 	unsigned done = 0;
 	sigset_t set;
 	int ret, status = PTVM_EXIT_ERROR;

@@ -103,6 +103,9 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	/* main thread: the event loop and teardown */
 	{ "epoll_wait", M | I, .why = "the event loop, an I/O thread's loop" },
 	{ "epoll_pwait", M | I, .why = "the same where libc uses epoll_pwait" },
+	{ "pwrite64", M,
+	  .why = "--report rewritten (SIGUSR2, exit) into the file opened at start-up" },
+	{ "ftruncate", M, .why = "the same: the report may have shrunk" },
 	{ "epoll_ctl", M | V | I,
 	  .why = "stdin leaves the loop at EOF; activation adds queue kicks to a device's I/O "
 		 "thread" },
@@ -110,14 +113,16 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	/* vCPU threads: device registers */
 	{ "prctl", V | I | S, ARG(0, SCMP_CMP_EQ, PR_SET_NAME),
 	  .why = "a thread names itself (vcpuN, the device's name)" },
-	{ "pread64", V, .why = "passthrough config space and trapped BARs (VFIO region reads)" },
+	{ "pread64", V | I,
+	  .why = "passthrough config space and trapped BARs (VFIO region reads); a refused DMA pin "
+		 "reads /proc/self/status (opened at start-up) to explain itself" },
 	{ "pwrite64", V, .why = "passthrough config space and trapped BARs (VFIO region writes)" },
 	{ "eventfd2", V, .why = "irqfds for MSI/MSI-X vectors the guest programs" },
 	{ "poll", V | I,
 	  .why = "passthrough MSI-X PBA reads (pending vectors); hvc0 output waits for a full "
 		 "terminal" },
 	{ "ppoll", V | I, .why = "the same where libc uses ppoll" },
-	{ "prlimit64", V, ARG(2, SCMP_CMP_EQ, 0),
+	{ "prlimit64", V | I, ARG(2, SCMP_CMP_EQ, 0),
 	  .why = "a refused DMA pin reads RLIMIT_MEMLOCK to explain itself (read only)" },
 
 	/* device I/O threads */
@@ -172,8 +177,10 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 	IOCTL(KVM_SET_USER_MEMORY_REGION, M | V,
 	      "passthrough BARs move with the guest's BAR programming; teardown"),
 	IOCTL(VFIO_DEVICE_SET_IRQS, M | V, "the guest enables/masks MSI, MSI-X, INTx; teardown"),
-	IOCTL(VFIO_IOMMU_MAP_DMA, V, "peer-to-peer BAR mappings follow BAR moves (p2p=on)"),
-	IOCTL(VFIO_IOMMU_UNMAP_DMA, M | V, "the same; teardown"),
+	IOCTL(VFIO_IOMMU_MAP_DMA, V | I,
+	      "peer-to-peer BAR mappings follow BAR moves (p2p=on); the virtio-iommu's MAP "
+	      "requests and domain switches for passthrough endpoints"),
+	IOCTL(VFIO_IOMMU_UNMAP_DMA, M | V | I, "the same; teardown"),
 	IOCTL(VFIO_DEVICE_RESET, M, "quiesce a passthrough device at teardown"),
 	IOCTL(VFIO_GROUP_UNSET_CONTAINER, M, "teardown"),
 	IOCTL(TUNSETOFFLOAD, V, "virtio-net offloads follow the features the guest accepts"),
