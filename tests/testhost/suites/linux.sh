@@ -85,8 +85,9 @@ fi
 # (the SHUTDOWN exit), which th_kvm_trace shows for any test that fails with a triple fault.
 test=linux-triple-fault-traced
 log=$TH_LOGS/$test.log
-th_run "$log" "$TMO" ptvm run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz --memory "$MEM" \
-	--cmdline "console=ttyS0 panic=-1 reboot=t quiet rdinit=/nonexistent"
+# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+th_run "$log" "$TMO" $TH_PTVM run $(th_jail_args) --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+	--memory "$MEM" --cmdline "console=ttyS0 panic=-1 reboot=t quiet rdinit=/nonexistent"
 rc=$?
 rm -f "$log.kvmtrace"
 th_kvm_trace "$log" > "$log.shown"
