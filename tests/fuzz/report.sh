@@ -36,8 +36,8 @@ objects=
 	echo "each target's last run (\`make fuzz\`, logs in $BUILD/fuzz/); coverage replays its seeds and"
 	echo "the corpus it grew through the coverage build (llvm-cov, lines)."
 	echo
-	echo "| target | executions | time (s) | execs/s | lines of its sources | covered | crashes |"
-	echo "|---|---:|---:|---:|---|---:|---:|"
+	echo "| target | executions | time (s) | execs/s | lines of its sources | covered | crashes | log lines/input (max) |"
+	echo "|---|---:|---:|---:|---|---:|---:|---:|"
 } >"$out"
 for name in "$@"; do
 	log=$BUILD/fuzz/fuzz_$name.log
@@ -45,6 +45,7 @@ for name in "$@"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" 2>/dev/null | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" 2>/dev/null | tail -1)
 	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" 2>/dev/null | tail -1)
+	loglines=$(sed -n 's/^fuzz: at most \([0-9]*\) log lines.*/\1/p' "$log" 2>/dev/null | tail -1)
 	crashes=$(find "$BUILD/fuzz" -maxdepth 1 \( -name "fuzz_$name-crash-*" -o \
 		-name "fuzz_$name-leak-*" -o -name "fuzz_$name-timeout-*" -o \
 		-name "fuzz_$name-oom-*" \) | wc -l)
@@ -63,7 +64,7 @@ for name in "$@"; do
 		lines="$(($(total "$prof/$name.cov" 8) - $(total "$prof/$name.cov" 9)))/$(total "$prof/$name.cov" 8)"
 		objects="$objects -object $bin"
 	fi
-	echo "| $name | ${execs:-not run} | ${secs:--} | ${rate:--} | $src| $cover ($lines) | $crashes |" >>"$out"
+	echo "| $name | ${execs:-not run} | ${secs:--} | ${rate:--} | $src| $cover ($lines) | $crashes | ${loglines:--} |" >>"$out"
 done
 
 # devices/ as all the targets together reach it

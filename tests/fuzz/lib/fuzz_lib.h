@@ -142,6 +142,7 @@ struct vm {
 	struct memmap *mm;
 	struct fuzz_route routes[FUZZ_MAX_ROUTES];
 	struct fuzz_ioeventfd ioeventfds[FUZZ_MAX_IOEVENTFDS];
+	unsigned ioeventfd_slots;	/* slots ever used: the rest need no look */
 	int intx_irqfd[FUZZ_IRQ_LINES]; /* irqfds bound to irqchip pins, -1 none */
 	bool irq_level[FUZZ_IRQ_LINES];
 	unsigned route_fail_after; /* vm_msi_route_add fails once this many are live (0: never) */
