@@ -76,7 +76,7 @@ static uint64_t fuzz_port(struct fuzz_in *in, uint8_t op)
 	}
 }
 
-static void uart_check(struct uart *u, const struct fuzz_irq *irq)
+FUZZ_CHECKER static void uart_check(struct uart *u, const struct fuzz_irq *irq)
 {
 	bool pending = !(u->iir & 1);
 

@@ -109,8 +109,8 @@ static int no_set_offload(int fd, unsigned flags)
  * driver would: a chain that lands on descriptors still held by another (or on itself)
  * corrupts it, and from then on the checks are off.
  */
-static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy, uint8_t shape,
-			 bool tx)
+FUZZ_CHECKER static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy,
+				      uint8_t shape, bool tx)
 {
 	struct vring_avail *avail = fuzz_gpa(&ram, r->avail_gpa, 6 + 2ULL * r->size);
 	struct vring_desc *ring = fuzz_gpa(&ram, r->desc_gpa, 16ULL * r->size), *t = ring;
@@ -158,8 +158,8 @@ static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *
 	s.tx_log[(s.tx_head + s.tx_count++) % TX_LOG] = (struct tx_sent){ readable, bytes };
 }
 
-static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *busy, uint16_t *seen,
-		       const char *name)
+FUZZ_CHECKER static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *busy,
+				    uint16_t *seen, const char *name)
 {
 	struct vring_used *used = fuzz_gpa(&ram, r->used_gpa, 6 + 8ULL * r->size);
 	uint16_t idx = __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE);
@@ -184,7 +184,7 @@ static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *bu
 	}
 }
 
-static void tap_drain(void)
+FUZZ_CHECKER static void tap_drain(void)
 {
 	ssize_t n;
 
