@@ -76,6 +76,11 @@ int vfio_attach_device(struct vfio *v, const char *bdf, bool p2p, struct vfio_de
 	fuzz_fail("vfio_attach_device: the fake device is handed over directly");
 }
 
+int vfio_attach_device_viommu(struct vfio *v, const char *bdf, struct vfio_device **out)
+{
+	fuzz_fail("vfio_attach_device_viommu: the fake device is handed over directly");
+}
+
 void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 {
 	fuzz_fail("vfio_detach_device without a vfio");
