@@ -28,7 +28,8 @@
  * VFIO never gets an interrupt type enabled while another is; KVM's route/irqfd rules (the
  * fake machine); everything the model mapped, registered or opened is gone after destroy.
  *
- * FUZZ_SOURCES: devices/vfio_pci.c
+ * FUZZ_SOURCES: devices/vfio_pci.c devices/vfio_pci_config.c devices/vfio_pci_bars.c
+ *               devices/vfio_pci_irq.c devices/msix.c devices/msi.c
  */
 #include <errno.h>
 #include <stdlib.h>
