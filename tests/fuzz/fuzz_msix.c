@@ -8,7 +8,8 @@
  * function sits on a real pci.c bus; routes and irqfds go to the fake machine, which checks
  * KVM's rules (no irqfd on a dead route, no route deleted under its irqfd).
  *
- * Input: u8 vector count (1..64; bit 7: a u16 follows, 1..2048), u8 owner flags (bit 0:
+ * Input: u8 vector count (1..16, with bit 6 up to 64; bit 7: a u16 follows, 1..2048: every
+ * vector is an eventfd while MSI-X is on, so small tables run fastest), u8 owner flags (bit 0:
  * refuse enables, bit 1: an owner that is told of enables at all), then
  * operations, one byte each and their operands:
  *   op % 7 == 0  table write: u16 offset, value of 1, 2, 4 or 8 bytes (op bits 4-5)
@@ -72,12 +73,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static bool masked(struct msix *m, unsigned v)
+FUZZ_CHECKER static bool masked(struct msix *m, unsigned v)
 {
 	return !m->enabled || m->masked_all || (m->table[v].ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 
-static void fuzz_msix_check(struct vm *vm, struct msix *m)
+FUZZ_CHECKER static void fuzz_msix_check(struct vm *vm, struct msix *m)
 {
 	for (unsigned v = 0; v < m->nr_vectors; v++) {
 		const struct msi_vector *vec = &m->vec[v];
@@ -119,7 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t nr_code = fuzz_u8(&in);
 	/* mostly small tables (each vector is an eventfd while enabled); now and then up to
 	 * the 2048 the capability can say */
-	unsigned nr = nr_code & 0x80 ? 1 + fuzz_u16(&in) % MSIX_MAX_VECTORS : 1 + (nr_code & 63);
+	unsigned nr = nr_code & 0x80   ? 1 + fuzz_u16(&in) % MSIX_MAX_VECTORS
+		      : nr_code & 0x40 ? 1 + (nr_code & 63)
+				       : 1 + (nr_code & 15);
 	uint8_t flags = fuzz_u8(&in);
 	struct msix *m = &fm->msix;
 	struct msix_config mc = {

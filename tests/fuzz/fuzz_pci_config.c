@@ -116,7 +116,7 @@ static struct pci_device *fuzz_function(unsigned i)
 }
 
 /* Whether bar's trap is registered on its bus at its address and size. */
-static bool bar_registered(struct pci_device *dev, unsigned bar)
+FUZZ_CHECKER static bool bar_registered(struct pci_device *dev, unsigned bar)
 {
 	struct pci_bar *b = &dev->bars[bar];
 	struct bus *bus = b->type == PCI_BAR_IO ? &vm.pio : &vm.mmio;
@@ -127,7 +127,7 @@ static bool bar_registered(struct pci_device *dev, unsigned bar)
 	return false;
 }
 
-static void fuzz_check(void)
+FUZZ_CHECKER static void fuzz_check(void)
 {
 	struct pci_device *devs[] = { &vp->pci, plain };
 	unsigned notify = 0;

@@ -10,13 +10,16 @@
  *   op & 3 == 0  guest read:  port = 0x3f0 + u8 (COM1 and its neighbours) or, with op bit 2,
  *                             0x3b0 + u8 (the ACPI ports) / 0x60 + u8 % 8 (the i8042) / 0xf4
  *   op & 3 == 1  guest write: the same ports, then the value (1, 2, 4 or 8 bytes: op bits 5-6)
- *   op & 3 == 2  host input:  u8 n, then n bytes into the receive FIFO
- *   op & 3 == 3  the console reader asks whether the FIFO has room
+ *   op & 3 == 2  host input:  u8 n, then n bytes into the receive FIFO (op bit 2: through
+ *                uart_input, which keeps what does not fit until the guest reads)
+ *   op & 3 == 3  the console reader asks whether the FIFO has room (op bit 2: and clears
+ *                the room eventfd)
  * Checked after each operation: the interrupt line the UART drives is what its IIR and OUT2
  * say, LSR.DR says whether the FIFO holds data, the FIFO never overflows.
  *
  * FUZZ_SOURCES: devices/uart.c vmm/x86/power.c vmm/bus.c
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -73,7 +76,7 @@ static uint64_t fuzz_port(struct fuzz_in *in, uint8_t op)
 	}
 }
 
-static void uart_check(struct uart *u, const struct fuzz_irq *irq)
+FUZZ_CHECKER static void uart_check(struct uart *u, const struct fuzz_irq *irq)
 {
 	bool pending = !(u->iir & 1);
 
@@ -119,6 +122,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t took;
 
 			fuzz_in_bytes(&in, buf, n);
+			if (op & 4) {
+				/* the console reader's input, with backpressure */
+				if (uart_input(u, buf, MIN(n, (unsigned)UART_INPUT_MAX)) !=
+				    !u->wait_len)
+					fuzz_fail("uart_input's answer with %u bytes waiting",
+						  u->wait_len);
+				break;
+			}
 			took = uart_receive(u, buf, n);
 			if (took > n || took > UART_FIFO_SIZE)
 				fuzz_fail("uart took %zu of %u bytes", took, n);
@@ -127,8 +138,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		default:
 			if (uart_can_receive(u) != (u->rx_count < UART_FIFO_SIZE))
 				fuzz_fail("uart_can_receive with %u bytes queued", u->rx_count);
+			if (op & 4) {
+				/* the reader clears the room eventfd before it reads on */
+				if (read(uart_input_room_fd(u), &v, sizeof(v)) < 0 &&
+				    errno != EAGAIN)
+					fuzz_fail("room eventfd: %s", strerror(errno));
+			}
 			break;
 		}
+		if (u->wait_len > UART_INPUT_MAX)
+			fuzz_fail("uart holds %u bytes of input, more than %d", u->wait_len,
+				  UART_INPUT_MAX);
 		uart_check(u, &irq);
 	}
 	power_destroy(power);

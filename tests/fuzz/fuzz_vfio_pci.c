@@ -28,7 +28,8 @@
  * VFIO never gets an interrupt type enabled while another is; KVM's route/irqfd rules (the
  * fake machine); everything the model mapped, registered or opened is gone after destroy.
  *
- * FUZZ_SOURCES: devices/vfio_pci.c
+ * FUZZ_SOURCES: devices/vfio_pci.c devices/vfio_pci_config.c devices/vfio_pci_bars.c
+ *               devices/vfio_pci_irq.c devices/msix.c devices/msi.c
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include "iommu/vfio.h"
 #include "iommu/vfio_device.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
+#include "tests/unit/fake_edu.h"
 #include "vmm/x86/layout.h"
 #include "vmm/util.h"
 
@@ -47,9 +49,9 @@
 #define BAR1_MAX 0x200
 #define BAR2_MAX 0x10000
 #define ROM_MAX 0x40000
-#define MSI_CAP 0x50
-#define PCIE_CAP 0x60
-#define MSIX_CAP 0x70
+#define MSI_CAP EDU_MSI_CAP
+#define PCIE_CAP EDU_PCIE_CAP
+#define MSIX_CAP EDU_MSIX_CAP
 #define MSIX_MAX 64
 
 static struct fake_dev {
@@ -73,6 +75,11 @@ static uint8_t *bar0, *bar1, *bar2, *rom;
 int vfio_attach_device(struct vfio *v, const char *bdf, bool p2p, struct vfio_device **out)
 {
 	fuzz_fail("vfio_attach_device: the fake device is handed over directly");
+}
+
+int vfio_attach_device_viommu(struct vfio *v, const char *bdf, struct vfio_device **out)
+{
+	fuzz_fail("vfio_attach_device_viommu: the fake device is handed over directly");
 }
 
 void vfio_detach_device(struct vfio *v, struct vfio_device *d)
@@ -224,11 +231,6 @@ int vfio_device_reset(struct vfio_device *d)
 
 /* ---- the device the input describes ---- */
 
-static void cfg_put(unsigned off, uint32_t v, unsigned len)
-{
-	memcpy(&fake.cfg[off], &v, len);
-}
-
 static void fake_build(struct fuzz_in *in, struct vfio_pci_config *c)
 {
 	uint8_t opts = fuzz_u8(in), s0 = fuzz_u8(in), s1 = fuzz_u8(in), s2 = fuzz_u8(in),
@@ -259,29 +261,7 @@ static void fake_build(struct fuzz_in *in, struct vfio_pci_config *c)
 		fake.sparse[i].size = (uint64_t)(sz & 0x7f) * 4096 + (sz & 0x8000 ? 0x80 : 0);
 	}
 	/* the edu-like function of vfio_pci_model_test.c */
-	cfg_put(PCI_VENDOR_ID, 0x1234, 2);
-	cfg_put(PCI_DEVICE_ID, 0x11e8, 2);
-	cfg_put(PCI_CLASS_REVISION, 0x00ff0010, 4);
-	cfg_put(PCI_STATUS, PCI_STATUS_CAP_LIST, 2);
-	cfg_put(PCI_HEADER_TYPE, 0x80, 1);
-	cfg_put(PCI_BASE_ADDRESS_0, 0xfea00000, 4);
-	cfg_put(PCI_BASE_ADDRESS_1, 0xc001, 4);
-	cfg_put(PCI_BASE_ADDRESS_2, 0xfe00000c, 4);
-	cfg_put(PCI_SUBSYSTEM_VENDOR_ID, 0x11001af4, 4);
-	cfg_put(PCI_ROM_ADDRESS, 0xfeb00000, 4);
-	cfg_put(PCI_CAPABILITY_LIST, 0x40, 1);
-	cfg_put(PCI_INTERRUPT_PIN, 1, 1);
-	cfg_put(0x40, PCI_CAP_ID_PM | MSI_CAP << 8 | 0x0003 << 16, 4);
-	cfg_put(MSI_CAP, PCI_CAP_ID_MSI | PCIE_CAP << 8, 2);
-	cfg_put(MSI_CAP + PCI_MSI_FLAGS,
-		PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT | 2 << 1 | PCI_MSI_FLAGS_ENABLE, 2);
-	cfg_put(PCIE_CAP, PCI_CAP_ID_EXP | MSIX_CAP << 8, 2);
-	cfg_put(MSIX_CAP, PCI_CAP_ID_MSIX | 0x80 << 8, 2);
-	cfg_put(MSIX_CAP + PCI_MSIX_FLAGS, MSIX_MAX - 1, 2);
-	cfg_put(MSIX_CAP + PCI_MSIX_TABLE, 0x2000 | 2, 4);
-	cfg_put(MSIX_CAP + PCI_MSIX_PBA, 0x3000 | 2, 4);
-	cfg_put(0x80, PCI_CAP_ID_VNDR | 0 << 8 | 4 << 16, 4);
-	cfg_put(0x84, 0xcafef00d, 4);
+	fake_edu_config(fake.cfg, MSIX_MAX);
 	/* then what the input makes of it */
 	n = fuzz_u8(in) % 16;
 	for (unsigned i = 0; i < n; i++) {
@@ -413,7 +393,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 5: {
 			unsigned e = fuzz_u8(&in);
-			uint64_t t = 0x2000 + 16ULL * e;
+			uint64_t t = EDU_MSIX_TABLE_OFF + 16ULL * e;
 			uint32_t lo = fuzz_u32(&in), d = fuzz_u32(&in), ctrl = fuzz_u8(&in) & 1;
 
 			base = bar_addr(p, 2, &io);

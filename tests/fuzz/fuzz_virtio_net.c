@@ -54,8 +54,11 @@ struct published {
 
 struct tx_sent {
 	uint32_t len;
-	uint8_t *bytes; /* the chain's readable part */
+	uint8_t *bytes; /* the chain's readable part, in tx_bytes */
 };
+
+/* room for the readable part of every chain in the log: 8 segments of up to 8 KiB */
+static uint8_t tx_bytes[TX_LOG][8 * 0x2000];
 
 static struct {
 	int peer;
@@ -109,8 +112,8 @@ static int no_set_offload(int fd, unsigned flags)
  * driver would: a chain that lands on descriptors still held by another (or on itself)
  * corrupts it, and from then on the checks are off.
  */
-static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy, uint8_t shape,
-			 bool tx)
+FUZZ_CHECKER static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *busy,
+				      uint8_t shape, bool tx)
 {
 	struct vring_avail *avail = fuzz_gpa(&ram, r->avail_gpa, 6 + 2ULL * r->size);
 	struct vring_desc *ring = fuzz_gpa(&ram, r->desc_gpa, 16ULL * r->size), *t = ring;
@@ -134,8 +137,9 @@ static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *
 		t = fuzz_gpa(&ram, ring[head].addr, ring[head].len);
 		d = 0;
 	}
-	if (tx)
-		bytes = malloc(8 * 0x2000);
+	/* the readable bytes go straight into the next slot of the transmit log */
+	if (tx && s.tx_count < TX_LOG)
+		bytes = tx_bytes[(s.tx_head + s.tx_count) % TX_LOG];
 	for (unsigned i = 0; i < n; i++) {
 		if (t[d].flags & VRING_DESC_F_WRITE) {
 			writable += t[d].len;
@@ -151,15 +155,13 @@ static void chain_record(struct fuzz_vring *r, struct published *pub, uint16_t *
 	if (!tx)
 		return;
 	/* what the tap must see from this chain: nothing for a chain the device drops */
-	if (writable || readable < sizeof(struct virtio_net_hdr_v1) || s.tx_count == TX_LOG) {
-		free(bytes);
+	if (!bytes || writable || readable < sizeof(struct virtio_net_hdr_v1))
 		return;
-	}
 	s.tx_log[(s.tx_head + s.tx_count++) % TX_LOG] = (struct tx_sent){ readable, bytes };
 }
 
-static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *busy, uint16_t *seen,
-		       const char *name)
+FUZZ_CHECKER static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *busy,
+				    uint16_t *seen, const char *name)
 {
 	struct vring_used *used = fuzz_gpa(&ram, r->used_gpa, 6 + 8ULL * r->size);
 	uint16_t idx = __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE);
@@ -184,7 +186,7 @@ static void used_check(struct fuzz_vring *r, struct published *pub, uint16_t *bu
 	}
 }
 
-static void tap_drain(void)
+FUZZ_CHECKER static void tap_drain(void)
 {
 	ssize_t n;
 
@@ -198,7 +200,6 @@ static void tap_drain(void)
 		t = &s.tx_log[s.tx_head];
 		if ((size_t)n != t->len || memcmp(frame, t->bytes, t->len))
 			fuzz_fail("tx: the tap got %zd bytes, the chain had %u", n, t->len);
-		free(t->bytes);
 		s.tx_head = (s.tx_head + 1) % TX_LOG;
 		s.tx_count--;
 	}
@@ -340,11 +341,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(s.tx_busy, 0, sizeof(s.tx_busy));
 			s.rx_used_seen = s.tx_used_seen = 0;
 			tap_drain();
-			while (s.tx_count) {
-				free(s.tx_log[s.tx_head].bytes);
-				s.tx_head = (s.tx_head + 1) % TX_LOG;
-				s.tx_count--;
-			}
+			s.tx_head = s.tx_count = 0;
 			start(vdev, features);
 			break;
 		}
@@ -365,11 +362,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(vdev->vqs[q].kick_fd);
 	virtio_net_destroy(vdev);
 	close(s.peer);
-	while (s.tx_count) {
-		free(s.tx_log[s.tx_head].bytes);
-		s.tx_head = (s.tx_head + 1) % TX_LOG;
-		s.tx_count--;
-	}
+
 	fuzz_input_end();
 	return 0;
 }

@@ -61,6 +61,9 @@ def seeds_uart():
     loop = uart_w(0xc, 0x1b) + uart_w(0x8, 0x55) + uart_r(0x8) + uart_r(0xe) + uart_r(0xf)
     write("uart", "linux-init-io", init + out + inp)
     write("uart", "loopback", init + loop + uart_w(0xf, 0xaa) + uart_r(0xf))
+    # 100 bytes typed at once: 64 fit, the rest wait until the guest reads
+    typed = u8(0x06) + u8(100) + bytes(range(100)) + uart_r(0x8) * 40 + u8(0x07) + uart_r(0x8)
+    write("uart", "input-backpressure", init + typed)
     # ACPI S5 power-off (0x3c0 = 0x3b0 + 0x10), reset (0x3c2), i8042 pulse reset (0x64)
     power = (u8(0x05) + u8(0x10 << 2) + u8(0x34) + u8(0x05) + u8(0x12 << 2) + u8(0x01) +
              u8(0x05) + u8((4 << 2) | 1) + u8(0xfe) + u8(0x04) + u8(0x10 << 2))

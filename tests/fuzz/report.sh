@@ -5,7 +5,8 @@
 # execs/s, line coverage of the files its "FUZZ_SOURCES:" line names, and the crash, leak,
 # timeout and out-of-memory inputs it left; then the line coverage of devices/ by all targets
 # together, per file, and $BUILD/fuzz/uncovered.txt with every line of devices/ no target
-# reached.
+# reached (a file linked into several targets appears once per target in llvm-cov's export:
+# a line counts as reached when any of them reached it).
 set -e
 BUILD=${BUILD:-build}
 PROFDATA=${PROFDATA:-llvm-profdata-14}
@@ -36,8 +37,8 @@ objects=
 	echo "each target's last run (\`make fuzz\`, logs in $BUILD/fuzz/); coverage replays its seeds and"
 	echo "the corpus it grew through the coverage build (llvm-cov, lines)."
 	echo
-	echo "| target | executions | time (s) | execs/s | lines of its sources | covered | crashes |"
-	echo "|---|---:|---:|---:|---|---:|---:|"
+	echo "| target | executions | time (s) | execs/s | lines of its sources | covered | crashes | log lines/input (max) |"
+	echo "|---|---:|---:|---:|---|---:|---:|---:|"
 } >"$out"
 for name in "$@"; do
 	log=$BUILD/fuzz/fuzz_$name.log
@@ -45,6 +46,7 @@ for name in "$@"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" 2>/dev/null | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" 2>/dev/null | tail -1)
 	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" 2>/dev/null | tail -1)
+	loglines=$(sed -n 's/^fuzz: at most \([0-9]*\) log lines.*/\1/p' "$log" 2>/dev/null | tail -1)
 	crashes=$(find "$BUILD/fuzz" -maxdepth 1 \( -name "fuzz_$name-crash-*" -o \
 		-name "fuzz_$name-leak-*" -o -name "fuzz_$name-timeout-*" -o \
 		-name "fuzz_$name-oom-*" \) | wc -l)
@@ -63,7 +65,7 @@ for name in "$@"; do
 		lines="$(($(total "$prof/$name.cov" 8) - $(total "$prof/$name.cov" 9)))/$(total "$prof/$name.cov" 8)"
 		objects="$objects -object $bin"
 	fi
-	echo "| $name | ${execs:-not run} | ${secs:--} | ${rate:--} | $src| $cover ($lines) | $crashes |" >>"$out"
+	echo "| $name | ${execs:-not run} | ${secs:--} | ${rate:--} | $src| $cover ($lines) | $crashes | ${loglines:--} |" >>"$out"
 done
 
 # devices/ as all the targets together reach it
@@ -85,7 +87,9 @@ rest=${objects#* -object "$first"}
 	echo "Lines no target reaches: $BUILD/fuzz/uncovered.txt."
 } >>"$out"
 "$COV" export "$first" $rest -instr-profile="$prof/union.profdata" -format=lcov devices/*.c |
-	awk -F'[:,]' '/^SF:/ { file = $2 } /^DA:/ && $3 == 0 { print file ":" $2 }' |
+	awk -F'[:,]' '/^SF:/ { file = $2 }
+		/^DA:/ { k = file ":" $2; if (!(k in n) || $3 > n[k]) n[k] = $3 }
+		END { for (k in n) if (n[k] == 0) print k }' | sort -t: -k1,1 -k2,2n |
 	while IFS=: read -r f l; do
 		printf '%s:%s: %s\n' "${f#"$PWD"/}" "$l" "$(sed -n "${l}p" "$f")"
 	done >"$BUILD/fuzz/uncovered.txt"

@@ -33,6 +33,7 @@
 #include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
+#include "fake_edu.h"
 #include "test_helpers.h"
 #include "vmm/machine.h"
 #include "vmm/memmap.h"
@@ -165,11 +166,11 @@ void vm_irqfd_deassign(struct vm *v, int fd, unsigned gsi)
 #define BAR1_SIZE 0x20
 #define BAR2_SIZE 0x4000
 #define ROM_SIZE 0x8000
-#define MSI_CAP 0x50
-#define PCIE_CAP 0x60
-#define MSIX_CAP 0x70
-#define MSIX_TABLE_OFF 0x2000
-#define MSIX_PBA_OFF 0x3000
+#define MSI_CAP EDU_MSI_CAP
+#define PCIE_CAP EDU_PCIE_CAP
+#define MSIX_CAP EDU_MSIX_CAP
+#define MSIX_TABLE_OFF EDU_MSIX_TABLE_OFF
+#define MSIX_PBA_OFF EDU_MSIX_PBA_OFF
 #define MSIX_VECTORS 8
 
 struct irq_state {
@@ -369,9 +370,9 @@ static void cfg_put(unsigned off, uint32_t v, unsigned len)
 }
 
 /*
- * An edu-like function: BAR0 1 MiB MEM32 (sparse), BAR1 32 B I/O, BAR2 16 KiB MEM64
- * prefetchable holding the MSI-X table and PBA; capabilities PM 0x40 -> MSI 0x50 -> PCIe 0x60
- * -> MSI-X 0x70 -> vendor 0x80.
+ * An edu-like function (fake_edu.h): BAR0 1 MiB MEM32 (sparse), BAR1 32 B I/O, BAR2 16 KiB
+ * MEM64 prefetchable holding the MSI-X table and PBA; capabilities PM 0x40 -> MSI 0x50 ->
+ * PCIe 0x60 -> MSI-X 0x70 -> vendor 0x80.
  */
 static void fake_reset(void)
 {
@@ -381,32 +382,7 @@ static void fake_reset(void)
 	snprintf(fake.vdev.bdf, sizeof(fake.vdev.bdf), "0000:00:03.0");
 	for (unsigned i = 0; i < 3; i++)
 		fake.irq[i].unmask_fd = -1;
-	cfg_put(PCI_VENDOR_ID, 0x1234, 2);
-	cfg_put(PCI_DEVICE_ID, 0x11e8, 2);
-	cfg_put(PCI_CLASS_REVISION, 0x00ff0010, 4);
-	cfg_put(PCI_STATUS, PCI_STATUS_CAP_LIST, 2);
-	cfg_put(PCI_HEADER_TYPE, 0x80, 1); /* multifunction: must be hidden */
-	cfg_put(PCI_BASE_ADDRESS_0, 0xfea00000, 4);
-	cfg_put(PCI_BASE_ADDRESS_1, 0xc001, 4);
-	cfg_put(PCI_BASE_ADDRESS_2, 0xfe00000c, 4);
-	cfg_put(PCI_SUBSYSTEM_VENDOR_ID, 0x11001af4, 4);
-	cfg_put(PCI_ROM_ADDRESS, 0xfeb00000, 4);
-	cfg_put(PCI_CAPABILITY_LIST, 0x40, 1);
-	cfg_put(PCI_INTERRUPT_PIN, 1, 1);
-	cfg_put(PCI_INTERRUPT_LINE, 11, 1);
-	cfg_put(0x40, PCI_CAP_ID_PM | MSI_CAP << 8 | 0x0003 << 16, 4);
-	/* MSI: 64-bit, per-vector masks, 4 vectors capable, enabled with junk by a last user */
-	cfg_put(MSI_CAP, PCI_CAP_ID_MSI | PCIE_CAP << 8, 2);
-	cfg_put(MSI_CAP + PCI_MSI_FLAGS,
-		PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT | 2 << 1 | PCI_MSI_FLAGS_ENABLE, 2);
-	cfg_put(MSI_CAP + PCI_MSI_ADDRESS_LO, 0xdeadbeec, 4);
-	cfg_put(PCIE_CAP, PCI_CAP_ID_EXP | MSIX_CAP << 8, 2);
-	cfg_put(MSIX_CAP, PCI_CAP_ID_MSIX | 0x80 << 8, 2);
-	cfg_put(MSIX_CAP + PCI_MSIX_FLAGS, MSIX_VECTORS - 1, 2);
-	cfg_put(MSIX_CAP + PCI_MSIX_TABLE, MSIX_TABLE_OFF | 2, 4);
-	cfg_put(MSIX_CAP + PCI_MSIX_PBA, MSIX_PBA_OFF | 2, 4);
-	cfg_put(0x80, PCI_CAP_ID_VNDR | 0 << 8 | 4 << 16, 4);
-	cfg_put(0x84, 0xcafef00d, 4);
+	fake_edu_config(fake.cfg, MSIX_VECTORS);
 	memcpy(fake.bar0, &(uint32_t){ 0x010000ed }, 4);
 	memset(fake.rom, 0x55, sizeof(fake.rom));
 }

@@ -18,6 +18,7 @@
 #include "devices/pci.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/util.h"
 #include "vmm/x86/layout.h"
 
 void fuzz_fail(const char *fmt, ...)
@@ -440,6 +441,7 @@ int vm_ioeventfd_assign(struct vm *vm, uint64_t addr, unsigned len, bool pio, in
 	if (!free_slot)
 		return -ENOSPC;
 	*free_slot = (struct fuzz_ioeventfd){ true, addr, len, pio, fd };
+	vm->ioeventfd_slots = MAX(vm->ioeventfd_slots, (unsigned)(free_slot - vm->ioeventfds) + 1);
 	return 0;
 }
 
@@ -466,7 +468,7 @@ static bool fuzz_vm_access(struct vm *vm, struct bus *bus, bool pio, uint64_t ad
 			   unsigned len, bool is_write)
 {
 	if (is_write) {
-		for (unsigned i = 0; i < FUZZ_MAX_IOEVENTFDS; i++) {
+		for (unsigned i = 0; i < vm->ioeventfd_slots; i++) {
 			struct fuzz_ioeventfd *e = &vm->ioeventfds[i];
 			uint64_t one = 1;
 
