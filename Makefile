@@ -22,8 +22,16 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-asan/%)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# ThreadSanitizer (gcc's): the unit tests and build/ptvm-tsan, for races between the vCPU, I/O
+# and main threads. A report fails the binary (exit status 66) even when its tests passed.
+TSAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/tsan/%.o)
+UNIT_TSAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-tsan/%)
+# -Wno-tsan: TSan does not model fences; virtqueue.c's order ring accesses against the guest's
+# vCPUs, whose side TSan cannot see anyway.
+TSAN := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 $(TSAN_OPTIONS)"
 
-.PHONY: all help deps test test-bench test-unit test-unit-asan test-guest test-testhost run clean format
+.PHONY: all help deps test test-bench test-unit test-unit-asan test-unit-tsan test-guest test-testhost run clean format
 all: $(BUILD)/ptvm
 
 help:
@@ -32,6 +40,7 @@ help:
 	@echo "make test       every test: unit, unit under ASan/UBSan, fuzz targets, guest programs, test host"
 	@echo "make test-unit  cmocka unit tests (no /dev/kvm needed)"
 	@echo "make test-unit-asan  the same under AddressSanitizer and UBSan"
+	@echo "make test-unit-tsan  the same under ThreadSanitizer (build/ptvm-tsan: make ptvm-tsan)"
 	@echo "make test-fuzz  every libFuzzer target for a few seconds (make fuzz, make fuzz-report: longer)"
 	@echo "make test-guest guest/ programs booted by ptvm on this machine's /dev/kvm"
 	@echo "make test-testhost  suites inside the emulated test host (QEMU TCG + nested KVM)"
@@ -48,11 +57,19 @@ $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 $(SANITIZE) -c -o $@ $<
 
+$(BUILD)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 $(TSAN) -c -o $@ $<
+
 $(BUILD)/libptvm.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/libptvm-asan.a: $(ASAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libptvm-tsan.a: $(TSAN_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -67,12 +84,25 @@ $(BUILD)/tests/unit-asan/%: $(BUILD)/asan/tests/unit/%.o $(BUILD)/libptvm-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SANITIZE) -o $@ $^ -lcmocka $(LDLIBS)
 
+$(BUILD)/tests/unit-tsan/%: $(BUILD)/tsan/tests/unit/%.o $(BUILD)/libptvm-tsan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN) -o $@ $^ -lcmocka $(LDLIBS)
+
+# ptvm under TSan, for the guest programs: GUEST_PTVM=build/ptvm-tsan tests/guest/run.sh
+.PHONY: ptvm-tsan
+ptvm-tsan: $(BUILD)/ptvm-tsan
+$(BUILD)/ptvm-tsan: $(BUILD)/tsan/vmm/main.o $(BUILD)/libptvm-tsan.a
+	$(CC) $(TSAN) -o $@ $^ $(LDLIBS)
+
 # Unit tests run from the top of the tree (they find fixtures by relative path).
 test-unit: deps $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
 test-unit-asan: deps $(UNIT_ASAN_BINS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run-unit.sh $(UNIT_ASAN_BINS)
+
+test-unit-tsan: deps $(UNIT_TSAN_BINS)
+	@$(TSAN_ENV) tests/run-unit.sh $(UNIT_TSAN_BINS)
 
 -include guest/guest.mk
 -include tests/testhost/testhost.mk
@@ -85,10 +115,10 @@ test-unit-asan: deps $(UNIT_ASAN_BINS)
 .PHONY: acpica-trixie
 acpica-trixie:
 	@BUILD=$(BUILD) tests/acpica-trixie.sh
-test-unit test-unit-asan: acpica-trixie
+test-unit test-unit-asan test-unit-tsan: acpica-trixie
 
 # The unit tests that check the loader against the real Debian kernel need it fetched.
-test-unit test-unit-asan: $(if $(wildcard tests/testhost/testhost.mk),testhost-kernel)
+test-unit test-unit-asan test-unit-tsan: $(if $(wildcard tests/testhost/testhost.mk),testhost-kernel)
 
 # Benchmarks never fail on a time: make test only checks that the quick run still measures
 # every figure and writes its table.
