@@ -30,10 +30,10 @@ static uint32_t virtio_pci_class(uint32_t device_id)
 
 /* ---- interrupts ---- */
 
+/* irq_lock held; from the I/O thread too */
 static void virtio_pci_intx_update(struct virtio_pci *vp)
 {
-	bool level = atomic_load(&vp->isr) != 0 &&
-		     !(pci_config_get(&vp->pci, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+	bool level = atomic_load(&vp->isr) != 0 && !vp->intx_disabled;
 
 	if (level != vp->intx_level) {
 		vp->intx_level = level;
@@ -387,7 +387,11 @@ static void virtio_pci_config_write(struct pci_device *pdev, unsigned offset, co
 
 	msix_config_write(&vp->msix, offset, len);
 	if (ranges_overlap(offset, len, PCI_COMMAND, 2)) {
+		/* the bus lock is held: config space is stable here */
+		bool off = pci_config_get(pdev, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE;
+
 		pthread_mutex_lock(&vp->irq_lock);
+		vp->intx_disabled = off;
 		virtio_pci_intx_update(vp);
 		pthread_mutex_unlock(&vp->irq_lock);
 	}

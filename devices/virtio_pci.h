@@ -42,6 +42,9 @@ struct virtio_pci {
 	_Atomic uint8_t isr;
 	_Atomic uint8_t config_generation;
 	bool intx_level;
+	/* the command register's INTx-disable bit, copied under irq_lock by the config write
+	 * hook: the I/O thread never reads config space, which vCPUs write under the bus lock */
+	bool intx_disabled;
 	bool notify_mapped;
 	uint64_t notify_base; /* guest address of the notify area while mapped */
 };

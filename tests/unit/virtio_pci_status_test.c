@@ -918,6 +918,48 @@ static void test_msix_garbage_routes_exhausted(void **state)
 	fixture_destroy(f);
 }
 
+static void command_write(struct fixture *f, uint16_t cmd)
+{
+	pci_bus_config_write(f->bus, 0, f->vp->pci.devfn, PCI_COMMAND, &cmd, 2);
+}
+
+/*
+ * INTx (MSI-X off): the I/O thread raises the line after each request while a vCPU toggles
+ * the command register's INTx-disable bit. The I/O thread must not read config space, which
+ * vCPUs write under the bus lock only (a data race that ThreadSanitizer reported here); the
+ * line follows both the ISR and INTx-disable.
+ */
+static void test_intx_disable_while_io_thread_raises(void **state)
+{
+	struct fixture *f = fixture_rng(false);
+	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	uint8_t isr;
+
+	driver_up(f);
+	for (unsigned i = 0; i < 200; i++) {
+		struct test_seg s = { BUF_GPA, 16, true };
+		uint16_t idx = test_vring_add_kick(&f->q[0], &s, 1);
+
+		for (unsigned t = 0; t < 20; t++)
+			command_write(f, (uint16_t)(cmd | (t & 1 ? PCI_COMMAND_INTX_DISABLE : 0)));
+		assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
+		usleep(100);
+	}
+	/* a request done with INTx disabled: ISR set, line low; enabling INTx raises it */
+	command_write(f, cmd | PCI_COMMAND_INTX_DISABLE);
+	rng_read(f);
+	usleep(10000);
+	assert_false(atomic_load(&f->vm.irq_level));
+	command_write(f, cmd);
+	assert_true(atomic_load(&f->vm.irq_level));
+	/* reading the ISR clears it and lowers the line */
+	f->vp->pci.ops->bar_read(&f->vp->pci, VIRTIO_PCI_BAR_CFG, VIRTIO_PCI_ISR_OFF, &isr, 1);
+	assert_int_equal(isr & 1, 1);
+	assert_false(atomic_load(&f->vm.irq_level));
+	assert_device_works(f);
+	fixture_destroy(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -938,6 +980,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_status_garbage_bounded_log),
 		cmocka_unit_test(test_msix_garbage_routes_exhausted),
 		cmocka_unit_test(test_bad_rings_reset_loop_bounded_log),
+		cmocka_unit_test(test_intx_disable_while_io_thread_raises),
 	};
 
 	if (argc > 1)
