@@ -47,6 +47,9 @@ struct virtio_pci {
 	bool intx_disabled;
 	bool notify_mapped;
 	uint64_t notify_base; /* guest address of the notify area while mapped */
+	/* each queue's kick eventfd, made and closed here and lent to the queue (vq->kick_fd):
+	 * vCPUs notify through this copy, which no device reset rewrites */
+	int kick_fds[VIRTIO_MAX_QUEUES];
 };
 
 /* Wraps vdev in a virtio-pci function and plugs it into bus; -errno after a pr_err. */
