@@ -29,8 +29,7 @@ UNIT_TSAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-tsan/%)
 # -Wno-tsan: TSan does not model fences; virtqueue.c's order ring accesses against the guest's
 # vCPUs, whose side TSan cannot see anyway.
 TSAN := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
-TSAN_ENV := TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 \
-	suppressions=$(CURDIR)/tests/tsan.supp $(TSAN_OPTIONS)"
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1 $(TSAN_OPTIONS)"
 
 .PHONY: all help deps test test-bench test-unit test-unit-asan test-unit-tsan test-guest test-testhost run clean format
 all: $(BUILD)/ptvm
