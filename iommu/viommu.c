@@ -727,14 +727,16 @@ void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t
 	struct memmap_region r;
 	uint64_t want = *len, got;
 	uint8_t *hva = NULL;
+	unsigned merged = 1;
 
 	pthread_rwlock_rdlock(&v->lock);
 	if (!ep->space || !memmap_find(ep->space, iova, &r) || !viommu_region_allows(&r, write))
 		goto out_unlock;
 	hva = (uint8_t *)r.hva + (iova - r.gpa);
 	got = r.size - (iova - r.gpa);
-	/* the next mappings, while they continue both the IOVAs and the host addresses */
-	while (got < want && r.gpa + r.size != 0) {
+	/* the next mappings, while they continue both the IOVAs and the host addresses; one
+	 * lookup each, so a bounded number of them (the guest chooses how many there are) */
+	while (got < want && r.gpa + r.size != 0 && merged++ < VIOMMU_PIECE_MAX_MAPPINGS) {
 		uint8_t *end = (uint8_t *)r.hva + r.size;
 		uint64_t next = r.gpa + r.size;
 
