@@ -205,9 +205,15 @@ int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, boo
 			vm_unregister_mmio(vm, &b->trap);
 		return 0;
 	}
-	b->trap = (struct bus_dev){
-		.base = addr, .len = b->size, .ops = &pci_bar_trap_ops, .name = dev->name
-	};
+	/* ops and name are written once, before the first registration: bus_access calls ops
+	 * after it dropped the bus lock, so a vCPU may still be dispatching to this trap while
+	 * another vCPU moves the BAR */
+	if (!b->trap.ops) {
+		b->trap.ops = &pci_bar_trap_ops;
+		b->trap.name = dev->name;
+	}
+	b->trap.base = addr;
+	b->trap.len = b->size;
 	return b->type == PCI_BAR_IO ? vm_register_pio(vm, &b->trap)
 				     : vm_register_mmio(vm, &b->trap);
 }

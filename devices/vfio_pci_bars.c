@@ -340,10 +340,12 @@ void vfio_pci_rom_update(struct vfio_pci *dp)
 		vp_debug(dp, "ROM no longer decoded");
 	}
 	if (want && !bars->rom_mapped) {
-		bars->rom_trap = (struct bus_dev){ .base = addr,
-						   .len = bars->rom_size,
-						   .ops = &vfio_pci_rom_ops,
-						   .name = dp->name };
+		/* ops once: a vCPU may still be dispatching to the trap (see pci.c) */
+		if (!bars->rom_trap.ops)
+			bars->rom_trap = (struct bus_dev){ .len = bars->rom_size,
+							   .ops = &vfio_pci_rom_ops,
+							   .name = dp->name };
+		bars->rom_trap.base = addr;
 		if (vm_register_mmio(dp->vm, &bars->rom_trap)) {
 			vp_warn_rl(dp, "ROM at 0x%llx overlaps another device, left unmapped",
 				   (unsigned long long)addr);

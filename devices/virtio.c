@@ -33,6 +33,8 @@ struct virtio_iothread {
 	int stop_fd;
 	pthread_t thread;
 	bool running;
+	/* a stop is asked for: the thread's loops look at it between requests */
+	_Atomic bool stopping;
 	/* what the epoll set watches besides stop_fd: changed before start, after stop, or on
 	 * the thread itself */
 	unsigned nr_handlers;
@@ -172,11 +174,13 @@ static void virtio_iothread_stop(struct virtio_iothread *t)
 		pr_err("%s: I/O thread asked to stop itself", t->name);
 		return;
 	}
+	atomic_store(&t->stopping, true);
 	if (write(t->stop_fd, &one, sizeof(one)) < 0)
 		pr_warn_ratelimited("%s: cannot signal its I/O thread: %s", t->name,
 				    strerror(errno));
 	pthread_join(t->thread, NULL);
 	t->running = false;
+	atomic_store(&t->stopping, false);
 }
 
 /* ---- the device ---- */
@@ -436,6 +440,12 @@ void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
 		while ((ret = virtqueue_pop(vq, elem)) > 0) {
 			uint32_t written = 0;
 
+			if (virtio_device_stopping(vdev)) {
+				/* a reset waits: the rest of the ring is for after it */
+				virtqueue_unpop(vq);
+				goto out_notify;
+			}
+
 			switch (fn(vdev, vq, elem, &written)) {
 			case VIRTIO_CHAIN_DONE:
 				virtqueue_push(vq, elem, written);
@@ -466,6 +476,11 @@ void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
 out_notify:
 	if (vq->used_idx != used_before)
 		virtio_notify_queue(vdev, vq);
+}
+
+bool virtio_device_stopping(const struct virtio_device *vdev)
+{
+	return vdev->io && atomic_load(&vdev->io->stopping);
 }
 
 int virtio_device_watch(struct virtio_device *vdev, struct virtio_io_handler *h, uint32_t events)

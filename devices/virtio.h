@@ -206,6 +206,12 @@ typedef enum virtio_chain_result (*virtio_chain_fn)(struct virtio_device *vdev,
  */
 void virtio_queue_process(struct virtio_device *vdev, struct virtqueue *vq,
 			  struct virtqueue_elem *elem, virtio_chain_fn fn);
+/*
+ * True on the I/O thread once a reset (or ptvm's exit) asked it to stop: a device loop that
+ * takes many requests, or one slow one, looks at it between requests and returns, so that
+ * the reset waits for the request in hand only (virtio_queue_process does).
+ */
+bool virtio_device_stopping(const struct virtio_device *vdev);
 /* Makes the I/O thread call queue_notify for vq again (a device that stopped early). */
 void virtio_queue_rekick(struct virtio_device *vdev, struct virtqueue *vq);
 

@@ -33,6 +33,9 @@ struct virtio_console {
 	pthread_mutex_t rx_lock;
 	size_t rx_head, rx_len;
 	uint8_t rx_buf[VIRTIO_CONSOLE_RX_BUF];
+	/* virtio_console_input said "stop reading": room_fd is written once room is back */
+	bool rx_paused;
+	int room_fd;
 
 	/* output: the I/O thread (transmitq) and vCPUs (emergency write) */
 	pthread_mutex_t tx_lock;
@@ -103,6 +106,19 @@ static enum virtio_chain_result vc_tx_chain(struct virtio_device *vdev, struct v
 
 /* ---- input ---- */
 
+/* The reader waits for room (virtio_console_input): tell it when a whole read fits again. */
+static void vc_input_room_locked(struct virtio_console *vc)
+{
+	uint64_t one = 1;
+
+	if (!vc->rx_paused || VIRTIO_CONSOLE_RX_BUF - vc->rx_len < VIRTIO_CONSOLE_INPUT_MAX)
+		return;
+	vc->rx_paused = false;
+	if (write(vc->room_fd, &one, sizeof(one)) < 0)
+		pr_warn_ratelimited("%s: cannot signal room for input: %s", vc->vdev.name,
+				    strerror(errno));
+}
+
 /* Moves waiting input into the guest's receive buffers, as many as it has posted. */
 static void vc_rx_process(struct virtio_console *vc)
 {
@@ -143,6 +159,7 @@ static void vc_rx_process(struct virtio_console *vc)
 		iov_from_buf(elem->in, elem->n_in, first, vc->rx_buf, n - first);
 		vc->rx_head = (vc->rx_head + n) % VIRTIO_CONSOLE_RX_BUF;
 		vc->rx_len -= n;
+		vc_input_room_locked(vc);
 		pthread_mutex_unlock(&vc->rx_lock);
 		if (!n && !vc->warned_empty_rx) {
 			pr_warn("%s: the driver posted a receive buffer with no writable byte",
@@ -173,6 +190,28 @@ size_t virtio_console_receive(struct virtio_device *vdev, const void *buf, size_
 	if (n && write(vc->rx_wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_warn("%s: cannot wake its I/O thread: %s", vdev->name, strerror(errno));
 	return n;
+}
+
+bool virtio_console_input(struct virtio_device *vdev, const void *buf, size_t len)
+{
+	struct virtio_console *vc = to_vc(vdev);
+	size_t took = virtio_console_receive(vdev, buf, len);
+	bool more;
+
+	/* the reader stopped when less than a whole read fitted: this never happens */
+	if (took < len)
+		pr_warn_ratelimited("%s: input buffer full, %zu typed bytes dropped", vdev->name,
+				    len - took);
+	pthread_mutex_lock(&vc->rx_lock);
+	more = VIRTIO_CONSOLE_RX_BUF - vc->rx_len >= VIRTIO_CONSOLE_INPUT_MAX;
+	vc->rx_paused = !more;
+	pthread_mutex_unlock(&vc->rx_lock);
+	return more;
+}
+
+int virtio_console_input_room_fd(struct virtio_device *vdev)
+{
+	return to_vc(vdev)->room_fd;
 }
 
 /* ---- I/O thread handlers ---- */
@@ -267,6 +306,7 @@ int virtio_console_create(const struct virtio_console_options *opts, struct memm
 	pthread_mutex_init(&vc->rx_lock, NULL);
 	pthread_mutex_init(&vc->tx_lock, NULL);
 	vc->rx_wake = (struct virtio_io_handler){ .fd = -1, .ready = vc_rx_wake_ready };
+	vc->room_fd = -1;
 	ret = virtio_device_init(&vc->vdev, VIRTIO_ID_CONSOLE, "virtio-console", 2,
 				 VIRTIO_CONSOLE_QUEUE_SIZE, &virtio_console_ops);
 	if (ret)
@@ -280,7 +320,8 @@ int virtio_console_create(const struct virtio_console_options *opts, struct memm
 		vc->rows = ws.ws_row;
 	}
 	vc->rx_wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vc->rx_wake.fd < 0) {
+	vc->room_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vc->rx_wake.fd < 0 || vc->room_fd < 0) {
 		ret = -errno;
 		pr_err("--console virtio: cannot create an eventfd: %s", strerror(-ret));
 		goto out_destroy;
@@ -303,6 +344,8 @@ void virtio_console_destroy(struct virtio_device *vdev)
 	virtio_device_exit(vdev);
 	if (vc->rx_wake.fd >= 0)
 		close(vc->rx_wake.fd);
+	if (vc->room_fd >= 0)
+		close(vc->room_fd);
 	pthread_mutex_destroy(&vc->tx_lock);
 	pthread_mutex_destroy(&vc->rx_lock);
 	free(vc);

@@ -38,10 +38,23 @@ int virtio_console_create(const struct virtio_console_options *opts, struct memm
 void virtio_console_destroy(struct virtio_device *vdev);
 
 /*
- * Input for the guest, from any one thread (ptvm's stdin reader). Returns the bytes taken
- * (fewer than len when the buffer is full: the guest is not reading); they reach the guest as
- * soon as it has receive buffers. Never blocks on the guest.
+ * Input for the guest, from any one thread. Returns the bytes taken (fewer than len when the
+ * buffer is full: the guest is not reading); they reach the guest as soon as it has receive
+ * buffers. Never blocks on the guest.
  */
 size_t virtio_console_receive(struct virtio_device *vdev, const void *buf, size_t len);
+
+/* The most virtio_console_input takes at once. */
+#define VIRTIO_CONSOLE_INPUT_MAX 64
+/*
+ * Host input with backpressure, for the console reader (ptvm's stdin), as uart_input is for
+ * COM1: takes all of buf (len at most VIRTIO_CONSOLE_INPUT_MAX). Returns false when the buffer
+ * has less room left than that: the reader then stops reading its source until
+ * virtio_console_input_room_fd() (an eventfd; read it to clear it) becomes readable, which
+ * the I/O thread makes it once the guest has taken enough. So nothing is ever dropped, and a
+ * guest that does not read only makes the reader wait.
+ */
+bool virtio_console_input(struct virtio_device *vdev, const void *buf, size_t len);
+int virtio_console_input_room_fd(struct virtio_device *vdev);
 
 #endif

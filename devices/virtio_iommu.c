@@ -418,7 +418,9 @@ static void virtio_iommu_queue_notify(struct virtio_device *vdev, struct virtque
 		return;
 	for (unsigned round = 0;; round++) {
 		virtio_queue_process(vdev, vq, &to_vi(vdev)->elem, virtio_iommu_chain);
-		if (virtio_needs_reset(vdev))
+		/* a request can be slow (a MAP pins guest RAM for a passthrough container): a
+		 * reset waits for the one in hand only */
+		if (virtio_needs_reset(vdev) || virtio_device_stopping(vdev))
 			return;
 		if (round == VIRTIO_IOMMU_POLL_ROUNDS) {
 			virtio_queue_rekick(vdev, vq);

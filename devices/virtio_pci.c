@@ -30,10 +30,10 @@ static uint32_t virtio_pci_class(uint32_t device_id)
 
 /* ---- interrupts ---- */
 
+/* irq_lock held; from the I/O thread too */
 static void virtio_pci_intx_update(struct virtio_pci *vp)
 {
-	bool level = atomic_load(&vp->isr) != 0 &&
-		     !(pci_config_get(&vp->pci, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+	bool level = atomic_load(&vp->isr) != 0 && !vp->intx_disabled;
 
 	if (level != vp->intx_level) {
 		vp->intx_level = level;
@@ -269,8 +269,8 @@ static void virtio_pci_kick(struct virtio_pci *vp, unsigned q)
 {
 	uint64_t one = 1;
 
-	if (q < vp->vdev->nr_queues && vp->vdev->vqs[q].kick_fd >= 0 &&
-	    write(vp->vdev->vqs[q].kick_fd, &one, sizeof(one)) < 0)
+	if (q < vp->vdev->nr_queues && vp->kick_fds[q] >= 0 &&
+	    write(vp->kick_fds[q], &one, sizeof(one)) < 0)
 		log_printf_ratelimited(&vp->vdev->rl, LOG_WARN, "%s: kick queue %u: %s",
 				       vp->vdev->name, q, strerror(errno));
 }
@@ -357,7 +357,7 @@ static int virtio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t ad
 	if (bar == VIRTIO_PCI_BAR_CFG && !map && vp->notify_mapped) {
 		for (unsigned q = 0; q < vdev->nr_queues; q++)
 			vm_ioeventfd_deassign(vp->vm, vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT,
-					      2, false, vdev->vqs[q].kick_fd);
+					      2, false, vp->kick_fds[q]);
 		vp->notify_mapped = false;
 	}
 	ret = pci_device_bar_trap(pdev, bar, addr, map);
@@ -366,12 +366,12 @@ static int virtio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t ad
 	vp->notify_base = addr + VIRTIO_PCI_NOTIFY_OFF;
 	for (unsigned q = 0; q < vdev->nr_queues; q++) {
 		ret = vm_ioeventfd_assign(vp->vm, vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT, 2,
-					  false, vdev->vqs[q].kick_fd);
+					  false, vp->kick_fds[q]);
 		if (ret) {
 			while (q--)
 				vm_ioeventfd_deassign(vp->vm,
 						      vp->notify_base + q * VIRTIO_PCI_NOTIFY_MULT,
-						      2, false, vdev->vqs[q].kick_fd);
+						      2, false, vp->kick_fds[q]);
 			pci_device_bar_trap(pdev, bar, addr, false);
 			return ret;
 		}
@@ -387,7 +387,11 @@ static void virtio_pci_config_write(struct pci_device *pdev, unsigned offset, co
 
 	msix_config_write(&vp->msix, offset, len);
 	if (ranges_overlap(offset, len, PCI_COMMAND, 2)) {
+		/* the bus lock is held: config space is stable here */
+		bool off = pci_config_get(pdev, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE;
+
 		pthread_mutex_lock(&vp->irq_lock);
+		vp->intx_disabled = off;
 		virtio_pci_intx_update(vp);
 		pthread_mutex_unlock(&vp->irq_lock);
 	}
@@ -435,12 +439,15 @@ int virtio_pci_create(struct vm *vm, struct pci_bus *bus, struct virtio_device *
 	vdev->transport = &virtio_pci_transport_ops;
 	vdev->transport_priv = vp;
 
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vp->kick_fds[q] = -1;
 	for (unsigned q = 0; q < vdev->nr_queues; q++) {
-		vdev->vqs[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vdev->vqs[q].kick_fd < 0) {
+		vp->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vp->kick_fds[q] < 0) {
 			ret = -errno;
 			goto out_destroy;
 		}
+		vdev->vqs[q].kick_fd = vp->kick_fds[q];
 	}
 
 	pci_device_init(&vp->pci, vdev->name, VIRTIO_PCI_VENDOR,
@@ -511,8 +518,9 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	if (vp->pci.bus)
 		pci_bus_remove_device(vp->pci.bus, &vp->pci);
 	for (unsigned q = 0; q < vdev->nr_queues; q++) {
-		if (vdev->vqs[q].kick_fd >= 0)
-			close(vdev->vqs[q].kick_fd);
+		if (vp->kick_fds[q] >= 0)
+			close(vp->kick_fds[q]);
+		vp->kick_fds[q] = -1;
 		vdev->vqs[q].kick_fd = -1;
 	}
 	msix_exit(&vp->msix); /* its vectors' irqfds and routes go */

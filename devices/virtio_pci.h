@@ -42,8 +42,14 @@ struct virtio_pci {
 	_Atomic uint8_t isr;
 	_Atomic uint8_t config_generation;
 	bool intx_level;
+	/* the command register's INTx-disable bit, copied under irq_lock by the config write
+	 * hook: the I/O thread never reads config space, which vCPUs write under the bus lock */
+	bool intx_disabled;
 	bool notify_mapped;
 	uint64_t notify_base; /* guest address of the notify area while mapped */
+	/* each queue's kick eventfd, made and closed here and lent to the queue (vq->kick_fd):
+	 * vCPUs notify through this copy, which no device reset rewrites */
+	int kick_fds[VIRTIO_MAX_QUEUES];
 };
 
 /* Wraps vdev in a virtio-pci function and plugs it into bus; -errno after a pr_err. */

@@ -41,5 +41,11 @@ $(BUILD)/guest/%.elf: $(BUILD)/guest/%.o $(GUEST_KIT_OBJS) guest/kit/kit.ld
 test-guest: $(BUILD)/ptvm $(GUEST_ELFS)
 	@tests/guest/run.sh
 
+# The same programs on a ThreadSanitizer build of ptvm (races between vCPU, I/O and main
+# threads; a report fails the program: TSan's exit status, and run.sh names the report).
+.PHONY: test-guest-tsan
+test-guest-tsan: $(BUILD)/ptvm-tsan $(GUEST_ELFS)
+	@$(TSAN_ENV) GUEST_PTVM=$(BUILD)/ptvm-tsan tests/guest/run.sh
+
 # keep the objects: they are not throwaway intermediates (and make re-links only what changed)
 .SECONDARY: $(GUEST_KIT_OBJS) $(GUEST_SRCS:guest/%.c=$(BUILD)/guest/%.o)

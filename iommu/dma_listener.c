@@ -248,8 +248,11 @@ static int dma_listener_refuse(struct dma_listener *l, struct memmap_region *r, 
 
 	snprintf(msg, sizeof(msg), fmt, arg);
 	if (r->kind == MEMMAP_DEVICE_RAM) {
-		pr_warn("%s: not mapping BAR %s [0x%" PRIx64 "-0x%" PRIx64 "] for peer-to-peer: %s",
-			l->name, r->name, r->gpa, r->gpa + r->size - 1, msg);
+		/* the guest places BARs, as often as it likes: rate-limited */
+		log_printf_ratelimited(&l->rl, LOG_WARN,
+				       "%s: not mapping BAR %s [0x%" PRIx64 "-0x%" PRIx64
+				       "] for peer-to-peer: %s",
+				       l->name, r->name, r->gpa, r->gpa + r->size - 1, msg);
 		return 0;
 	}
 	dl_err(l, "%s: guest %s %s [0x%" PRIx64 "-0x%" PRIx64 "] %s", l->name,
@@ -295,9 +298,10 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 	dt = now_seconds() - t0;
 	if (ret) {
 		if (r->kind == MEMMAP_DEVICE_RAM) {
-			pr_warn("%s: VFIO_IOMMU_MAP_DMA of BAR %s for peer-to-peer failed: %s; "
-				"peer-to-peer DMA to it will fault",
-				l->name, r->name, strerror(-ret));
+			log_printf_ratelimited(&l->rl, LOG_WARN,
+					       "%s: VFIO_IOMMU_MAP_DMA of BAR %s for peer-to-peer "
+					       "failed: %s; peer-to-peer DMA to it will fault",
+					       l->name, r->name, strerror(-ret));
 			return 0;
 		}
 		if (ret == -ENOMEM || ret == -EPERM)
@@ -333,6 +337,11 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 		pr_debug("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s in %.3f ms",
 			 l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
 			 dt * 1e3);
+	else if (r->kind == MEMMAP_DEVICE_RAM) /* a BAR, where the guest placed it */
+		log_printf_ratelimited(&l->rl, LOG_INFO,
+				       "%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64
+				       " hva %p in %.1f ms",
+				       l->name, r->name, r->gpa, r->size, r->hva, dt * 1e3);
 	else
 		pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s%s in %.1f ms",
 			l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",

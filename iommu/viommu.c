@@ -280,13 +280,25 @@ void viommu_input_range(struct viommu *v, uint64_t *start, uint64_t *end)
 /*
  * The space a container must follow: endpoints in one host IOMMU group share a container,
  * so the container follows whichever of them has DMA (ATTACH keeps them from disagreeing).
+ * A domain first: the bypass config bit puts every unattached endpoint into guest RAM, and a
+ * sibling's bypass must not open all of guest RAM to a device attached to a domain (its
+ * sibling then gets the domain's mappings only, never more than it asked for).
  */
 static struct memmap *viommu_listener_space(struct viommu *v, struct dma_listener *l)
 {
-	for (unsigned i = 0; i < v->nr_endpoints; i++)
-		if (v->endpoints[i]->listener == l && v->endpoints[i]->space)
-			return v->endpoints[i]->space;
-	return NULL;
+	struct memmap *any = NULL;
+
+	for (unsigned i = 0; i < v->nr_endpoints; i++) {
+		const struct viommu_endpoint *ep = v->endpoints[i];
+
+		if (ep->listener != l || !ep->space)
+			continue;
+		if (ep->domain)
+			return ep->space;
+		if (!any)
+			any = ep->space;
+	}
+	return any;
 }
 
 /*
@@ -727,14 +739,16 @@ void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t
 	struct memmap_region r;
 	uint64_t want = *len, got;
 	uint8_t *hva = NULL;
+	unsigned merged = 1;
 
 	pthread_rwlock_rdlock(&v->lock);
 	if (!ep->space || !memmap_find(ep->space, iova, &r) || !viommu_region_allows(&r, write))
 		goto out_unlock;
 	hva = (uint8_t *)r.hva + (iova - r.gpa);
 	got = r.size - (iova - r.gpa);
-	/* the next mappings, while they continue both the IOVAs and the host addresses */
-	while (got < want && r.gpa + r.size != 0) {
+	/* the next mappings, while they continue both the IOVAs and the host addresses; one
+	 * lookup each, so a bounded number of them (the guest chooses how many there are) */
+	while (got < want && r.gpa + r.size != 0 && merged++ < VIOMMU_PIECE_MAX_MAPPINGS) {
 		uint8_t *end = (uint8_t *)r.hva + r.size;
 		uint64_t next = r.gpa + r.size;
 

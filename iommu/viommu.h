@@ -114,8 +114,10 @@ void *viommu_translate(struct viommu_endpoint *ep, uint64_t iova, uint64_t len, 
 /*
  * The same, piece by piece: the host address of iova when it is mapped for the access, *len
  * lowered to what one host-contiguous piece covers (adjacent mappings whose host addresses
- * follow each other make one piece). NULL when iova is not mapped for it.
+ * follow each other make one piece, up to VIOMMU_PIECE_MAX_MAPPINGS of them). NULL when iova
+ * is not mapped for it.
  */
+#define VIOMMU_PIECE_MAX_MAPPINGS 16
 void *viommu_translate_piece(struct viommu_endpoint *ep, uint64_t iova, uint64_t *len, bool write);
 /* Changes whenever a translation may have gone away (unmap, detach, attach, reset, bypass):
  * a caller that caches translations redoes them when it moves. */

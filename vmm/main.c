@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "device_table.h"
 #include "devices/uart.h"
+#include "devices/virtio_console.h"
 #include "devices/virtio_iommu.h"
 #include "eventloop.h"
 #include "iommu/sysfs.h"
@@ -44,7 +45,8 @@ struct ptvm {
 	int serial_fd;
 	bool escape_pending;
 	struct eventloop_handler stdin_h;
-	struct eventloop_handler uart_room_h; /* the UART took what waited: read stdin again */
+	/* the console (COM1 or hvc0) took what waited: read stdin again */
+	struct eventloop_handler input_room_h;
 	struct eventloop_handler stop_h;
 	struct eventloop_handler signal_h;
 	int report_fd; /* --report FILE, opened at start-up: rewritten on SIGUSR2 and at exit */
@@ -292,11 +294,12 @@ static void ptvm_boot_exit(struct ptvm *p)
 	(void)p; /* what boot wrote lives in guest RAM */
 }
 
-/* stdin -> COM1, with the Ctrl-A escape */
+/* stdin -> COM1 or hvc0, with the Ctrl-A escape */
 static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
 {
 	struct ptvm *p = container_of(h, struct ptvm, stdin_h);
 	uint8_t buf[64], out[64];
+	bool more;
 	size_t n_out = 0;
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 
@@ -324,20 +327,21 @@ static void ptvm_stdin_ready(struct eventloop_handler *h, uint32_t events)
 		}
 		out[n_out++] = c;
 	}
-	if (p->devices.console) {
-		/* the console keeps what the guest has no buffers for yet (up to 64 KiB) */
-		if (virtio_console_receive(p->devices.console, out, n_out) < n_out)
-			pr_warn("virtio console: input buffer full, dropped typed bytes");
-		return;
-	}
-	/* FIFO full: no more stdin until the guest has drained it (ptvm_uart_room_ready) */
-	if (!uart_input(p->platform.console, out, n_out))
+	_Static_assert(sizeof(out) <= UART_INPUT_MAX && sizeof(out) <= VIRTIO_CONSOLE_INPUT_MAX,
+		       "one read must fit what the console takes at once");
+	/* the console keeps what the guest has not taken yet (hvc0: up to 64 KiB); when it is
+	 * full, no more stdin until the guest has drained it (ptvm_input_room_ready) */
+	if (p->devices.console)
+		more = virtio_console_input(p->devices.console, out, n_out);
+	else
+		more = uart_input(p->platform.console, out, n_out);
+	if (!more)
 		eventloop_del(p->vm->loop, h);
 }
 
-static void ptvm_uart_room_ready(struct eventloop_handler *h, uint32_t events)
+static void ptvm_input_room_ready(struct eventloop_handler *h, uint32_t events)
 {
-	struct ptvm *p = container_of(h, struct ptvm, uart_room_h);
+	struct ptvm *p = container_of(h, struct ptvm, input_room_h);
 	uint64_t v;
 
 	if (read(h->fd, &v, sizeof(v)) == sizeof(v))
@@ -404,12 +408,14 @@ static int ptvm_console_init(struct ptvm *p)
 		/* stdin may be /dev/null or a regular file, which epoll refuses: no input then */
 		if (eventloop_add(p->vm->loop, &p->stdin_h, EPOLLIN))
 			p->stdin_h.fd = -1;
-		p->uart_room_h =
-		    (struct eventloop_handler){ .fd = uart_input_room_fd(p->platform.console),
-						.name = "console-room",
-						.ready = ptvm_uart_room_ready };
-		if (p->stdin_h.fd >= 0 && !p->devices.console &&
-		    (ret = eventloop_add(p->vm->loop, &p->uart_room_h, EPOLLIN))) {
+		p->input_room_h = (struct eventloop_handler){
+			.fd = p->devices.console ? virtio_console_input_room_fd(p->devices.console)
+						 : uart_input_room_fd(p->platform.console),
+			.name = "console-room",
+			.ready = ptvm_input_room_ready
+		};
+		if (p->stdin_h.fd >= 0 &&
+		    (ret = eventloop_add(p->vm->loop, &p->input_room_h, EPOLLIN))) {
 			pr_err("event loop: cannot watch the console's input room: %s",
 			       strerror(-ret));
 			return ret;

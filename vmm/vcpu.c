@@ -19,13 +19,32 @@
 
 static __thread struct vcpu *vcpu_self;
 
+/*
+ * The stop protocol between the main thread (vcpu_kick) and a vCPU thread (vcpu_thread):
+ *
+ *   main:  exiting = true; immediate_exit = 1; pthread_kill(SIGUSR1)
+ *   vCPU:  while (!exiting) { KVM_RUN; on EINTR: immediate_exit = 0 }
+ *
+ * KVM_RUN returns EINTR at once when immediate_exit is set on entry, or when the signal
+ * arrives while it runs the guest; the handler sets the flag again for a signal taken just
+ * before entry. Every access to the flag is a sequentially consistent atomic (the flag lives
+ * in the shared kvm_run page, written by two threads and by a signal handler): the vCPU's
+ * clear is ordered before its next load of `exiting`, so either that load sees the stop, or
+ * the main thread's store of 1 comes after the clear and the next KVM_RUN returns at once. A
+ * plain clear could be moved past the load (by the compiler, or by the CPU's store buffer),
+ * and a kick taken in between would be lost: the vCPU would run the guest on and ptvm's exit
+ * would wait for it forever.
+ */
+static void vcpu_immediate_exit_set(struct vcpu *vcpu, bool on)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, (uint8_t)on, __ATOMIC_SEQ_CST);
+}
+
 static void vcpu_kick_handler(int sig)
 {
 	(void)sig;
-	/* KVM_RUN checks immediate_exit on entry; a signal during KVM_RUN makes it return
-	 * EINTR. Setting the flag here covers the window just before entry. */
 	if (vcpu_self)
-		vcpu_self->run->immediate_exit = 1;
+		vcpu_immediate_exit_set(vcpu_self, true);
 }
 
 int vcpu_create(struct vm *vm, unsigned index, struct vcpu **out)
@@ -175,7 +194,7 @@ static void *vcpu_thread(void *arg)
 
 		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				vcpu->run->immediate_exit = 0;
+				vcpu_immediate_exit_set(vcpu, false);
 				continue;
 			}
 			ret = -errno;
@@ -215,7 +234,8 @@ void vcpu_kick(struct vcpu *vcpu)
 {
 	if (!vcpu->started)
 		return;
-	vcpu->run->immediate_exit = 1;
+	/* the caller has set vm->exiting (see the protocol above) */
+	vcpu_immediate_exit_set(vcpu, true);
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 

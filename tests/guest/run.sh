@@ -236,6 +236,10 @@ for elf in $elfs; do
 	else
 		reason=$(describe_status $st)
 	fi
+	# a sanitizer build (GUEST_PTVM=build/ptvm-asan or -tsan) ends with its own status
+	if grep -q "^WARNING: ThreadSanitizer\|^==[0-9]*==ERROR: \(Address\|Leak\)Sanitizer\|runtime error:" "$log"; then
+		reason="$reason; sanitizer report in $log"
+	fi
 	echo "FAIL $name: $reason ($secs s)"
 	# enough context to act on without opening the logs
 	tail -n 5 "$serial" | sed 's/^/    serial: /'

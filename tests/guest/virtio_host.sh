@@ -188,3 +188,38 @@ host_cleanup_virtio_net() {
 	tap_peer_stop "$NET_TAP" "$NET_PEER_PID" "$GUEST_TMP/net.ready" "$GUEST_TMP/net.result"
 	NET_PEER_PID=""
 }
+
+# virtio_console: ptvm's stdin is a FIFO that gets CONSOLE_TOKENS tokens "%08d " at once, more
+# than the console's 64 KiB input buffer; the guest reads them all after 2 s, and ptvm must not
+# have dropped (or warned about) any
+CONSOLE_TOKENS=12000
+host_pre_virtio_console() {
+	CONSOLE_FIFO=$GUEST_TMP/virtio_console.fifo
+	CONSOLE_WRITER=""
+	rm -f "$CONSOLE_FIFO"
+	if ! mkfifo "$CONSOLE_FIFO"; then
+		hook_reason="cannot make the FIFO $CONSOLE_FIFO"
+		return 1
+	fi
+	# blocks until ptvm's stdin opens the FIFO, writes everything, closes (EOF)
+	awk -v n="$CONSOLE_TOKENS" 'BEGIN { for (i = 0; i < n; i++) printf "%08d ", i }' \
+		>"$CONSOLE_FIFO" &
+	CONSOLE_WRITER=$!
+	GUEST_STDIN=$CONSOLE_FIFO
+	CONSOLE_CMDLINE="tokens=$CONSOLE_TOKENS"
+	export GUEST_STDIN CONSOLE_CMDLINE
+}
+host_post_virtio_console() {
+	if grep -q 'ptvm: ' "$log"; then
+		hook_reason="ptvm logged: $(grep 'ptvm: ' "$log" | head -n 1)"
+		return 1
+	fi
+}
+host_cleanup_virtio_console() {
+	if [ -n "$CONSOLE_WRITER" ]; then
+		kill "$CONSOLE_WRITER" 2>/dev/null
+		wait "$CONSOLE_WRITER" 2>/dev/null
+	fi
+	rm -f "$CONSOLE_FIFO"
+	unset GUEST_STDIN
+}

@@ -213,6 +213,39 @@ static void test_device_ram_only_with_p2p(void **state)
 	expect_call(1, 'u', 0xc0000000, 0x100000, false);
 }
 
+/*
+ * p2p BARs are placed by the guest: one that moves over and over onto a reserved IOVA range,
+ * or where the map call fails, makes bounded warnings (and info lines), however often it
+ * moves.
+ */
+static void test_p2p_bar_moves_bounded_log(void **state)
+{
+	struct fixture *f = *state;
+	struct dma_listener *l;
+
+	f->c.reserved[f->c.nr_reserved++] =
+	    (struct vfio_reserved_range){ 0xfee00000, 0xfeefffff, "msi, IOMMU group 5" };
+	assert_int_equal(dma_listener_create(f->mm, &f->c, true, &fake_ops, &l), 0);
+	test_log_forget();
+	for (unsigned i = 0; i < 1000; i++) {
+		/* onto the MSI window, then where the map call fails, then where it works */
+		assert_int_equal(add(f, "bar", MEMMAP_DEVICE_RAM, 0xfee00000, 0x1000), 0);
+		assert_int_equal(memmap_del_region(f->mm, 0xfee00000), 0);
+		fail_iova = 0xc0000000;
+		fail_ret = -EINVAL;
+		assert_int_equal(add(f, "bar", MEMMAP_DEVICE_RAM, 0xc0000000, 0x1000), 0);
+		assert_int_equal(memmap_del_region(f->mm, 0xc0000000), 0);
+		fail_iova = UINT64_MAX;
+		assert_int_equal(add(f, "bar", MEMMAP_DEVICE_RAM, 0xd0000000, 0x1000), 0);
+		assert_int_equal(memmap_del_region(f->mm, 0xd0000000), 0);
+		nr_calls = 0;
+	}
+	assert_log_contains("not mapping BAR bar [0xfee00000-0xfee00fff] for peer-to-peer");
+	assert_log_contains("VFIO_IOMMU_MAP_DMA of BAR bar for peer-to-peer failed");
+	assert_log_bounded(1);
+	dma_listener_destroy(l);
+}
+
 /* A device with p2p=on joining a container made without it: BARs in the map already are
  * mapped at once, later ones as they come, RAM is not mapped twice. */
 static void test_p2p_enabled_later(void **state)
@@ -428,6 +461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pin_failure_names_memlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unaligned_region_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_lists_mappings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2p_bar_moves_bounded_log, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 struct vm {
 	struct bus pio, mmio;
 	_Atomic unsigned irq_level_changes;
+	_Atomic bool irq_level;	     /* the last level asked for, on any line */
 	_Atomic unsigned msi_routes; /* live MSI routes */
 	_Atomic unsigned next_gsi;
 	_Atomic unsigned ioeventfds; /* live ioeventfds */
@@ -55,6 +56,7 @@ void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 {
 	vm->irq_level_changes++;
+	atomic_store(&vm->irq_level, level);
 	return 0;
 }
 

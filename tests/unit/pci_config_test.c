@@ -10,6 +10,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -806,6 +809,71 @@ static void test_trapped_bars_decode(void **state)
 	pci_bus_remove_device(pbus, &f.pci);
 }
 
+/* A second vCPU reads a trapped BAR while the first moves it back and forth. */
+struct bar_reader {
+	uint64_t a, b; /* the two places */
+	_Atomic bool stop;
+	_Atomic unsigned hits, misses, bad;
+};
+
+static void *bar_reader_main(void *arg)
+{
+	struct bar_reader *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		for (unsigned i = 0; i < 2; i++) {
+			bool hit;
+			uint32_t v = mmio_read32((i ? r->b : r->a) + 0x20, &hit);
+
+			if (hit)
+				r->hits++;
+			else
+				r->misses++;
+			if (v != (hit ? 0x41414141U : 0xffffffffU))
+				r->bad++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Moving a trapped BAR while another vCPU's access to it is being dispatched: the dispatch
+ * reads the trap's ops after it dropped the bus lock (devices live until the vCPUs stop), so
+ * moving must not rewrite them (a data race that ThreadSanitizer reported); every access that
+ * hits reaches the device, every miss reads all ones.
+ */
+static void test_bar_moved_while_accessed(void **state)
+{
+	static struct fake_pci f;
+	struct bar_reader r = { 0 };
+	unsigned accesses;
+	pthread_t t;
+
+	fake_init(&f, &trapped_ops);
+	assert_int_equal(pci_bus_add_device(pbus, &f.pci, 6), 0);
+	r.a = bar_addr(&f, 1);
+	r.b = r.a + 16 * SZ_1M; /* clear of BAR2, which follows BAR1 */
+	ecam_write(0, 6, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(pthread_create(&t, NULL, bar_reader_main, &r), 0);
+	/* moves, each followed by a yield so that the reader gets the bus lock in between
+	 * (the mover would keep it otherwise) */
+	for (unsigned i = 0; i < 20000; i++) {
+		ecam_write(0, 6, PCI_BASE_ADDRESS_1, (uint32_t)(i & 1 ? r.a : r.b), 4);
+		sched_yield();
+	}
+	/* and reads while it stays put: one of the two places decodes */
+	accesses = atomic_load(&r.hits) + atomic_load(&r.misses);
+	while (atomic_load(&r.hits) + atomic_load(&r.misses) < accesses + 16)
+		sched_yield();
+	atomic_store(&r.stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.bad, 0);
+	assert_true(r.hits > 0);
+	assert_true(f.bar_reads == r.hits);
+	assert_int_equal(f.last_offset, 0x20);
+	pci_bus_remove_device(pbus, &f.pci);
+}
+
 static void test_extended_register_and_ecam_offsets(void **state)
 {
 	static struct fake_pci f;
@@ -920,6 +988,7 @@ int main(void)
 		T(test_bar_map_follows_command_and_moves),
 		T(test_bar_map_refused),
 		T(test_trapped_bars_decode),
+		T(test_bar_moved_while_accessed),
 		T(test_extended_register_and_ecam_offsets),
 		T(test_malformed_accesses),
 		T(test_offset_near_uint_max),

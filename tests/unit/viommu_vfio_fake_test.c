@@ -459,6 +459,31 @@ static void test_one_host_group_one_container(void **state)
 	assert_int_equal(listed(f->la).n, 0);
 }
 
+/*
+ * Two functions of one host group share a container. One is attached to a domain; the guest
+ * then turns on bypass for unattached endpoints (the config bit), which would put the other
+ * into guest RAM: the container must keep following the domain (it followed whichever
+ * endpoint came first, so the attached device could DMA to all guest RAM). Once the attached
+ * one leaves, the container mirrors guest RAM for the other.
+ */
+static void test_bypass_config_keeps_attached_sibling_isolated(void **state)
+{
+	struct fixture *f = *state;
+	struct viommu_endpoint *a2;
+
+	assert_int_equal(viommu_add_endpoint(f->v, EP_A2, "0000:00:03.1", f->la, &a2), 0);
+	assert_int_equal(viommu_attach(f->v, 1, EP_A2, false), 0);
+	assert_int_equal(viommu_map(f->v, 1, 0x10000000, 0x10000fff, 0x1000, true, true), 0);
+	assert_int_equal(listed(f->la).n, 1);
+	/* (B's container refuses guest RAM over its direct-mapped range: that error is B's) */
+	assert_int_equal(viommu_set_bypass(f->v, true), -EINVAL);
+	assert_string_equal(dma_listener_space(f->la)->name, "viommu-domain1");
+	assert_int_equal(listed(f->la).n, 1);
+	assert_int_equal(viommu_detach(f->v, 1, EP_A2), 0);
+	assert_string_equal(dma_listener_space(f->la)->name, "memmap");
+	assert_int_equal(listed(f->la).n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +499,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bypass_mirrors_guest_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_removal_unmap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_host_group_one_container, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bypass_config_keeps_attached_sibling_isolated,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

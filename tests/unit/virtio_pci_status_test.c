@@ -674,6 +674,18 @@ static void test_blk_requests_in_flight_at_reset(void **state)
 	fixture_destroy(f);
 }
 
+/*
+ * A notify of queue q through BAR0 as another vCPU writes it: width 2 is what KVM's ioeventfd
+ * catches (here, as under KVM for any other width, the transport forwards it to the kick).
+ */
+static void notify_write(struct fixture *f, unsigned q, unsigned len)
+{
+	uint32_t v = q;
+
+	f->vp->pci.ops->bar_write(&f->vp->pci, VIRTIO_PCI_BAR_CFG,
+				  VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, &v, len);
+}
+
 /* A driver on another vCPU that keeps the ring full of 4 KiB reads for up to 5 s (kicking
  * only when the device asks for kicks, as a real driver does). */
 static _Atomic bool flood_stop;
@@ -692,7 +704,7 @@ static void *flood_main(void *arg)
 			continue;
 		test_vring_add(t, s, 3);
 		if (!(__atomic_load_n(&t->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY))
-			test_vring_kick(t);
+			notify_write(f, 0, 4);
 	}
 	return NULL;
 }
@@ -896,8 +908,8 @@ static void test_msix_garbage_routes_exhausted(void **state)
 	pci_bus_config_read(f->bus, 0, f->vp->pci.devfn, f->vp->msix.cap + PCI_MSIX_FLAGS, &ctrl,
 			    2);
 	ctrl |= PCI_MSIX_FLAGS_ENABLE;
-	pci_bus_config_write(f->bus, 0, f->vp->pci.devfn, f->vp->msix.cap + PCI_MSIX_FLAGS,
-			     &ctrl, 2);
+	pci_bus_config_write(f->bus, 0, f->vp->pci.devfn, f->vp->msix.cap + PCI_MSIX_FLAGS, &ctrl,
+			     2);
 	test_log_forget();
 	for (unsigned rep = 0; rep < 8; rep++) {
 		for (uint64_t off = 0; off < VIRTIO_PCI_BAR_MSIX_SIZE + 16; off++) {
@@ -914,6 +926,93 @@ static void test_msix_garbage_routes_exhausted(void **state)
 	assert_log_contains("cannot be delivered");
 	assert_log_bounded(1);
 	assert_int_equal(f->vm.msi_routes, 0);
+	assert_device_works(f);
+	fixture_destroy(f);
+}
+
+/* Another vCPU: notifies queue 0 through BAR0 until told to stop. */
+static _Atomic bool notify_stop;
+
+static void *notify_main(void *arg)
+{
+	struct fixture *f = arg;
+
+	while (!atomic_load(&notify_stop))
+		notify_write(f, 0, 4);
+	return NULL;
+}
+
+/*
+ * One vCPU notifies (with a width the ioeventfd does not catch, so the transport forwards it
+ * to the queue's kick eventfd) while another resets the device and brings it up, again and
+ * again. The reset rewrote the queue, kick_fd included, while the notify read it: a data race
+ * ThreadSanitizer reported, and a moment where kick_fd read 0, so that ptvm wrote the kick to
+ * its own stdin. Here stdin is a pipe: nothing may arrive on it.
+ */
+static void test_notify_while_reset(void **state)
+{
+	struct fixture *f = fixture_rng(false);
+	int in[2], saved_stdin = dup(STDIN_FILENO);
+	pthread_t t;
+	char c;
+
+	assert_true(saved_stdin >= 0);
+	assert_int_equal(pipe2(in, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(dup2(in[1], STDIN_FILENO), STDIN_FILENO);
+	notify_stop = false;
+	assert_int_equal(pthread_create(&t, NULL, notify_main, f), 0);
+	for (unsigned i = 0; i < 300; i++)
+		driver_up(f);
+	atomic_store(&notify_stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(dup2(saved_stdin, STDIN_FILENO), STDIN_FILENO);
+	close(saved_stdin);
+	assert_int_equal(read(in[0], &c, 1), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(in[0]);
+	close(in[1]);
+	assert_device_works(f);
+	fixture_destroy(f);
+}
+
+static void command_write(struct fixture *f, uint16_t cmd)
+{
+	pci_bus_config_write(f->bus, 0, f->vp->pci.devfn, PCI_COMMAND, &cmd, 2);
+}
+
+/*
+ * INTx (MSI-X off): the I/O thread raises the line after each request while a vCPU toggles
+ * the command register's INTx-disable bit. The I/O thread must not read config space, which
+ * vCPUs write under the bus lock only (a data race that ThreadSanitizer reported here); the
+ * line follows both the ISR and INTx-disable.
+ */
+static void test_intx_disable_while_io_thread_raises(void **state)
+{
+	struct fixture *f = fixture_rng(false);
+	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	uint8_t isr;
+
+	driver_up(f);
+	for (unsigned i = 0; i < 200; i++) {
+		struct test_seg s = { BUF_GPA, 16, true };
+		uint16_t idx = test_vring_add_kick(&f->q[0], &s, 1);
+
+		for (unsigned t = 0; t < 20; t++)
+			command_write(f, (uint16_t)(cmd | (t & 1 ? PCI_COMMAND_INTX_DISABLE : 0)));
+		assert_true(test_vring_wait_used(&f->q[0], idx, 2000));
+		usleep(100);
+	}
+	/* a request done with INTx disabled: ISR set, line low; enabling INTx raises it */
+	command_write(f, cmd | PCI_COMMAND_INTX_DISABLE);
+	rng_read(f);
+	usleep(10000);
+	assert_false(atomic_load(&f->vm.irq_level));
+	command_write(f, cmd);
+	assert_true(atomic_load(&f->vm.irq_level));
+	/* reading the ISR clears it and lowers the line */
+	f->vp->pci.ops->bar_read(&f->vp->pci, VIRTIO_PCI_BAR_CFG, VIRTIO_PCI_ISR_OFF, &isr, 1);
+	assert_int_equal(isr & 1, 1);
+	assert_false(atomic_load(&f->vm.irq_level));
 	assert_device_works(f);
 	fixture_destroy(f);
 }
@@ -938,6 +1037,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_status_garbage_bounded_log),
 		cmocka_unit_test(test_msix_garbage_routes_exhausted),
 		cmocka_unit_test(test_bad_rings_reset_loop_bounded_log),
+		cmocka_unit_test(test_intx_disable_while_io_thread_raises),
+		cmocka_unit_test(test_notify_while_reset),
 	};
 
 	if (argc > 1)
