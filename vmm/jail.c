@@ -497,7 +497,7 @@ int jail_enter(const struct jail *j, const struct jail_limits *lim)
 	bool bounded = j->userns || geteuid() == 0;
 	unsigned threads, fds;
 	int highest_fd, highest_tid, ret;
-	rlim_t nofile, nproc;
+	rlim_t nofile = 0, nproc = 0; /* set by jail_limits; -O1 (TSan) cannot see it */
 
 	if (!jail_wanted(j))
 		return 0;
