@@ -90,7 +90,9 @@ th_run "$log" "$TMO" $TH_PTVM run $(th_jail_args) --kernel $G/vmlinux --initrd $
 	--memory "$MEM" --cmdline "console=ttyS0 panic=-1 reboot=t quiet rdinit=/nonexistent"
 rc=$?
 rm -f "$log.kvmtrace"
-th_kvm_trace "$log" > "$log.shown"
+# what th_pass shows and checks (jailcheck's line under the jail suite) is ptvm's log with the
+# kvm trace after it
+{ cat "$log"; th_kvm_trace "$log"; } > "$log.shown"
 rip=$(sed -n 's/.*kvm_exit:.*reason [A-Za-z_]*[Ss][Hh][Uu][Tt][Dd][Oo][Ww][Nn] rip \(0x[0-9a-f]*\).*/\1/p' "$log.kvmtrace" 2> /dev/null | tail -n 1)
 if [ "$TH_TIMEDOUT" = 1 ]; then
 	th_fail $test "timeout after $TMO s: the triple fault did not end ptvm" "$log"
