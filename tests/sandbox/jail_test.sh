@@ -1,10 +1,10 @@
 #!/bin/bash
 # --jail and --user with real guests on this machine's /dev/kvm (tests/guest programs):
 #   jail-guests         every guest program (disks, taps, rng included) under
-#                       --jail DIR --user 65534:65534, ptvm started as root
+#                       --jail DIR --user J:J (a uid of the run's own), ptvm started as root
 #   jail-checked        one of them through jailcheck: from /proc, the kernel's view of ptvm once
 #                       sandboxed (uid/gid, no capabilities, empty root, own namespaces, ...)
-#   jail-unprivileged   ptvm started as uid 65534 that may open /dev/kvm (a private /dev in a
+#   jail-unprivileged   ptvm started as uid J that may open /dev/kvm (a private /dev in a
 #                       mount namespace: the host's /dev/kvm keeps its mode), with --jail: the
 #                       namespaces come from a user namespace; checked through jailcheck too
 #   jail-dir-untouched  the jail directory is still empty afterwards, and no mount leaked
@@ -36,6 +36,10 @@ if [ -n "$why" ]; then
 	summary
 fi
 
+# A uid:gid of this run's own, in no passwd entry: ptvm sets RLIMIT_NPROC to its threads plus
+# a few, and that limit counts every process of the uid, so two runs (or anything else running
+# as nobody) sharing one uid make each other's thread creation fail with EAGAIN.
+J=$((200000 + $$ % 100000))
 tmp=$(mktemp -d /tmp/ptvm-jail-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
@@ -43,7 +47,7 @@ mkdir "$tmp/jail"
 mounts_before=$(wc -l < /proc/self/mountinfo)
 
 # every guest program, jailed
-out=$(GUEST_PTVM_ARGS="--jail $tmp/jail --user 65534:65534" BUILD=$BUILD tests/guest/run.sh 2>&1)
+out=$(GUEST_PTVM_ARGS="--jail $tmp/jail --user $J:$J" BUILD=$BUILD tests/guest/run.sh 2>&1)
 summary_line=$(echo "$out" | tail -n 1)
 if echo "$summary_line" | grep -q ' 0 failed' && echo "$summary_line" | grep -qE ': [1-9][0-9]* passed'; then
 	PASS "jail-guests ($summary_line)"
@@ -52,9 +56,9 @@ else
 fi
 
 # the kernel's view, through jailcheck
-out=$("$BUILD/testhost/bin/jailcheck" --uid 65534 --gid 65534 "$BUILD/ptvm" run \
+out=$("$BUILD/testhost/bin/jailcheck" --uid $J --gid $J "$BUILD/ptvm" run \
 	--kernel "$BUILD/guest/smp.elf" --cpus 4 --debug-exit --jail "$tmp/jail" \
-	--user 65534:65534 </dev/null 2>&1)
+	--user $J:$J </dev/null 2>&1)
 st=$?
 if [ $st = 0 ] && echo "$out" | grep -q '^JAILCHECK ok' && echo "$out" | grep -q '^PASS smp'; then
 	PASS "jail-checked ($(echo "$out" | sed -n 's/^JAILCHECK ok //p'))"
@@ -62,18 +66,18 @@ else
 	FAIL jail-checked "status $st: $(echo "$out" | grep -E 'JAILCHECK|error' | head -n 2 | tr '\n' ' ')"
 fi
 
-# started unprivileged: a private /dev holding /dev/kvm for everyone, ptvm as uid 65534
+# started unprivileged: a private /dev holding /dev/kvm for everyone, ptvm as uid $J
 cp "$BUILD/ptvm" "$BUILD/testhost/bin/jailcheck" "$BUILD/guest/smp.elf" "$tmp/"
 if ! unshare --mount true 2>/dev/null; then
 	SKIP jail-unprivileged "cannot make a mount namespace (unshare --mount)"
 else
 	out=$(cd "$tmp" && unshare --mount sh -c 'mount -t tmpfs tmpfs /dev &&
 		mknod -m 666 /dev/kvm c 10 232 && mknod -m 666 /dev/null c 1 3 && exec "$@"' sh \
-		./jailcheck --uid 65534 --gid 65534 --setuid 65534:65534 ./ptvm run \
+		./jailcheck --uid $J --gid $J --setuid $J:$J ./ptvm run \
 		--kernel smp.elf --cpus 4 --debug-exit --jail "$tmp/jail" </dev/null 2>&1)
 	st=$?
 	if [ $st = 0 ] && echo "$out" | grep -q '^JAILCHECK ok' && echo "$out" | grep -q '^PASS smp'; then
-		PASS "jail-unprivileged (uid 65534, user namespace; $(echo "$out" | sed -n 's/^JAILCHECK ok uid [0-9]* gid [0-9]*, //p'))"
+		PASS "jail-unprivileged (uid $J, user namespace; $(echo "$out" | sed -n 's/^JAILCHECK ok uid [0-9]* gid [0-9]*, //p'))"
 	elif grep -q 0 /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null; then
 		SKIP jail-unprivileged "unprivileged user namespaces are off (kernel.unprivileged_userns_clone=0)"
 	else
