@@ -193,8 +193,19 @@ th_status_reason() {
 
 TH_VM_DIR=/tmp/th-vm
 
-# vm_start LOG TIMEOUT PTVM-ARGS...: VM_PID, VM_T0; the whole run may take TIMEOUT s from here
+# vm_start LOG TIMEOUT PTVM-ARGS...: ptvm as the suite's variant runs it ($TH_PTVM, the jail
+# options); VM_PID, VM_T0 (uptime at the start; the raw log's lines carry the uptime too); the
+# whole run may take TIMEOUT s from here
 vm_start() {
+	_vs_log=$1
+	_vs_tmo=$2
+	shift 2
+	# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+	vm_start_cmd "$_vs_log" "$_vs_tmo" $TH_PTVM "$@" $(th_jail_args)
+}
+
+# vm_start_cmd LOG TIMEOUT CMD...: the same for any command (another VMM, a wrapper)
+vm_start_cmd() {
 	VM_LOG=$1
 	VM_DEADLINE=$(($(cut -d. -f1 /proc/uptime) + $2))
 	shift 2
@@ -208,8 +219,7 @@ vm_start() {
 	VM_T0=$(th_now)
 	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
 	{
-		# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
-		$TH_PTVM "$@" $(th_jail_args) <&3 2>&1 &
+		"$@" <&3 2>&1 &
 		echo $! > $TH_VM_DIR/pid
 		wait $!
 		echo "TH-EXIT $?"
