@@ -475,20 +475,22 @@ static int pci_bus_place_bars(struct pci_bus *bus, struct pci_device *dev)
 		addr = ALIGN_UP(*next, MAX(b->size, b->type == PCI_BAR_IO ? 4 : SZ_4K));
 		if (addr + b->size > end || addr + b->size < addr) {
 			if (b->size > end - start)
-				pr_err("pci %s: BAR%u of 0x%llx bytes is larger than the whole %s PCI "
-				       "window [0x%llx-0x%llx] (0x%llx bytes): this device cannot be "
-				       "passed through",
-				       dev->name, i, (unsigned long long)b->size, win,
-				       (unsigned long long)start, (unsigned long long)end - 1,
-				       (unsigned long long)(end - start));
+				pr_err(
+				    "pci %s: BAR%u of 0x%llx bytes is larger than the whole %s PCI "
+				    "window [0x%llx-0x%llx] (0x%llx bytes): this device cannot be "
+				    "passed through",
+				    dev->name, i, (unsigned long long)b->size, win,
+				    (unsigned long long)start, (unsigned long long)end - 1,
+				    (unsigned long long)(end - start));
 			else
-				pr_err("pci %s: BAR%u of 0x%llx bytes does not fit the %s PCI window "
-				       "[0x%llx-0x%llx]: the devices before it take 0x%llx bytes of "
-				       "it; give this device first (--device order) or pass fewer "
-				       "devices",
-				       dev->name, i, (unsigned long long)b->size, win,
-				       (unsigned long long)start, (unsigned long long)end - 1,
-				       (unsigned long long)(*next - start));
+				pr_err(
+				    "pci %s: BAR%u of 0x%llx bytes does not fit the %s PCI window "
+				    "[0x%llx-0x%llx]: the devices before it take 0x%llx bytes of "
+				    "it; give this device first (--device order) or pass fewer "
+				    "devices",
+				    dev->name, i, (unsigned long long)b->size, win,
+				    (unsigned long long)start, (unsigned long long)end - 1,
+				    (unsigned long long)(*next - start));
 			return -ENOSPC;
 		}
 		*next = addr + b->size;

@@ -93,8 +93,8 @@ static int cmd_mem(int argc, char **argv)
 	void *m;
 
 	if (argc < 4 || parse_u64(argv[1], &off) || parse_u64(argv[2], &len))
-		return die("usage: ptio mem PATH OFFSET LEN fill|check SEED|sum|read32 OFF...%s", "",
-			   0);
+		return die("usage: ptio mem PATH OFFSET LEN fill|check SEED|sum|read32 OFF...%s",
+			   "", 0);
 	op = argv[3];
 	if (strcmp(op, "sum") && strcmp(op, "read32") &&
 	    (argc < 5 || parse_u64(argv[4], &seed) || !seed))
@@ -105,8 +105,8 @@ static int cmd_mem(int argc, char **argv)
 	fd = open(argv[0], strcmp(op, "fill") ? O_RDONLY : O_RDWR);
 	if (fd < 0)
 		return die("open %s", argv[0], errno);
-	m = mmap(NULL, len, strcmp(op, "fill") ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
-		 fd, (off_t)off);
+	m = mmap(NULL, len, strcmp(op, "fill") ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)off);
 	if (m == MAP_FAILED)
 		return die("mmap %s", argv[0], errno);
 	p = m;
@@ -123,9 +123,9 @@ static int cmd_mem(int argc, char **argv)
 			if (p[i] != xorshift(&state) && !bad++)
 				first_bad = i * 8;
 		if (bad) {
-			printf("MEM check %s offset 0x%" PRIx64 " len 0x%" PRIx64
-			       " seed %" PRIu64 ": %" PRIu64 " of %" PRIu64
-			       " words differ, first at +0x%" PRIx64 "\n",
+			printf("MEM check %s offset 0x%" PRIx64 " len 0x%" PRIx64 " seed %" PRIu64
+			       ": %" PRIu64 " of %" PRIu64 " words differ, first at +0x%" PRIx64
+			       "\n",
 			       argv[0], off, len, seed, bad, len / 8, first_bad);
 			return 1;
 		}
@@ -139,8 +139,7 @@ static int cmd_mem(int argc, char **argv)
 			if (parse_u64(argv[i], &o) || o % 4 || o + 4 > len)
 				return die("mem read32: offset %s is not 4-byte aligned inside LEN",
 					   argv[i], 0);
-			printf(" 0x%" PRIx64 "=0x%08" PRIx32, o,
-			       ((volatile uint32_t *)m)[o / 4]);
+			printf(" 0x%" PRIx64 "=0x%08" PRIx32, o, ((volatile uint32_t *)m)[o / 4]);
 		}
 		printf("\n");
 	} else if (!strcmp(op, "sum")) {
@@ -282,8 +281,8 @@ static int cmd_tcp(int listen_mode, int argc, char **argv)
 	const char *dir, *file;
 	int s, one = 1;
 
-	if (argc != (listen_mode ? 3 : 4) || parse_u64(argv[listen_mode ? 0 : 1], &port) ||
-	    !port || port > 65535)
+	if (argc != (listen_mode ? 3 : 4) || parse_u64(argv[listen_mode ? 0 : 1], &port) || !port ||
+	    port > 65535)
 		return die("usage: ptio listen PORT send|recv FILE | connect ADDR PORT send|recv "
 			   "FILE%s",
 			   "", 0);
@@ -362,6 +361,7 @@ int main(int argc, char **argv)
 		return cmd_tcp(0, argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "memlock"))
 		return cmd_memlock(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ptio mem|io|listen|connect|memlock ... (see tests/testhost/ptio.c)\n");
+	fprintf(stderr,
+		"usage: ptio mem|io|listen|connect|memlock ... (see tests/testhost/ptio.c)\n");
 	return 1;
 }

@@ -621,8 +621,8 @@ static void test_bar_too_big_for_64bit_window(void **state)
 
 	memset(&huge, 0, sizeof(huge));
 	pci_device_init(&huge.pci, "vfio-0000:00:06.0", 1, 2, 0, &mapped_ops);
-	assert_int_equal(
-	    pci_device_set_bar(&huge.pci, 2, PCI_BAR_MEM64, 2 * PCI_MMIO64_SIZE, true), 0);
+	assert_int_equal(pci_device_set_bar(&huge.pci, 2, PCI_BAR_MEM64, 2 * PCI_MMIO64_SIZE, true),
+			 0);
 	assert_int_equal(pci_bus_add_device(pbus, &huge.pci, -1), -ENOSPC);
 	assert_log_contains("pci vfio-0000:00:06.0: BAR2 of 0x2000000000 bytes is larger than the "
 			    "whole 64-bit PCI window [0x400000000-0x13ffffffff] (0x1000000000 "
