@@ -228,7 +228,7 @@ vm_result pt-nvme-write-buffered nvme-write-buffered ""
 # ptvm's side of MSI-X: the vectors it routed for the NVMe
 gvec=$(vm_grep '^CHECK nvme-msix ok' | sed -n 's/.*ok \([0-9]*\) MSI-X vectors.*/\1/p')
 pvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X vector \([0-9]*\) -> gsi.*/\1/p" | sort -u | wc -l)
-nvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X enabled with \([0-9]*\) vectors.*/\1/p" | tail -n 1)
+nvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X enabled, \([0-9]*\) vectors.*/\1/p" | tail -n 1)
 MSIX_ERR=
 [ -n "$gvec" ] && [ "$pvec" -lt "$gvec" ] && MSIX_ERR="the guest uses $gvec vectors but ptvm routed only $pvec (MSI-X vector N -> gsi lines)"
 vm_result pt-nvme-msix nvme-msix "$MSIX_ERR" "ptvm routed $pvec distinct vectors of the $nvec the device offers"
@@ -359,23 +359,27 @@ fi
 pt_end
 from='^SYNC rebind-start'
 to='^SYNC rebind-end'
-# the KVM side's debug lines (not rate-limited: --log-level debug asks for every one)
+# the KVM side's debug lines (not rate-limited: --log-level debug asks for every one), and
+# VFIO's MSI-X SET_IRQS with eventfds (one per enable; the device's "MSI-X enabled" info lines
+# are rate-limited)
 r_new=$(vm_count 'kvm: MSI route gsi [0-9]+ -> addr' "$from" "$to")
 r_del=$(vm_count 'kvm: MSI route gsi [0-9]+ removed' "$from" "$to")
 i_add=$(vm_count 'kvm: irqfd [0-9]+ -> gsi' "$from" "$to")
 i_del=$(vm_count 'kvm: irqfd [0-9]+ off gsi' "$from" "$to")
+en=$(vm_count "$NVME: VFIO_DEVICE_SET_IRQS index 2 action 0x20 vectors .0, .[1-9]" "$from" "$to")
 gsi_max=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n 's/.*kvm: MSI route gsi \([0-9]*\) -> .*/\1/p' | sort -n | tail -n 1)
 LEAK=
 if [ -z "$FD0" ] || [ -z "$FD1" ]; then
 	LEAK="no fd counts (the guest never reached SYNC rebind-start/rebind-end)"
 elif [ "$FD0" != "$FD1" ]; then
 	LEAK="ptvm had $FD0 open fds before the rounds and $FD1 after"
+elif [ "$en" -lt "$REBINDS" ]; then
+	LEAK="VFIO got MSI-X eventfds $en times for $REBINDS rounds: the guest did not enable MSI-X each round"
 elif [ "$r_new" -lt "$REBINDS" ] || [ "$r_new" != "$r_del" ]; then
-	# at least one route per round: the guest enabled MSI-X each round (routes exist only
-	# while it is enabled; the info lines "MSI-X enabled" are rate-limited, these are not)
+	# at least one route per round: routes exist only while MSI-X is enabled
 	LEAK="KVM MSI routes: $r_new created, $r_del removed over $REBINDS rounds"
 elif [ "$i_add" != "$i_del" ]; then
 	LEAK="irqfds: $i_add assigned, $i_del deassigned over $REBINDS rounds"
 fi
-vm_result pt-nvme-rebind nvme-rebind "$LEAK" "ptvm: $r_new KVM MSI routes created and $r_del removed, $i_add irqfds assigned and $i_del deassigned, open fds $FD0 before and $FD1 after; highest GSI $gsi_max"
+vm_result pt-nvme-rebind nvme-rebind "$LEAK" "ptvm: MSI-X enabled $en times, $r_new KVM MSI routes created and $r_del removed, $i_add irqfds assigned and $i_del deassigned, open fds $FD0 before and $FD1 after; highest GSI $gsi_max"
 rm -rf $W
