@@ -246,14 +246,24 @@ vm_when() { # vm_when REGEX: seconds from vm_start to the first line matching RE
 	awk -v a="$VM_T0" -v re="$1" '{ t = $1; sub(/^[^ ]* /, "") } $0 ~ re { printf "%.1f", t - a; exit }' "$VM_LOG.raw"
 }
 
-# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1)
+# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1).
+# Every 60 s of waiting it says so on the console: a wait may be longer than run.sh's
+# TH_SILENCE (the rebind rounds), and silence must mean the test host itself is stuck, not that
+# a test is still inside its own timeout.
 vm_wait() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $2))
+	_now=$(cut -d. -f1 /proc/uptime)
+	_end=$((_now + $2))
+	_beat=$((_now + 60))
 	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
 	while :; do
 		vm_grep "$1" > /dev/null && return 0
 		vm_alive || { vm_grep "$1" > /dev/null; return; }
-		[ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1
+		_now=$(cut -d. -f1 /proc/uptime)
+		[ "$_now" -lt $_end ] || return 1
+		if [ "$_now" -ge $_beat ]; then
+			_beat=$((_now + 60))
+			echo "  | ${VM_LOG##*/}: waiting for '$1' $((_end - _now)) s more; last: $(tail -n 1 "$VM_LOG.raw" | cut -c 1-120)"
+		fi
 		sleep 0.1
 	done
 }
