@@ -861,7 +861,7 @@ class Bench:
                      "MB/s passed through / virtio-blk / the test host, intel_iommu=on vs "
                      "iommu=pt", "full run only", "full run only",
                      "measured inside the test host by `make bench` (suite bench_pt, about "
-                     "10 min under QEMU TCG), not by the quick run", chart=False)
+                     "12 min under QEMU TCG), not by the quick run", chart=False)
             return
         if not self.testhost_image():
             return
