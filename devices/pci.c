@@ -443,32 +443,54 @@ static int pci_bus_place_bars(struct pci_bus *bus, struct pci_device *dev)
 
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &dev->bars[i];
-		uint64_t *next, end, addr;
+		uint64_t *next, start, end, addr;
+		const char *win;
 
 		switch (b->type) {
 		case PCI_BAR_NONE:
 			continue;
 		case PCI_BAR_IO:
 			next = &next_io;
+			start = bus->win.io_start;
 			end = bus->win.io_start + bus->win.io_size;
+			win = "I/O port";
 			break;
 		case PCI_BAR_MEM64:
 			/* large or prefetchable 64-bit BARs go high; small ones fit below 4G */
 			if (bus->win.mmio64_size && (b->prefetch || b->size >= 256 * SZ_1M)) {
 				next = &next_mmio64;
+				start = bus->win.mmio64_start;
 				end = bus->win.mmio64_start + bus->win.mmio64_size;
+				win = "64-bit";
 				break;
 			}
 			/* fall through */
 		default:
 			next = &next_mmio32;
+			start = bus->win.mmio32_start;
 			end = bus->win.mmio32_start + bus->win.mmio32_size;
+			win = "32-bit";
 			break;
 		}
 		addr = ALIGN_UP(*next, MAX(b->size, b->type == PCI_BAR_IO ? 4 : SZ_4K));
 		if (addr + b->size > end || addr + b->size < addr) {
-			pr_err("pci %s: no room for BAR%u (0x%llx bytes) in the PCI window",
-			       dev->name, i, (unsigned long long)b->size);
+			if (b->size > end - start)
+				pr_err(
+				    "pci %s: BAR%u of 0x%llx bytes is larger than the whole %s PCI "
+				    "window [0x%llx-0x%llx] (0x%llx bytes): this device cannot be "
+				    "passed through",
+				    dev->name, i, (unsigned long long)b->size, win,
+				    (unsigned long long)start, (unsigned long long)end - 1,
+				    (unsigned long long)(end - start));
+			else
+				pr_err(
+				    "pci %s: BAR%u of 0x%llx bytes does not fit the %s PCI window "
+				    "[0x%llx-0x%llx]: the devices before it take 0x%llx bytes of "
+				    "it; give this device first (--device order) or pass fewer "
+				    "devices",
+				    dev->name, i, (unsigned long long)b->size, win,
+				    (unsigned long long)start, (unsigned long long)end - 1,
+				    (unsigned long long)(*next - start));
 			return -ENOSPC;
 		}
 		*next = addr + b->size;

@@ -210,13 +210,21 @@ int memmap_listener_register(struct memmap *mm, struct memmap_listener *l)
 
 	pthread_rwlock_wrlock(&mm->lock);
 	for (i = 0; i < mm->nr_regions; i++) {
+		unsigned errs = log_error_count();
+
 		if (!l->region_add)
 			break;
 		ret = l->region_add(l, mm->regions[i]);
 		if (ret) {
-			/* rate-limited: a guest IOMMU domain replays guest-chosen mappings */
-			pr_err_ratelimited("%s: listener %s refused %s during replay", mm->name,
-					   l->name, mm->regions[i]->name);
+			/* One error line for the user: the listener's own when it said why (the
+			 * RLIMIT_MEMLOCK advice, say), else this one. Rate-limited: a guest IOMMU
+			 * domain replays guest-chosen mappings. */
+			if (log_error_count() == errs)
+				pr_err_ratelimited("%s: listener %s refused %s during replay",
+						   mm->name, l->name, mm->regions[i]->name);
+			else
+				pr_debug("%s: listener %s refused %s during replay", mm->name,
+					 l->name, mm->regions[i]->name);
 			while (i--)
 				if (l->region_del)
 					l->region_del(l, mm->regions[i]);

@@ -2,6 +2,8 @@
 # Makefile.
 #
 #   make bench           every figure, with the repetitions the results need (a few minutes)
+#   make bench ONLY=passthrough,testhost   those figures only (bench.py --only: startup,
+#                        memory, exits, blk, net, viommu, testhost, passthrough)
 #   make bench QUICK=1   few repetitions and small counts, under two minutes: `make test` runs
 #                        it to check that the harness still runs and writes its table
 # Writes $(BUILD)/bench/results.md (figure, ptvm, QEMU, ratio, how measured), results.tsv,
@@ -19,4 +21,4 @@ $(BENCH_DIR)/kvm_floor: tests/bench/kvm_floor.c
 
 # tests/install-deps.sh brings QEMU; bench.py installs gnuplot-nox for the chart if missing
 bench: deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
-	@tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
+	@tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))

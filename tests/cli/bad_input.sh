@@ -200,6 +200,13 @@ bad device_iommu_on_without_viommu "kvm hello" "--device;iommu=on needs --iommu 
 	"$ptvm" run --kernel "$hello" --device vfio=00:03.0,iommu=on
 bad serial_file_unwritable "kvm hello" "/nonexistent/com1.log" \
 	"$ptvm" run --kernel "$hello" --serial file=/nonexistent/com1.log
+# huge pages asked for, more than the host has free: the limit and what to raise, not a SIGBUS
+# at the first touch
+free_huge=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+huge_kib=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
+bad hugepages_unavailable "kvm hello" "--memory;huge pages;nr_hugepages" \
+	"$ptvm" run --kernel "$hello" --debug-exit \
+	--memory "size=$((((${free_huge:-0} + 8) * ${huge_kib:-2048}) / 1024))M,hugepages=on"
 
 # ---- every start-up step that can fail says so: file descriptors run out at each in turn ----
 # The smallest RLIMIT_NOFILE that boots hello with a virtio device is found first; every

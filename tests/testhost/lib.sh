@@ -193,8 +193,19 @@ th_status_reason() {
 
 TH_VM_DIR=/tmp/th-vm
 
-# vm_start LOG TIMEOUT PTVM-ARGS...: VM_PID, VM_T0; the whole run may take TIMEOUT s from here
+# vm_start LOG TIMEOUT PTVM-ARGS...: ptvm as the suite's variant runs it ($TH_PTVM, the jail
+# options); VM_PID, VM_T0 (uptime at the start; the raw log's lines carry the uptime too); the
+# whole run may take TIMEOUT s from here
 vm_start() {
+	_vs_log=$1
+	_vs_tmo=$2
+	shift 2
+	# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+	vm_start_cmd "$_vs_log" "$_vs_tmo" $TH_PTVM "$@" $(th_jail_args)
+}
+
+# vm_start_cmd LOG TIMEOUT CMD...: the same for any command (another VMM, a wrapper)
+vm_start_cmd() {
 	VM_LOG=$1
 	VM_DEADLINE=$(($(cut -d. -f1 /proc/uptime) + $2))
 	shift 2
@@ -208,8 +219,7 @@ vm_start() {
 	VM_T0=$(th_now)
 	# each line stamped with the uptime as it arrives (no fork per line), as th_run does
 	{
-		# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
-		$TH_PTVM "$@" $(th_jail_args) <&3 2>&1 &
+		"$@" <&3 2>&1 &
 		echo $! > $TH_VM_DIR/pid
 		wait $!
 		echo "TH-EXIT $?"
@@ -236,14 +246,24 @@ vm_when() { # vm_when REGEX: seconds from vm_start to the first line matching RE
 	awk -v a="$VM_T0" -v re="$1" '{ t = $1; sub(/^[^ ]* /, "") } $0 ~ re { printf "%.1f", t - a; exit }' "$VM_LOG.raw"
 }
 
-# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1)
+# vm_wait REGEX SECONDS: until an output line matches (0), or ptvm ends or time is up (1).
+# Every 60 s of waiting it says so on the console: a wait may be longer than run.sh's
+# TH_SILENCE (the rebind rounds), and silence must mean the test host itself is stuck, not that
+# a test is still inside its own timeout.
 vm_wait() {
-	_end=$(($(cut -d. -f1 /proc/uptime) + $2))
+	_now=$(cut -d. -f1 /proc/uptime)
+	_end=$((_now + $2))
+	_beat=$((_now + 60))
 	[ $_end -le $VM_DEADLINE ] || _end=$VM_DEADLINE
 	while :; do
 		vm_grep "$1" > /dev/null && return 0
 		vm_alive || { vm_grep "$1" > /dev/null; return; }
-		[ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1
+		_now=$(cut -d. -f1 /proc/uptime)
+		[ "$_now" -lt $_end ] || return 1
+		if [ "$_now" -ge $_beat ]; then
+			_beat=$((_now + 60))
+			echo "  | ${VM_LOG##*/}: waiting for '$1' $((_end - _now)) s more; last: $(tail -n 1 "$VM_LOG.raw" | cut -c 1-120)"
+		fi
 		sleep 0.1
 	done
 }

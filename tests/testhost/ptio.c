@@ -17,6 +17,9 @@
  *   ptio connect ADDR PORT send|recv FILE   into FILE until the peer closes; the sender
  *       half-closes when done and waits for the receiver's close, so nothing is cut off.
  *       Prints "TCP send|recv bytes=N secs=S mbps=M".
+ *   ptio memlock KIB CMD ARGS...         run CMD with RLIMIT_MEMLOCK at KIB KiB and without
+ *       CAP_IPC_LOCK (dropped from every set, the bounding set too, so that root's exec does
+ *       not bring it back): what an unprivileged user running ptvm has.
  * Exit status 0 on success, 1 with one line on stderr otherwise.
  */
 #include <arpa/inet.h>
@@ -35,7 +38,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 static int die(const char *fmt, const char *a, int err)
 {
@@ -86,8 +93,8 @@ static int cmd_mem(int argc, char **argv)
 	void *m;
 
 	if (argc < 4 || parse_u64(argv[1], &off) || parse_u64(argv[2], &len))
-		return die("usage: ptio mem PATH OFFSET LEN fill|check SEED|sum|read32 OFF...%s", "",
-			   0);
+		return die("usage: ptio mem PATH OFFSET LEN fill|check SEED|sum|read32 OFF...%s",
+			   "", 0);
 	op = argv[3];
 	if (strcmp(op, "sum") && strcmp(op, "read32") &&
 	    (argc < 5 || parse_u64(argv[4], &seed) || !seed))
@@ -98,8 +105,8 @@ static int cmd_mem(int argc, char **argv)
 	fd = open(argv[0], strcmp(op, "fill") ? O_RDONLY : O_RDWR);
 	if (fd < 0)
 		return die("open %s", argv[0], errno);
-	m = mmap(NULL, len, strcmp(op, "fill") ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED,
-		 fd, (off_t)off);
+	m = mmap(NULL, len, strcmp(op, "fill") ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)off);
 	if (m == MAP_FAILED)
 		return die("mmap %s", argv[0], errno);
 	p = m;
@@ -116,9 +123,9 @@ static int cmd_mem(int argc, char **argv)
 			if (p[i] != xorshift(&state) && !bad++)
 				first_bad = i * 8;
 		if (bad) {
-			printf("MEM check %s offset 0x%" PRIx64 " len 0x%" PRIx64
-			       " seed %" PRIu64 ": %" PRIu64 " of %" PRIu64
-			       " words differ, first at +0x%" PRIx64 "\n",
+			printf("MEM check %s offset 0x%" PRIx64 " len 0x%" PRIx64 " seed %" PRIu64
+			       ": %" PRIu64 " of %" PRIu64 " words differ, first at +0x%" PRIx64
+			       "\n",
 			       argv[0], off, len, seed, bad, len / 8, first_bad);
 			return 1;
 		}
@@ -132,8 +139,7 @@ static int cmd_mem(int argc, char **argv)
 			if (parse_u64(argv[i], &o) || o % 4 || o + 4 > len)
 				return die("mem read32: offset %s is not 4-byte aligned inside LEN",
 					   argv[i], 0);
-			printf(" 0x%" PRIx64 "=0x%08" PRIx32, o,
-			       ((volatile uint32_t *)m)[o / 4]);
+			printf(" 0x%" PRIx64 "=0x%08" PRIx32, o, ((volatile uint32_t *)m)[o / 4]);
 		}
 		printf("\n");
 	} else if (!strcmp(op, "sum")) {
@@ -275,8 +281,8 @@ static int cmd_tcp(int listen_mode, int argc, char **argv)
 	const char *dir, *file;
 	int s, one = 1;
 
-	if (argc != (listen_mode ? 3 : 4) || parse_u64(argv[listen_mode ? 0 : 1], &port) ||
-	    !port || port > 65535)
+	if (argc != (listen_mode ? 3 : 4) || parse_u64(argv[listen_mode ? 0 : 1], &port) || !port ||
+	    port > 65535)
 		return die("usage: ptio listen PORT send|recv FILE | connect ADDR PORT send|recv "
 			   "FILE%s",
 			   "", 0);
@@ -311,6 +317,37 @@ static int cmd_tcp(int listen_mode, int argc, char **argv)
 	return tcp_transfer(s, !strcmp(dir, "send"), file);
 }
 
+/* ---- memlock ---- */
+
+static int cmd_memlock(int argc, char **argv)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	uint64_t kib;
+	struct rlimit rl;
+
+	if (argc < 2 || parse_u64(argv[0], &kib))
+		return die("usage: ptio memlock KIB CMD ARGS...%s", "", 0);
+	rl.rlim_cur = rl.rlim_max = kib << 10;
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return die("setrlimit RLIMIT_MEMLOCK %s KiB", argv[0], errno);
+	if (prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0))
+		return die("PR_CAPBSET_DROP CAP_IPC_LOCK%s", "", errno);
+	if (syscall(SYS_capget, &hdr, data))
+		return die("capget%s", "", errno);
+	for (int i = 0; i < 2; i++) {
+		uint32_t bit = CAP_IPC_LOCK / 32 == (unsigned)i ? 1U << (CAP_IPC_LOCK % 32) : 0;
+
+		data[i].effective &= ~bit;
+		data[i].permitted &= ~bit;
+		data[i].inheritable &= ~bit;
+	}
+	if (syscall(SYS_capset, &hdr, data))
+		return die("capset%s", "", errno);
+	execvp(argv[1], argv + 1);
+	return die("exec %s", argv[1], errno);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -322,6 +359,9 @@ int main(int argc, char **argv)
 		return cmd_tcp(1, argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "connect"))
 		return cmd_tcp(0, argc - 2, argv + 2);
-	fprintf(stderr, "usage: ptio mem|io|listen|connect ... (see tests/testhost/ptio.c)\n");
+	if (argc >= 2 && !strcmp(argv[1], "memlock"))
+		return cmd_memlock(argc - 2, argv + 2);
+	fprintf(stderr,
+		"usage: ptio mem|io|listen|connect|memlock ... (see tests/testhost/ptio.c)\n");
 	return 1;
 }

@@ -613,6 +613,38 @@ static void test_window_exhaustion(void **state)
 	pci_bus_destroy(small);
 }
 
+/* A BAR that does not fit the 64-bit window: one line naming the device, the BAR, the window
+ * and what to do; nothing placed */
+static void test_bar_too_big_for_64bit_window(void **state)
+{
+	static struct fake_pci huge, a, b;
+
+	memset(&huge, 0, sizeof(huge));
+	pci_device_init(&huge.pci, "vfio-0000:00:06.0", 1, 2, 0, &mapped_ops);
+	assert_int_equal(pci_device_set_bar(&huge.pci, 2, PCI_BAR_MEM64, 2 * PCI_MMIO64_SIZE, true),
+			 0);
+	assert_int_equal(pci_bus_add_device(pbus, &huge.pci, -1), -ENOSPC);
+	assert_log_contains("pci vfio-0000:00:06.0: BAR2 of 0x2000000000 bytes is larger than the "
+			    "whole 64-bit PCI window [0x400000000-0x13ffffffff] (0x1000000000 "
+			    "bytes): this device cannot be passed through");
+
+	/* 32 + 16 GiB, each aligned to its size, fill the window up; another BAR no longer fits */
+	memset(&a, 0, sizeof(a));
+	pci_device_init(&a.pci, "a", 1, 2, 0, &mapped_ops);
+	assert_int_equal(pci_device_set_bar(&a.pci, 0, PCI_BAR_MEM64, 32 * SZ_1G, true), 0);
+	assert_int_equal(pci_device_set_bar(&a.pci, 2, PCI_BAR_MEM64, 16 * SZ_1G, true), 0);
+	assert_int_equal(pci_bus_add_device(pbus, &a.pci, -1), 0);
+	memset(&b, 0, sizeof(b));
+	pci_device_init(&b.pci, "b", 1, 2, 0, &mapped_ops);
+	assert_int_equal(pci_device_set_bar(&b.pci, 0, PCI_BAR_MEM64, SZ_1G, true), 0);
+	assert_int_equal(pci_bus_add_device(pbus, &b.pci, -1), -ENOSPC);
+	assert_log_contains("pci b: BAR0 of 0x40000000 bytes does not fit the 64-bit PCI window "
+			    "[0x400000000-0x13ffffffff]: the devices before it take 0x1000000000 "
+			    "bytes of it; give this device first (--device order) or pass fewer "
+			    "devices");
+	pci_bus_remove_device(pbus, &a.pci);
+}
+
 static void test_capability_chain(void **state)
 {
 	static struct fake_pci f;
@@ -984,6 +1016,7 @@ int main(void)
 		T(test_bar_placement),
 		T(test_large_bar_goes_high_and_no_64bit_window),
 		T(test_window_exhaustion),
+		T(test_bar_too_big_for_64bit_window),
 		T(test_capability_chain),
 		T(test_bar_map_follows_command_and_moves),
 		T(test_bar_map_refused),

@@ -16,7 +16,9 @@
 #           fds, and its KVM MSI routes and irqfds (its --log-level debug lines "kvm: MSI route
 #           gsi N -> ..." / "kvm: MSI route gsi N removed", "kvm: irqfd F -> gsi N" /
 #           "kvm: irqfd F off gsi N"), the same before and after
-#   bad input: the NVMe while the host's nvme driver has it: one line, the device left alone
+#   bad input: the NVMe while the host's nvme driver has it, a group that holds a device on a
+#   host driver (pci-pf-stub), RLIMIT_MEMLOCK below the guest's RAM without CAP_IPC_LOCK: one
+#   error line each naming the device, group or limit, status 1, the devices left as they were
 #
 # Knobs (test-host command line): TH_PT_TIMEOUT (s per boot, 240), TH_PT_REBINDS (100),
 # TH_PT_MIB (MiB per NVMe data region, 8), TH_PT_NET_MIB (MiB each way over the NIC, 16),
@@ -143,6 +145,47 @@ else
 	th_fail pt-bad-host-driver "status $rc, $errs error lines ($line), driver now $(th_driver_of $NVME)" "$log"
 fi
 
+# a group that still holds a device bound to a host driver: the q35 functions at 00:1f share
+# one; one of them goes to vfio-pci (by hand: ptvm vfio bind would refuse), another to
+# pci-pf-stub
+victim=
+stub=
+for g in /sys/kernel/iommu_groups/*; do
+	set -- "$g"/devices/*
+	[ $# -ge 2 ] && [ "$(th_driver_of "${1##*/}")" = none ] && [ "$(th_driver_of "${2##*/}")" = none ] || continue
+	stub=${1##*/}
+	victim=${2##*/}
+	break
+done
+log=$TH_LOGS/pt-bad-group.log
+if [ -z "$victim" ]; then
+	th_fail pt-bad-group "no IOMMU group with two driverless devices to build the case from"
+elif ! insmod /lib/modules/pci-pf-stub.ko 2> /dev/null && [ ! -d /sys/bus/pci/drivers/pci-pf-stub ]; then
+	th_fail pt-bad-group "pci-pf-stub.ko would not load (mkhost.sh carries it)"
+else
+	echo pci-pf-stub > "$(sysdev $stub)/driver_override"
+	echo vfio-pci > "$(sysdev $victim)/driver_override"
+	echo $stub > /sys/bus/pci/drivers_probe
+	echo $victim > /sys/bus/pci/drivers_probe
+	g=$(th_group_of $victim)
+	th_run "$log" 30 ptvm run --kernel $G/vmlinux --initrd $G/initramfs-pt.cpio.gz --memory 128M \
+		--cmdline "$CMD0" --device vfio=$victim
+	rc=$?
+	errs=$(sed -n 's/^[0-9.]* //p' "$log" | grep -c '^ptvm: error')
+	line=$(sed -n 's/^[0-9.]* //p' "$log" | grep -m1 '^ptvm: error')
+	if [ "$(th_driver_of $stub)" != pci-pf-stub ] || [ "$(th_driver_of $victim)" != vfio-pci ]; then
+		th_fail pt-bad-group "setup: $stub has $(th_driver_of $stub), $victim has $(th_driver_of $victim) (want pci-pf-stub, vfio-pci)" "$log"
+	elif [ $rc = 1 ] && [ "$errs" = 1 ] && echo "$line" | grep -q "IOMMU group $g is not viable: $stub (bound to pci-pf-stub).*vfio-pci"; then
+		th_pass pt-bad-group "${line#ptvm: }; status 1, both devices left on their drivers"
+	else
+		th_fail pt-bad-group "status $rc, $errs error lines ($line)" "$log"
+	fi
+	for d in $stub $victim; do
+		echo > "$(sysdev $d)/driver_override"
+		[ -e "$(sysdev $d)/driver" ] && echo $d > "$(sysdev $d)/driver/unbind"
+	done
+fi
+
 # ---- boot A: the NVMe alone
 
 # the test host writes MIB MiB of random data at the start of the namespace and hashes what the
@@ -160,6 +203,20 @@ bind_all() { # bind_all BDF...: to vfio-pci through ptvm vfio bind; SETUP_ERR on
 }
 bind_all $NVME
 
+# bad input: RLIMIT_MEMLOCK below the guest's RAM, without CAP_IPC_LOCK (an unprivileged user)
+log=$TH_LOGS/pt-bad-memlock.log
+th_run "$log" 30 ptio memlock 16384 ptvm run --kernel $G/vmlinux --initrd $G/initramfs-pt.cpio.gz \
+	--memory 128M --cmdline "$CMD0" --device vfio=$NVME
+rc=$?
+errs=$(sed -n 's/^[0-9.]* //p' "$log" | grep -c '^ptvm: error')
+line=$(sed -n 's/^[0-9.]* //p' "$log" | grep -m1 '^ptvm: error')
+if [ $rc = 1 ] && [ "$errs" = 1 ] && echo "$line" | grep -q "RLIMIT_MEMLOCK of at least 128 MiB.*16 MiB.*raise" &&
+	[ "$(th_driver_of $NVME)" = vfio-pci ]; then
+	th_pass pt-bad-memlock "${line#ptvm: }; status 1, $NVME still on vfio-pci"
+else
+	th_fail pt-bad-memlock "status $rc, $errs error lines ($line), $NVME on $(th_driver_of $NVME)" "$log"
+fi
+
 pt_boot $TH_LOGS/pt-nvme.log "pt.cpus=2 pt.nvme=$HOST_SHA,$MIB pt.msix=1" \
 	--cpus 2 --log-level info --device vfio=$NVME
 pt_end
@@ -171,7 +228,7 @@ vm_result pt-nvme-write-buffered nvme-write-buffered ""
 # ptvm's side of MSI-X: the vectors it routed for the NVMe
 gvec=$(vm_grep '^CHECK nvme-msix ok' | sed -n 's/.*ok \([0-9]*\) MSI-X vectors.*/\1/p')
 pvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X vector \([0-9]*\) -> gsi.*/\1/p" | sort -u | wc -l)
-nvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X enabled with \([0-9]*\) vectors.*/\1/p" | tail -n 1)
+nvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X enabled, \([0-9]*\) vectors.*/\1/p" | tail -n 1)
 MSIX_ERR=
 [ -n "$gvec" ] && [ "$pvec" -lt "$gvec" ] && MSIX_ERR="the guest uses $gvec vectors but ptvm routed only $pvec (MSI-X vector N -> gsi lines)"
 vm_result pt-nvme-msix nvme-msix "$MSIX_ERR" "ptvm routed $pvec distinct vectors of the $nvec the device offers"
@@ -302,23 +359,27 @@ fi
 pt_end
 from='^SYNC rebind-start'
 to='^SYNC rebind-end'
-# the KVM side's debug lines (not rate-limited: --log-level debug asks for every one)
+# the KVM side's debug lines (not rate-limited: --log-level debug asks for every one), and
+# VFIO's MSI-X SET_IRQS with eventfds (one per enable; the device's "MSI-X enabled" info lines
+# are rate-limited)
 r_new=$(vm_count 'kvm: MSI route gsi [0-9]+ -> addr' "$from" "$to")
 r_del=$(vm_count 'kvm: MSI route gsi [0-9]+ removed' "$from" "$to")
 i_add=$(vm_count 'kvm: irqfd [0-9]+ -> gsi' "$from" "$to")
 i_del=$(vm_count 'kvm: irqfd [0-9]+ off gsi' "$from" "$to")
+en=$(vm_count "$NVME: VFIO_DEVICE_SET_IRQS index 2 action 0x20 vectors .0, .[1-9]" "$from" "$to")
 gsi_max=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n 's/.*kvm: MSI route gsi \([0-9]*\) -> .*/\1/p' | sort -n | tail -n 1)
 LEAK=
 if [ -z "$FD0" ] || [ -z "$FD1" ]; then
 	LEAK="no fd counts (the guest never reached SYNC rebind-start/rebind-end)"
 elif [ "$FD0" != "$FD1" ]; then
 	LEAK="ptvm had $FD0 open fds before the rounds and $FD1 after"
+elif [ "$en" -lt "$REBINDS" ]; then
+	LEAK="VFIO got MSI-X eventfds $en times for $REBINDS rounds: the guest did not enable MSI-X each round"
 elif [ "$r_new" -lt "$REBINDS" ] || [ "$r_new" != "$r_del" ]; then
-	# at least one route per round: the guest enabled MSI-X each round (routes exist only
-	# while it is enabled; the info lines "MSI-X enabled" are rate-limited, these are not)
+	# at least one route per round: routes exist only while MSI-X is enabled
 	LEAK="KVM MSI routes: $r_new created, $r_del removed over $REBINDS rounds"
 elif [ "$i_add" != "$i_del" ]; then
 	LEAK="irqfds: $i_add assigned, $i_del deassigned over $REBINDS rounds"
 fi
-vm_result pt-nvme-rebind nvme-rebind "$LEAK" "ptvm: $r_new KVM MSI routes created and $r_del removed, $i_add irqfds assigned and $i_del deassigned, open fds $FD0 before and $FD1 after; highest GSI $gsi_max"
+vm_result pt-nvme-rebind nvme-rebind "$LEAK" "ptvm: MSI-X enabled $en times, $r_new KVM MSI routes created and $r_del removed, $i_add irqfds assigned and $i_del deassigned, open fds $FD0 before and $FD1 after; highest GSI $gsi_max"
 rm -rf $W
