@@ -26,7 +26,9 @@ HARDEN_CFLAGS := $(if $(filter -O0,$(CFLAGS)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOUR
 	-fstack-protector-strong -fstack-clash-protection -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
-# the architecture's compiler, libraries and test runner (cross or native)
+# the architecture's compiler, libraries and test runner (cross or native); its rules come
+# before `all`, which stays the default goal
+.DEFAULT_GOAL := all
 -include vmm/$(ARCH)/arch.mk
 # ptvm's own link flags (an architecture's arch.mk may set them, e.g. a static cross build)
 PTVM_LDFLAGS ?= $(HARDEN_LDFLAGS)

@@ -71,6 +71,16 @@ int arch_irqchip_finalize(struct vm *vm) __must_check;
 /* Drives a wired interrupt line (x86: an IOAPIC/PIC GSI; arm64: a GIC SPI). */
 int arch_irq_line(struct vm *vm, unsigned line, bool level);
 
+struct kvm_irq_routing_entry;
+/*
+ * The irqchip routes KVM installed with the irqchip, which ptvm's GSI routing table keeps
+ * (KVM_SET_GSI_ROUTING replaces the whole table; x86: the PIC and IOAPIC pins; arm64: GSI n ->
+ * SPI n): writes at most max entries to e and returns how many; MSI routes take the GSIs from
+ * *first_msi_gsi up.
+ */
+unsigned arch_irq_routes_default(struct kvm_irq_routing_entry *e, unsigned max,
+				 unsigned *first_msi_gsi);
+
 /* ---- vCPUs ---- */
 
 /* After KVM_CREATE_VCPU and the kvm_run mapping: registers, CPUID, MSRs, interrupt setup. */

@@ -56,6 +56,16 @@ struct vm {
 	int stop_fd; /* eventfd: written when a device or vCPU asks the VM to end */
 };
 
+/* A KVM capability and its name, for one clear line when the host lacks it. */
+struct vm_cap {
+	int cap;
+	const char *name;
+};
+#define VM_CAP(c) { c, #c }
+
+/* -ENOTSUP after one pr_err naming the first of caps the host's KVM lacks. */
+int vm_require_caps(struct vm *vm, const struct vm_cap *caps, unsigned n);
+
 /* Opens /dev/kvm, checks the API version and every capability ptvm relies on. */
 int vm_create(struct vm **out);
 void vm_destroy(struct vm *vm);

@@ -25,9 +25,12 @@ TH_GUEST_TARGET := $(if $(wildcard guest/guest.mk),guest)
 
 .PHONY: testhost-kernel testhost-image
 
+# The Debian kernel of the machine type: the cloud kernel on x86, the generic one on arm64
+# (Debian has no arm64 cloud flavour with the vfio modules the suites need).
+TH_KERNEL_FETCH := $(if $(filter arm64,$(ARCH)),META=linux-image-arm64 ARCH=arm64)
 # Cached: fetch-kernel.sh does nothing once the kernel is unpacked.
 $(TH_KERNEL): tests/testhost/fetch-kernel.sh
-	@OUT=$(TH_DIR)/kernel tests/testhost/fetch-kernel.sh
+	@OUT=$(TH_DIR)/kernel $(TH_KERNEL_FETCH) tests/testhost/fetch-kernel.sh
 testhost-kernel: deps $(TH_KERNEL)
 
 # kvmprobe must build before ptvm does (make run uses it first), so it needs no library.

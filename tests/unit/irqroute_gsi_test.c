@@ -19,11 +19,15 @@
 #include <cmocka.h>
 
 #include "test_helpers.h"
+#include "vmm/arch.h"
 #include "vmm/ioctl.h"
 #include "vmm/vm.h"
 
-#define KVM_MAX_ROUTES 4096 /* KVM_MAX_IRQ_ROUTES on x86 */
-#define IRQCHIP_ROUTES 39   /* IOAPIC 0-23, PIC 0-15 but the cascade */
+#define KVM_MAX_ROUTES 4096 /* KVM_MAX_IRQ_ROUTES on x86 and arm64 */
+
+/* the architecture's irqchip routes (x86: IOAPIC 0-23, PIC 0-15 but the cascade = 39; arm64:
+ * 96 SPIs) and the first GSI above them */
+static unsigned irqchip_routes, first_msi_gsi;
 
 static struct {
 	unsigned nr;
@@ -89,8 +93,11 @@ static struct vm vm;
 
 static int setup(void **state)
 {
+	static struct kvm_irq_routing_entry e[KVM_MAX_ROUTES];
+
 	memset(&kvm, 0, sizeof(kvm));
 	memset(&vm, 0, sizeof(vm));
+	irqchip_routes = arch_irq_routes_default(e, KVM_MAX_ROUTES, &first_msi_gsi);
 	vm.vm_fd = -1;
 	pthread_mutex_init(&vm.irq_lock, NULL);
 	return 0;
@@ -109,7 +116,7 @@ static void test_gsi_reused(void **state)
 	unsigned first = 0, gsi;
 
 	for (unsigned i = 0; i < 10000; i++) {
-		assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 0x40 + (i & 0xf), &gsi), 0);
+		assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 0x40 + (i & 0xf), 0, &gsi), 0);
 		if (!i)
 			first = gsi;
 		assert_int_equal(gsi, first);
@@ -119,8 +126,8 @@ static void test_gsi_reused(void **state)
 		assert_null(kvm_route(gsi));
 	}
 	/* the irqchip pins are still all there */
-	assert_int_equal(kvm.nr, IRQCHIP_ROUTES);
-	assert_true(first >= 24);
+	assert_int_equal(kvm.nr, irqchip_routes);
+	assert_true(first >= first_msi_gsi);
 }
 
 /* Up to what KVM allows, every GSI distinct; a freed one in the middle is handed out again. */
@@ -131,27 +138,27 @@ static void test_gsi_table_full_and_reuse(void **state)
 	int ret;
 
 	test_log_forget();
-	while ((ret = vm_msi_route_add(&vm, 0xfee00000, n, &gsi)) == 0) {
+	while ((ret = vm_msi_route_add(&vm, 0xfee00000, n, 0, &gsi)) == 0) {
 		assert_true(n < KVM_MAX_ROUTES);
 		gsis[n++] = gsi;
 	}
 	assert_int_equal(ret, -ENOSPC);
 	assert_log_contains("GSI routing table full");
-	assert_int_equal(n, KVM_MAX_ROUTES - IRQCHIP_ROUTES);
+	assert_int_equal(n, KVM_MAX_ROUTES - irqchip_routes);
 	assert_int_equal(kvm_msi_routes(), n);
 	for (unsigned i = 0; i < n; i++)
-		assert_true(gsis[i] >= 24 && gsis[i] < KVM_MAX_ROUTES);
+		assert_true(gsis[i] >= first_msi_gsi && gsis[i] < KVM_MAX_ROUTES);
 	vm_msi_route_del(&vm, gsis[1000]);
 	vm_msi_route_del(&vm, gsis[7]);
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee01000, 1, &gsi), 0);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee01000, 1, 0, &gsi), 0);
 	assert_int_equal(gsi, gsis[7]);
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee01000, 2, &gsi), 0);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee01000, 2, 0, &gsi), 0);
 	assert_int_equal(gsi, gsis[1000]);
 	assert_int_equal(kvm_route(gsi)->u.msi.address_lo, 0xfee01000);
 	assert_int_equal(kvm_msi_routes(), n);
 	for (unsigned i = 0; i < n; i++)
 		vm_msi_route_del(&vm, gsis[i]);
-	assert_int_equal(kvm.nr, IRQCHIP_ROUTES);
+	assert_int_equal(kvm.nr, irqchip_routes);
 	{
 		unsigned in_use, peak;
 
@@ -165,7 +172,7 @@ static void test_update_and_unknown(void **state)
 {
 	unsigned gsi;
 
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 0x30, &gsi), 0);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 0x30, 0, &gsi), 0);
 	assert_int_equal(vm_msi_route_update(&vm, gsi, 0xfee02000, 0x31), 0);
 	assert_int_equal(kvm_route(gsi)->u.msi.address_lo, 0xfee02000);
 	assert_int_equal(kvm_route(gsi)->u.msi.data, 0x31);
@@ -176,7 +183,7 @@ static void test_update_and_unknown(void **state)
 	vm_msi_route_del(&vm, gsi);
 	vm_msi_route_del(&vm, 4);
 	assert_int_equal(kvm.sets, 0);
-	assert_int_equal(kvm.nr, IRQCHIP_ROUTES);
+	assert_int_equal(kvm.nr, irqchip_routes);
 }
 
 /* KVM refusing the new table: the GSI is not taken, the next add gets it. */
@@ -184,11 +191,11 @@ static void test_refused_commit_rolls_back(void **state)
 {
 	unsigned gsi, gsi2;
 
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 1, &gsi), 0);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 1, 0, &gsi), 0);
 	vm_msi_route_del(&vm, gsi);
 	kvm.fail_next = -ENOMEM;
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 2, &gsi2), -ENOMEM);
-	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 3, &gsi2), 0);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 2, 0, &gsi2), -ENOMEM);
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 3, 0, &gsi2), 0);
 	assert_int_equal(gsi2, gsi);
 	assert_int_equal(kvm_msi_routes(), 1);
 }

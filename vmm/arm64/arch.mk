@@ -22,8 +22,9 @@ ARM64_LIBDIR := $(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu
 CFLAGS_COMMON += -isystem $(ARM64_SYSROOT)/usr/include
 LDFLAGS += -L$(ARM64_LIBDIR)
 PTVM_LDFLAGS := -static
+# PTVM_UNIT_EMULATOR: the few tests that need what qemu-user does not emulate skip by name
 UNIT_RUNNER := QEMU_LD_PREFIX=/usr/aarch64-linux-gnu LD_LIBRARY_PATH=$(ARM64_LIBDIR) \
-	qemu-aarch64-static
+	PTVM_UNIT_EMULATOR=qemu-user qemu-aarch64-static
 
 # Every object needs the sysroot's headers (libfdt.h, cmocka.h): fetched once, before the first
 # (ARCH_PREREQS is an order-only prerequisite of every object).

@@ -32,8 +32,6 @@
 #define PCI_SPACE_IO 0x01000000U
 #define PCI_SPACE_MEM32 0x02000000U
 #define PCI_SPACE_MEM64 0x03000000U
-#define PCI_NR_SLOTS 32
-#define PCI_NR_PINS 4
 
 const char arm64_fdt_uart_path[] = "/uart@9000000";
 
@@ -162,7 +160,7 @@ static int fdt_write_pci(void *fdt, const struct arm64_fdt_config *cfg)
 	fdt32_t ranges[7 * ARRAY_SIZE(windows)], *p = ranges;
 	/* child unit address (3) + child pin (1) + parent phandle (1) + parent unit address (2)
 	 * + GIC specifier (3) */
-	fdt32_t map[PCI_NR_SLOTS * PCI_NR_PINS * 10], *m = map;
+	fdt32_t map[ARM64_FDT_PCI_SLOTS * ARM64_FDT_PCI_PINS * 10], *m = map;
 	fdt32_t mask[4] = { cpu_to_fdt32(0xf800), 0, 0, cpu_to_fdt32(7) };
 	fdt32_t msi_map[4] = { 0, cpu_to_fdt32(PHANDLE_ITS), 0, cpu_to_fdt32(0x10000) };
 	fdt32_t bus_range[2] = { 0, cpu_to_fdt32(PCI_ECAM_BUSES - 1) };
@@ -174,8 +172,8 @@ static int fdt_write_pci(void *fdt, const struct arm64_fdt_config *cfg)
 		p = cells_u64(p, windows[i].cpu);
 		p = cells_u64(p, windows[i].size);
 	}
-	for (unsigned slot = 0; slot < PCI_NR_SLOTS; slot++) {
-		for (unsigned pin = 1; pin <= PCI_NR_PINS; pin++) {
+	for (unsigned slot = 0; slot < ARM64_FDT_PCI_SLOTS; slot++) {
+		for (unsigned pin = 1; pin <= ARM64_FDT_PCI_PINS; pin++) {
 			*m++ = cpu_to_fdt32(slot << 11); /* devfn << 8, function 0 */
 			*m++ = 0;
 			*m++ = 0;
@@ -184,7 +182,7 @@ static int fdt_write_pci(void *fdt, const struct arm64_fdt_config *cfg)
 			*m++ = 0;
 			*m++ = 0;
 			*m++ = cpu_to_fdt32(GIC_FDT_SPI);
-			*m++ = cpu_to_fdt32(cfg->intx_spi(slot, pin));
+			*m++ = cpu_to_fdt32(cfg->intx_spi[slot][pin - 1]);
 			*m++ = cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH);
 		}
 	}
@@ -272,8 +270,7 @@ int arm64_fdt_build(const struct arm64_fdt_config *cfg, void *buf, size_t size, 
 {
 	int ret;
 
-	if (!cfg->nr_cpus || !cfg->mpidr || !cfg->intx_spi || !cfg->ram_size ||
-	    size > FDT_MAX_SIZE) {
+	if (!cfg->nr_cpus || !cfg->mpidr || !cfg->ram_size || size > FDT_MAX_SIZE) {
 		pr_err("fdt: bad configuration (%u CPUs, %llu bytes of RAM, %zu bytes of room)",
 		       cfg->nr_cpus, (unsigned long long)cfg->ram_size, size);
 		return -EINVAL;

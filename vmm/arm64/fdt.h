@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define ARM64_FDT_RNG_SEED_SIZE 32
+#define ARM64_FDT_PCI_SLOTS 32
+#define ARM64_FDT_PCI_PINS 4
 
 struct arm64_fdt_config {
 	uint64_t ram_gpa, ram_size;
@@ -21,8 +23,9 @@ struct arm64_fdt_config {
 	const char *bootargs;		  /* NULL: none */
 	uint64_t initrd_gpa, initrd_size; /* size 0: no initrd */
 	uint64_t mmio64_start, mmio64_size;
-	/* the SPI that PCI slot `slot`, pin `pin` (1 = INTA) raises: the PCI bus's own routing */
-	unsigned (*intx_spi)(unsigned slot, unsigned pin);
+	/* the SPI that PCI slot s, pin p + 1 (INTA..INTD) raises: the PCI bus's own routing
+	 * (pci_windows_intx_line) */
+	uint32_t intx_spi[ARM64_FDT_PCI_SLOTS][ARM64_FDT_PCI_PINS];
 	uint64_t kaslr_seed; /* 0: none (the kernel then runs without KASLR) */
 	uint8_t rng_seed[ARM64_FDT_RNG_SEED_SIZE];
 };

@@ -5,7 +5,7 @@
  * arm64 kernel when tests/testhost/fetch-kernel.sh has fetched it. Guest RAM is an anonymous
  * mapping registered in a memmap (no KVM).
  */
-#include "../test_helpers.h"
+#include "tests/unit/test_helpers.h"
 
 #include <elf.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * kernel relies on, phandles resolved) and decompiled by `dtc -I dtb -O dts`, which must accept
  * it without a warning; a buffer that is too small fails cleanly.
  */
-#include "../test_helpers.h"
+#include "tests/unit/test_helpers.h"
 
 #include <libfdt.h>
 #include <stdlib.h>
@@ -34,7 +34,6 @@ static struct arm64_fdt_config test_config(unsigned nr_cpus)
 		.initrd_size = 0x234000,
 		.mmio64_start = MMIO64_START,
 		.mmio64_size = PCI_MMIO64_SIZE,
-		.intx_spi = test_intx_spi,
 		.kaslr_seed = 0x1122334455667788ULL,
 	};
 
@@ -42,6 +41,9 @@ static struct arm64_fdt_config test_config(unsigned nr_cpus)
 	for (unsigned i = 0; i < GIC_MAX_CPUS; i++)
 		mpidrs[i] = (1ULL << 31) | ((i >> 4) << 8) | (i & 0xf);
 	memset(cfg.rng_seed, 0xa5, sizeof(cfg.rng_seed));
+	for (unsigned s = 0; s < ARM64_FDT_PCI_SLOTS; s++)
+		for (unsigned p = 0; p < ARM64_FDT_PCI_PINS; p++)
+			cfg.intx_spi[s][p] = test_intx_spi(s, p + 1);
 	return cfg;
 }
 
