@@ -35,6 +35,11 @@ struct arch_platform;
 
 /* "x86_64" or "arm64", for messages. */
 extern const char arch_name[];
+/*
+ * The architecture's lines of `ptvm run --help` (each ends with a newline): what --kernel takes,
+ * --boot-protocol's values, and --debug-exit's ("" where the architecture has none).
+ */
+extern const char arch_usage_kernel[], arch_usage_boot_protocol[], arch_usage_debug_exit[];
 
 /* ---- the VM ---- */
 

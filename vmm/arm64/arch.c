@@ -26,6 +26,10 @@
 #include "vmm/vm.h"
 
 const char arch_name[] = "arm64";
+const char arch_usage_kernel[] =
+	"  --kernel FILE          an arm64 Image, uncompressed (required)\n";
+const char arch_usage_boot_protocol[] = "";
+const char arch_usage_debug_exit[] = "";
 
 static const struct vm_cap arm64_required_caps[] = {
 	VM_CAP(KVM_CAP_ONE_REG),

@@ -55,6 +55,39 @@ static int image_check(struct loader_file *f, const uint8_t *head, size_t len)
 	return -ENOEXEC;
 }
 
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/*
+ * An Image with the EFI stub is also a PE/COFF file (its header at the offset in 0x3c): the
+ * section table says where the file's code and data end, so a truncated copy is refused here
+ * instead of booting into the zeros past its end. Images without the stub are not checked.
+ */
+static int image_check_pe_size(struct loader_file *f, const uint8_t *head, size_t len)
+{
+	uint32_t pe = le32(head + 0x3c);
+	uint64_t end = 0;
+	unsigned nsec, sec;
+
+	if (!pe || pe > len - 24 || memcmp(head + pe, "PE\0\0", 4))
+		return 0;
+	nsec = le16(head + pe + 6);
+	sec = pe + 24 + le16(head + pe + 20);
+	if (sec + 40ULL * nsec > len)
+		return 0; /* a section table beyond the first page: not looked at */
+	for (unsigned i = 0; i < nsec; i++, sec += 40)
+		end = MAX(end, (uint64_t)le32(head + sec + 20) + le32(head + sec + 16));
+	if (end > f->size) {
+		pr_err("kernel %s: truncated (its PE sections end at 0x%llx, the file has 0x%llx "
+		       "bytes)",
+		       f->path, (unsigned long long)end, (unsigned long long)f->size);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
 static int image_parse(struct loader_file *f, const struct arm64_boot_config *cfg,
 		       struct arm64_boot_info *bi)
 {
@@ -78,6 +111,9 @@ static int image_parse(struct loader_file *f, const struct arm64_boot_config *cf
 	bi->flags = le64(head + 0x18);
 	if (le32(head + 0x38) != IMAGE_MAGIC)
 		return -ENOEXEC; /* image_check saw it; kept for the reader */
+	ret = image_check_pe_size(f, head, len);
+	if (ret)
+		return ret;
 	if (!bi->image_size) {
 		/* before 3.17: no size, text_offset fixed; keep the file's bytes free */
 		bi->text_offset = IMAGE_LEGACY_TEXT_OFFSET;

@@ -31,6 +31,13 @@
 #define KVM_IDENTITY_MAP_GPA 0xfffbc000ULL
 
 const char arch_name[] = "x86_64";
+const char arch_usage_kernel[] =
+	"  --kernel FILE          vmlinux ELF, PVH ELF or bzImage (required)\n";
+const char arch_usage_boot_protocol[] =
+	"  --boot-protocol P      auto (default: PVH if the ELF has the PVH note),\n"
+	"                         pvh, linux64 (64-bit entry with boot_params)\n";
+const char arch_usage_debug_exit[] =
+	"  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n";
 
 static const struct vm_cap x86_required_caps[] = {
 	VM_CAP(KVM_CAP_IRQCHIP), VM_CAP(KVM_CAP_SET_TSS_ADDR),		VM_CAP(KVM_CAP_EXT_CPUID),

@@ -221,6 +221,27 @@ static void test_malformed_images(void **state)
 	p = image_file("huge", 0x1000, 0, UINT64_MAX - 0x1000, 0);
 	assert_int_equal(load(&g, p, NULL, NULL, &bi), -ENOEXEC);
 	assert_log_one_line(p, "overflows");
+
+	/* the EFI stub's PE header: its sections end past a truncated file's end */
+	{
+		uint8_t *img = make_image(0x3000, 0, 0x10000, 0);
+
+		memset(img + 0x40, 0, 0x200);
+		img[0x3c] = 0x40;
+		memcpy(img + 0x40, "PE\0\0", 4);
+		img[0x40 + 6] = 1;     /* one section */
+		img[0x40 + 20] = 0xa0; /* optional header size */
+		/* section at 0x40 + 24 + 0xa0: raw size 0x2000 at file offset 0x1800 */
+		put64(img + 0x40 + 24 + 0xa0 + 16, 0x1800ULL << 32 | 0x2000);
+		p = write_file("pe-cut", img, 0x3000);
+		assert_int_equal(load(&g, p, NULL, NULL, &bi), -ENOEXEC);
+		assert_log_one_line(p, "truncated (its PE sections end at 0x3800");
+		/* whole: raw data up to 0x3000 */
+		put64(img + 0x40 + 24 + 0xa0 + 16, 0x1000ULL << 32 | 0x2000);
+		p = write_file("pe-whole", img, 0x3000);
+		assert_int_equal(load(&g, p, NULL, NULL, &bi), 0);
+		free(img);
+	}
 	guest_destroy(&g);
 }
 
