@@ -70,6 +70,8 @@ help:
 	@echo "make test-guest-tsan  the same on build/ptvm-tsan (ThreadSanitizer)"
 	@echo "make test-sandbox   build hardening, seccomp filters and jail (tests/sandbox)"
 	@echo "make test-testhost  suites inside the emulated test host (QEMU TCG + nested KVM)"
+	@echo "make ARCH=arm64 cross-build ptvm for arm64 into build/arm64 (test-unit, test-testhost too)"
+	@echo "make test-arm64 the arm64 unit tests (qemu-user) and the arm64 test host's suites"
 	@echo "make deps       install the Debian packages the build and tests need"
 
 deps:
@@ -157,7 +159,13 @@ test-bench:
 # test-unit-tsan and test-guest-tsan add about 3 minutes (measured on the 2-core machine
 # under load: 110 s building and running the unit tests, 50 s for the guest programs)
 test: test-unit test-unit-asan test-unit-tsan test-fuzz test-cli test-cli-asan test-sandbox \
-	test-guest test-guest-tsan test-bench test-testhost
+	test-guest test-guest-tsan test-bench test-testhost $(if $(filter x86,$(ARCH)),test-arm64)
+
+# arm64 from an x86_64 host: the cross build's unit tests under qemu-user and the arm64 test
+# host's suites (vmm/arm64/arch.mk, tests/testhost/testhost.mk)
+.PHONY: test-arm64
+test-arm64:
+	@$(MAKE) --no-print-directory ARCH=arm64 test-unit test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch] tests/unit/*/*.[ch])
