@@ -25,10 +25,10 @@ GUEST_LINUX_IMAGE := $(BUILD)/guest/linux-initramfs.cpio.gz
 # guest and linux first, then every other suite in tests/testhost/suites/, by name
 TH_SUITES_ALL := $(basename $(notdir $(wildcard tests/testhost/suites/*.sh)))
 ifeq ($(ARCH),arm64)
-# the arm64 machine: the suites whose guests are Linux (the x86 ones boot guest/ PVH programs:
-# guest, vfio) and the arm64_* ones
+# the arm64 machine: the suites whose guests are Linux or none (the x86 ones boot guest/ PVH
+# programs: guest, vfio) and the arm64_* ones
 TH_MACHINE := arm64
-TESTHOST_SUITES ?= linux virtio $(filter arm64_%,$(sort $(TH_SUITES_ALL)))
+TESTHOST_SUITES ?= linux virtio vfio_host $(filter arm64_%,$(sort $(TH_SUITES_ALL)))
 TH_GUEST_TARGET :=
 # the arm64 busybox for the test host and the guest image (tests/sysroot-arm64.sh)
 TH_BUSYBOX := $(BUILD)/sysroot/bin/busybox

@@ -51,7 +51,8 @@ head -c 65536 /dev/zero > $T/vmlinux-x86
 printf '\177ELF\002\001\001' | dd of=$T/vmlinux-x86 conv=notrunc 2> /dev/null
 printf '\002\000\076\000' | dd of=$T/vmlinux-x86 bs=1 seek=16 conv=notrunc 2> /dev/null
 head -c 65536 /dev/zero > $T/bzImage-x86
-printf '\125\252HdrS' | dd of=$T/bzImage-x86 bs=1 seek=510 conv=notrunc 2> /dev/null
+# boot_flag 0xaa55 at 0x1fe, the jump at 0x200, "HdrS" at 0x202
+printf '\125\252\353\146HdrS' | dd of=$T/bzImage-x86 bs=1 seek=510 conv=notrunc 2> /dev/null
 # the arm64 Image, gzip-compressed (what /boot/vmlinuz is on some distributions) and cut short
 gzip -1 -c $G/Image > $T/Image.gz
 head -c 1048576 $G/Image > $T/Image-1M

@@ -7,6 +7,14 @@
 
 HC=/bin/vfio_hostcheck
 TMO=${TH_VFIO_TIMEOUT:-120}
+# The IOMMU's MSI window (a reserved IOVA range of type msi) and how its faults are logged: the
+# intel-iommu's interrupt range on x86; on arm64 the window the SMMUv3 driver reserves for
+# mapping the host's ITS doorbell (MSI_IOVA_BASE, 1 MiB)
+if [ "$(uname -m)" = aarch64 ]; then
+	MSI_WIN=0x8000000 MSI_END=0x80fffff FAULT_RE='arm-smmu-v3.*event' FAULT_WHAT=SMMU
+else
+	MSI_WIN=0xfee00000 MSI_END=0xfeefffff FAULT_RE='DMAR.*fault' FAULT_WHAT=DMAR
+fi
 
 if [ ! -x $HC ]; then
 	echo "FAIL vfio-host: $HC is not in the test host image (tests/testhost/testhost.mk builds it)"
@@ -171,19 +179,19 @@ log=$TH_LOGS/vfio-host-edu.log
 th_run "$log" "$TMO" $HC attach --edu "$E1"
 rc=$?
 if [ $rc = 0 ] && checks_ok "$log" && th_has "$log" "^CHECK edu-dma-unmapped ok"; then
-	th_pass vfio-host-dma-listener "edu DMA through RAM mapped at gpa, hot-added RAM mapped, removed RAM unmapped (DMA there faulted: $(dmesg | grep -c -i 'DMAR.*fault') DMAR fault lines)" "$log"
+	th_pass vfio-host-dma-listener "edu DMA through RAM mapped at gpa, hot-added RAM mapped, removed RAM unmapped (DMA there faulted: $(dmesg | grep -c -i "$FAULT_RE") $FAULT_WHAT fault lines)" "$log"
 else
 	th_fail vfio-host-dma-listener "status $rc: $(first_failed_check "$log") $(th_last_err "$log")" "$log"
 fi
 
 # ---- refusals: reserved IOVA range, the same device twice, RLIMIT_MEMLOCK ----
 log=$TH_LOGS/vfio-host-reserved.log
-th_run "$log" "$TMO" $HC attach --fake-ram 0xfee00000:1024 "$E1"
+th_run "$log" "$TMO" $HC attach --fake-ram $MSI_WIN:1024 "$E1"
 msg=$(out "$log" | grep -m1 'collides with reserved IOVA range')
-if [ -n "$msg" ] && echo "$msg" | grep -q 'fake-ram \[0xfee00000-0xfeefffff\] collides with reserved IOVA range \[0xfee00000-0xfeefffff\] (msi, IOMMU group'; then
+if [ -n "$msg" ] && echo "$msg" | grep -q "fake-ram \[$MSI_WIN-$MSI_END\] collides with reserved IOVA range \[$MSI_WIN-$MSI_END\] (msi, IOMMU group"; then
 	th_pass vfio-host-reserved "${msg#ptvm: }" "$log"
 else
-	th_fail vfio-host-reserved "RAM at 0xfee00000 was not refused with the ranges named" "$log"
+	th_fail vfio-host-reserved "RAM at $MSI_WIN was not refused with the ranges named" "$log"
 fi
 
 log=$TH_LOGS/vfio-host-twice.log
