@@ -34,12 +34,15 @@ static struct {
 	struct kvm_irq_routing_entry e[KVM_MAX_ROUTES];
 	unsigned sets;
 	int fail_next; /* -errno for the next KVM_SET_GSI_ROUTING */
+	int msi_devid; /* KVM_CHECK_EXTENSION(KVM_CAP_MSI_DEVID) on the VM: 1 with an ITS */
 } kvm;
 
 int __ptvm_ioctl(int fd, unsigned long cmd, const char *name, unsigned long arg, int quiet)
 {
 	const struct kvm_irq_routing *r = (const void *)arg;
 
+	if (cmd == KVM_CHECK_EXTENSION && arg == KVM_CAP_MSI_DEVID)
+		return kvm.msi_devid;
 	if (cmd != KVM_SET_GSI_ROUTING)
 		return 0; /* irqfds and ioeventfds are not what this test is about */
 	if (kvm.fail_next) {
@@ -200,6 +203,33 @@ static void test_refused_commit_rolls_back(void **state)
 	assert_int_equal(kvm_msi_routes(), 1);
 }
 
+/*
+ * A VM whose KVM wants device IDs (arm64 with an ITS: KVM_CAP_MSI_DEVID) gets each MSI route with
+ * KVM_MSI_VALID_DEVID and the device's requester ID, which an update keeps; one that does not
+ * (x86) gets neither.
+ */
+static void test_devid_where_kvm_wants_it(void **state)
+{
+	unsigned gsi, gsi2;
+
+	kvm.msi_devid = 1;
+	assert_int_equal(vm_msi_route_add(&vm, 0x08090040, 3, 0x18, &gsi), 0);
+	assert_int_equal(kvm_route(gsi)->flags, KVM_MSI_VALID_DEVID);
+	assert_int_equal(kvm_route(gsi)->u.msi.devid, 0x18);
+	assert_int_equal(vm_msi_route_add(&vm, 0x08090040, 0, 0x20, &gsi2), 0);
+	assert_int_equal(kvm_route(gsi2)->u.msi.devid, 0x20);
+	assert_int_equal(vm_msi_route_update(&vm, gsi, 0x08090040, 7), 0);
+	assert_int_equal(kvm_route(gsi)->u.msi.data, 7);
+	assert_int_equal(kvm_route(gsi)->flags, KVM_MSI_VALID_DEVID);
+	assert_int_equal(kvm_route(gsi)->u.msi.devid, 0x18);
+	vm_irq_routing_free(&vm);
+
+	kvm.msi_devid = 0;
+	assert_int_equal(vm_msi_route_add(&vm, 0xfee00000, 3, 0x18, &gsi), 0);
+	assert_int_equal(kvm_route(gsi)->flags, 0);
+	assert_int_equal(kvm_route(gsi)->u.msi.devid, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gsi_table_full_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_and_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_commit_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_devid_where_kvm_wants_it, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, test_log_setup, test_log_teardown);
