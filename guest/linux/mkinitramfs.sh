@@ -19,11 +19,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # Modules the Linux guest loads at boot: the virtio drivers for ptvm's devices, which the
 # Debian cloud kernel has as modules (8250, the PCI host bridge, ACPI, ext4 with crc32c, are
 # built in), and ext4 with its checksum driver (crc32c_generic, which ext4 asks the crypto API
-# for by name), modules in Debian's generic arm64 kernel. A module the kernel has built in
-# (modules.builtin) is left out. Loading a driver whose device is absent costs nothing but the
-# insmod.
+# for by name) and nvme (for a passed-through NVMe), modules in Debian's generic arm64 kernel.
+# A module the kernel has built in (modules.builtin) is left out. The guest's init loads the
+# device drivers only when their device is there.
 GUEST_MODULES="virtio_pci virtio_blk virtio_net virtio_console virtio_balloon virtio_rng ext4 \
-crc32c_generic"
+crc32c_generic nvme"
 
 KROOT=build/testhost/kernel
 INIT=$HERE/init

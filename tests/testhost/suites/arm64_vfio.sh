@@ -1,8 +1,11 @@
-# Suite "arm64_vfio": passthrough behind the arm64 test host's SMMUv3 and GICv3 ITS. An edu
-# device is bound to vfio-pci with `ptvm vfio bind` (its IOMMU group comes from the SMMUv3) and
-# passed to the Debian arm64 kernel under ptvm, which must see it with its 1 MiB BAR0; the guest
-# then points the edu's DMA engine at an IOVA that is not guest RAM: the SMMUv3 must fault (its
-# event in the test host's log) and ptvm must carry on to a clean power-off.
+# Suite "arm64_vfio": passthrough behind the arm64 test host's SMMUv3 and GICv3 ITS.
+#   - an NVMe controller (QEMU nvme on the virt machine) bound to vfio-pci with `ptvm vfio bind`
+#     (its IOMMU group comes from the SMMUv3 at that probe), driven by the guest's stock nvme
+#     driver: data written and read back with O_DIRECT (real DMA both ways, through the SMMUv3),
+#     its MSI-X vectors firing through the ITS (KVM routes with the device's ID);
+#   - an edu device passed the same way, seen with its 1 MiB BAR0; the guest then points the
+#     edu's DMA engine at an IOVA that is not guest RAM: the SMMUv3 must fault (its event in the
+#     test host's log) and ptvm must carry on to a clean power-off.
 . /testhost/lib.sh
 
 TMO=${TH_LINUX_TIMEOUT:-60}
@@ -32,6 +35,37 @@ else
 	exit 0
 fi
 
+# ---- NVMe with its own driver ----
+NVME=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/class")" = 0x010802 ] && NVME=${d##*/} && break
+done
+if [ -z "$NVME" ]; then
+	th_fail arm64-vfio-nvme "the test host has no NVMe controller (class 010802)"
+else
+	log=$TH_LOGS/arm64-vfio-nvme.log
+	ptvm vfio bind "$NVME" > $TH_LOGS/arm64-vfio-nvme-bind.log 2>&1
+	th_run "$log" "$TMO" ptvm run --kernel $G/Image --initrd $G/initramfs.cpio.gz --memory 512M \
+		--cpus 2 --device vfio="$NVME" --log-level info --cmdline "console=ttyS0 panic=-1 quiet \
+ptvm.test=1 ptvm.cpus=2 ptvm.nvme=16"
+	rc=$?
+	bad=$(sed -n 's/^[0-9.]* \(CHECK [^ ]* FAIL.*\)$/\1/p' "$log" | tr '\n' ';')
+	routes=$(grep -c 'MSI-X vector [0-9]* -> gsi' "$log")
+	if [ "$TH_TIMEDOUT" = 1 ]; then
+		th_fail arm64-vfio-nvme "timeout after $TMO s" "$log"
+	elif [ -n "$bad" ]; then
+		th_fail arm64-vfio-nvme "$bad" "$log"
+	elif ! th_has "$log" '^CHECK nvme ok' || ! th_has "$log" '^CHECK nvme-msix ok'; then
+		th_fail arm64-vfio-nvme "no nvme checks from the guest ($(th_status_reason $rc): $(th_last_err "$log"); bind: $(tail -n 1 $TH_LOGS/arm64-vfio-nvme-bind.log))" "$log"
+	elif [ $rc != 0 ]; then
+		th_fail arm64-vfio-nvme "ptvm exited with $(th_status_reason $rc) after the guest's checks, want 0" "$log"
+	else
+		th_pass arm64-vfio-nvme "$NVME group $(basename "$(readlink /sys/bus/pci/devices/$NVME/iommu_group)"): $(sed -n 's/^[0-9.]* CHECK nvme ok //p' "$log"); $(sed -n 's/^[0-9.]* CHECK nvme-msix ok //p' "$log") ($routes MSI-X routes in ptvm's log)" "$log"
+	fi
+	ptvm vfio unbind "$NVME" > /dev/null 2>&1
+fi
+
+# ---- edu: seen, and a DMA from an unmapped IOVA ----
 log=$TH_LOGS/arm64-vfio-edu.log
 th_run "$log" "$TMO" ptvm run --kernel $G/Image --initrd $G/initramfs.cpio.gz --memory 512M \
 	--device vfio="$E1" --log-level info --cmdline "console=ttyS0 panic=-1 quiet ptvm.test=1 \
