@@ -49,4 +49,4 @@ echo "make run: booting inside the emulated test host (QEMU TCG with nested KVM)
 echo "make run: the test host boots first (a few seconds), then ptvm boots the guest inside it;"
 echo "make run: Ctrl-A x quits ptvm and with it the test host"
 BUILD=$BUILD "$HERE/mkhost.sh" "$BUILD/testhost/host-initramfs.cpio"
-exec env BUILD="$BUILD" "$HERE/run.sh" --shell --cpus "$CPUS" --machine "${TH_MACHINE:-x86}"
+exec env BUILD="$BUILD" "$HERE/run.sh" --shell --cpus "$CPUS" --machine "${TH_MACHINE_TYPE:-x86}"

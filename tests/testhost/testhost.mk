@@ -100,4 +100,4 @@ test-testhost: testhost-image
 	@BUILD=$(BUILD) tests/testhost/run.sh --machine $(TH_MACHINE) $(TESTHOST_SUITES)
 
 run: deps $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
-	@$(TH_ENV) TH_MACHINE=$(TH_MACHINE) tests/testhost/make-run.sh
+	@$(TH_ENV) TH_MACHINE_TYPE=$(TH_MACHINE) tests/testhost/make-run.sh

@@ -71,4 +71,5 @@ cli_bad cpus-above-gic "--cpus;arm64" ptvm run --kernel $G/Image --cpus 124
 cli_bad memory-above-ipa "--memory;40-bit" ptvm run --kernel $G/Image --memory 1000G
 cli_bad boot-protocol-pvh "--boot-protocol;pvh" ptvm run --kernel $G/Image --boot-protocol pvh
 cli_bad debug-exit "--debug-exit" ptvm run --kernel $G/Image --debug-exit
+cli_bad iommu-virtio "--iommu virtio;arm64" ptvm run --kernel $G/Image --iommu virtio
 rm -rf $T
