@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
 
 struct vm;
@@ -128,5 +129,15 @@ int arch_boot_protocol_parse(const char *arg, unsigned *out) __must_check;
  * exist by now.
  */
 int arch_boot_setup(struct vm *vm, const struct vm_config *cfg, struct platform *pl) __must_check;
+
+/* ---- the sandbox ---- */
+
+/*
+ * The ioctl requests the architecture's own code makes once the seccomp filters are on (x86:
+ * KVM_GET_REGS/SREGS; arm64: KVM_GET_ONE_REG), for vmm/sandbox.c's lists. Its set-up ioctls
+ * (vCPU init, the vGIC's KVM_CREATE_DEVICE and attributes, CPUID, ...) all come before.
+ */
+extern const struct sandbox_ioctl arch_sandbox_ioctls[];
+extern const unsigned arch_nr_sandbox_ioctls;
 
 #endif

@@ -18,6 +18,16 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
+/*
+ * register reads after set-up (vmm/sandbox.c's lists); KVM_ARM_VCPU_INIT, KVM_SET_ONE_REG and
+ * the vGIC's KVM_CREATE_DEVICE/KVM_SET_DEVICE_ATTR are set-up's only (PSCI's CPU_ON is KVM's)
+ */
+const struct sandbox_ioctl arch_sandbox_ioctls[] = {
+	SANDBOX_IOCTL(KVM_GET_ONE_REG, SANDBOX_KIND(MAIN) | SANDBOX_KIND(VCPU),
+		      "pc of a failed vCPU; register dump at debug level"),
+};
+const unsigned arch_nr_sandbox_ioctls = ARRAY_SIZE(arch_sandbox_ioctls);
+
 #define CORE_REG(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
 #define REG_MPIDR_EL1 ARM64_SYS_REG(3, 0, 0, 0, 5)
 #define REG_ESR_EL1 ARM64_SYS_REG(3, 0, 5, 2, 0)
