@@ -86,6 +86,10 @@ else
 	th_pass linux-panic-reboots "panic -> reboot, ptvm status 64 at $(th_when "$log" '^TH-EXIT ') s" "$log"
 fi
 
+# A triple fault is x86's: an arm64 guest that breaks this way takes its exception at EL1 (the
+# panic above covers its end).
+[ "$(uname -m)" = aarch64 ] && exit 0
+
 # A guest that triple-faults (Linux's reboot=t: an empty IDT, then int3) ends ptvm with status 65,
 # and the harness finds where it faulted: on AMD, KVM resets the vCPU on the SHUTDOWN intercept,
 # so ptvm sees only the reset vector and must say so; the rip is in the test host's kvm trace
