@@ -73,9 +73,11 @@ static const char *write_file(const char *name, const void *data, size_t len)
 }
 
 /* An Image of `len` bytes: header fields as given, the body a recognisable pattern. */
+/* An Image of len bytes (the buffer holds at least the 64-byte header: a truncated file is
+ * written with fewer) */
 static uint8_t *make_image(size_t len, uint64_t text_offset, uint64_t image_size, uint64_t flags)
 {
-	uint8_t *img = malloc(len);
+	uint8_t *img = malloc(MAX(len, (size_t)64));
 
 	assert_non_null(img);
 	for (size_t i = 0; i < len; i++)
