@@ -48,6 +48,17 @@ static int vm_routing_init_locked(struct vm *vm)
 	return 0;
 }
 
+int vm_irq_routing_init(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	if (!vm->routing)
+		ret = vm_routing_init_locked(vm);
+	pthread_mutex_unlock(&vm->irq_lock);
+	return ret;
+}
+
 static int vm_routing_commit_locked(struct vm *vm)
 {
 	return ptvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routing->table);

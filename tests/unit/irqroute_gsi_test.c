@@ -33,14 +33,17 @@ static struct {
 	unsigned nr;
 	struct kvm_irq_routing_entry e[KVM_MAX_ROUTES];
 	unsigned sets;
-	int fail_next; /* -errno for the next KVM_SET_GSI_ROUTING */
-	int msi_devid; /* KVM_CHECK_EXTENSION(KVM_CAP_MSI_DEVID) on the VM: 1 with an ITS */
+	int fail_next;	 /* -errno for the next KVM_SET_GSI_ROUTING */
+	int msi_devid;	 /* KVM_CHECK_EXTENSION(KVM_CAP_MSI_DEVID) on the VM: 1 with an ITS */
+	unsigned checks; /* KVM_CHECK_EXTENSION calls */
 } kvm;
 
 int __ptvm_ioctl(int fd, unsigned long cmd, const char *name, unsigned long arg, int quiet)
 {
 	const struct kvm_irq_routing *r = (const void *)arg;
 
+	if (cmd == KVM_CHECK_EXTENSION)
+		kvm.checks++;
 	if (cmd == KVM_CHECK_EXTENSION && arg == KVM_CAP_MSI_DEVID)
 		return kvm.msi_devid;
 	if (cmd != KVM_SET_GSI_ROUTING)
@@ -230,6 +233,26 @@ static void test_devid_where_kvm_wants_it(void **state)
 	assert_int_equal(kvm_route(gsi)->u.msi.devid, 0);
 }
 
+/*
+ * The table and KVM's answer on device IDs come at set-up (vm_irq_routing_init, once): a route
+ * the guest makes later, on a vCPU thread under its seccomp list, asks KVM nothing but
+ * KVM_SET_GSI_ROUTING (its first route used to ask KVM_CHECK_EXTENSION, which that list
+ * refuses: status 68).
+ */
+static void test_init_asks_kvm_at_set_up(void **state)
+{
+	unsigned gsi;
+
+	kvm.msi_devid = 1;
+	assert_int_equal(vm_irq_routing_init(&vm), 0);
+	assert_int_equal(kvm.checks, 1);
+	assert_int_equal(vm_msi_route_add(&vm, 0x08090040, 3, 0x18, &gsi), 0);
+	assert_int_equal(vm_msi_route_update(&vm, gsi, 0x08090040, 4), 0);
+	assert_int_equal(kvm_route(gsi)->flags, KVM_MSI_VALID_DEVID);
+	assert_int_equal(vm_irq_routing_init(&vm), 0);
+	assert_int_equal(kvm.checks, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_and_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_commit_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_devid_where_kvm_wants_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_asks_kvm_at_set_up, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, test_log_setup, test_log_teardown);
