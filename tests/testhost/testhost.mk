@@ -33,6 +33,12 @@ TH_GUEST_TARGET :=
 # the arm64 busybox for the test host and the guest image (tests/sysroot-arm64.sh)
 TH_BUSYBOX := $(BUILD)/sysroot/bin/busybox
 TH_ARCH_DEPS := $(BUILD)/sysroot/.stamp
+# the seccomp filters' test (tests/sandbox/seccomp_test.c) runs in the arm64 test host (suite
+# arm64_sandbox): qemu-user cannot load a filter. Static like the tools.
+TH_TOOLS += $(TH_DIR)/bin/seccomp_test
+$(TH_DIR)/bin/seccomp_test: $(BUILD)/obj/tests/sandbox/seccomp_test.o $(BUILD)/libptvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -static-pie -o $@ $^ $(LDLIBS)
 else
 TH_MACHINE := x86
 # bench_* suites are make bench's (they need QEMU carried into a private copy of the image)
