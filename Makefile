@@ -161,11 +161,12 @@ test-bench:
 test: test-unit test-unit-asan test-unit-tsan test-fuzz test-cli test-cli-asan test-sandbox \
 	test-guest test-guest-tsan test-bench test-testhost $(if $(filter x86,$(ARCH)),test-arm64)
 
-# arm64 from an x86_64 host: the cross build's unit tests under qemu-user and the arm64 test
-# host's suites (vmm/arm64/arch.mk, tests/testhost/testhost.mk)
+# arm64 from an x86_64 host: the cross build's unit tests under qemu-user, the cross-built
+# ptvm's hardening, and the arm64 test host's suites (vmm/arm64/arch.mk,
+# tests/testhost/testhost.mk)
 .PHONY: test-arm64
 test-arm64:
-	@$(MAKE) --no-print-directory ARCH=arm64 test-unit test-testhost
+	@$(MAKE) --no-print-directory ARCH=arm64 test-unit test-hardening test-testhost
 
 format:
 	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch] tests/unit/*/*.[ch])
