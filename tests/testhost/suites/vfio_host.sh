@@ -13,12 +13,13 @@ TMO=${TH_VFIO_TIMEOUT:-120}
 # The IOMMU units' names in /sys/class/iommu and the kernel option that turns them on (none on
 # arm64: the device tree names the SMMUv3). On arm64 a device gets its IOMMU group from its first
 # driver's probe (of_dma_configure), so the edu devices are listed once bound.
+# RAM_GPA: where vfio_hostcheck puts its guest RAM, as ptvm's machine does (arch_ram_layout).
 if [ "$(uname -m)" = aarch64 ]; then
 	MSI_WIN=0x8000000 MSI_END=0x80fffff FAULT_RE='arm-smmu-v3.*event' FAULT_WHAT=SMMU
-	UNIT_RE=smmu IOMMU_OPT= LIST_AFTER_BIND=1
+	UNIT_RE=smmu IOMMU_OPT= LIST_AFTER_BIND=1 RAM_GPA=0x40000000
 else
 	MSI_WIN=0xfee00000 MSI_END=0xfeefffff FAULT_RE='DMAR.*fault' FAULT_WHAT=DMAR
-	UNIT_RE=dmar IOMMU_OPT=intel_iommu=on LIST_AFTER_BIND=0
+	UNIT_RE=dmar IOMMU_OPT=intel_iommu=on LIST_AFTER_BIND=0 RAM_GPA=0x0
 fi
 
 if [ ! -x $HC ]; then
@@ -168,7 +169,7 @@ th_run "$log" "$TMO" $HC attach "$E1" "$E2"
 rc=$?
 conts=$(result "$log" container | sort -u | wc -l)
 json=$(out "$log" | sed -n 's/^JSON //p')
-want_map='"mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000",'
+want_map='"mappings":[{"name":"ram-low","iova":"'$RAM_GPA'","size":"0x4000000",'
 if [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ] &&
 	! echo "$json" | grep -q -F "$want_map"; then
 	th_fail vfio-host-two-devices "the JSON report lacks $want_map: $json" "$log"
