@@ -5,8 +5,13 @@
 # tests link single modules out of the library. guest/ and tests/testhost/ bring their own
 # fragments (guest.mk, testhost.mk).
 
+# The architecture ptvm is built for: the host's by default (x86 on x86_64, arm64 on aarch64).
+# Another one cross-compiles into build/$(ARCH) (make ARCH=arm64 on x86_64: vmm/arm64/arch.mk).
+HOST_ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
+ARCH ?= $(HOST_ARCH)
+ARCH_CROSS := $(if $(filter $(HOST_ARCH),$(ARCH)),0,1)
 CC ?= gcc
-BUILD ?= build
+BUILD ?= $(if $(filter 1,$(ARCH_CROSS)),build/$(ARCH),build)
 CFLAGS_COMMON := -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes -g -MMD -MP \
 	-fno-strict-aliasing
@@ -21,12 +26,16 @@ HARDEN_CFLAGS := $(if $(filter -O0,$(CFLAGS)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOUR
 	-fstack-protector-strong -fstack-clash-protection -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
-# the architecture ptvm is built for: x86 (x86_64 hosts)
-ARCH ?= x86
+# the architecture's compiler, libraries and test runner (cross or native); its rules come
+# before `all`, which stays the default goal
+.DEFAULT_GOAL := all
+-include vmm/$(ARCH)/arch.mk
+# ptvm's own link flags (an architecture's arch.mk may set them, e.g. a static cross build)
+PTVM_LDFLAGS ?= $(HARDEN_LDFLAGS)
 LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/$(ARCH)/*.c devices/*.c iommu/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
-UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_SRCS := $(wildcard tests/unit/*_test.c tests/unit/$(ARCH)/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit-asan/%)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -61,41 +70,43 @@ help:
 	@echo "make test-guest-tsan  the same on build/ptvm-tsan (ThreadSanitizer)"
 	@echo "make test-sandbox   build hardening, seccomp filters and jail (tests/sandbox)"
 	@echo "make test-testhost  suites inside the emulated test host (QEMU TCG + nested KVM)"
+	@echo "make ARCH=arm64 cross-build ptvm for arm64 into build/arm64 (test-unit, test-testhost too)"
+	@echo "make test-arm64 the arm64 unit tests (qemu-user) and the arm64 test host's suites"
 	@echo "make deps       install the Debian packages the build and tests need"
 
 deps:
 	@tests/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(ARCH_PREREQS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(HARDEN_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/%.o: %.c $(FLAGS_STAMP)
+$(BUILD)/asan/%.o: %.c $(FLAGS_STAMP) | $(ARCH_PREREQS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 $(SANITIZE) -c -o $@ $<
 
-$(BUILD)/tsan/%.o: %.c $(FLAGS_STAMP)
+$(BUILD)/tsan/%.o: %.c $(FLAGS_STAMP) | $(ARCH_PREREQS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 $(TSAN) -c -o $@ $<
 
 $(BUILD)/libptvm.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/libptvm-asan.a: $(ASAN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/libptvm-tsan.a: $(TSAN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/ptvm: $(BUILD)/obj/vmm/main.o $(BUILD)/libptvm.a
-	$(CC) $(CFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(PTVM_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libptvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HARDEN_LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/unit-asan/%: $(BUILD)/asan/tests/unit/%.o $(BUILD)/libptvm-asan.a
 	@mkdir -p $(dir $@)
@@ -113,7 +124,7 @@ $(BUILD)/ptvm-tsan: $(BUILD)/tsan/vmm/main.o $(BUILD)/libptvm-tsan.a
 
 # Unit tests run from the top of the tree (they find fixtures by relative path).
 test-unit: deps $(UNIT_BINS)
-	@tests/run-unit.sh $(UNIT_BINS)
+	@UNIT_RUNNER="$(UNIT_RUNNER)" tests/run-unit.sh $(UNIT_BINS)
 
 test-unit-asan: deps $(UNIT_ASAN_BINS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run-unit.sh $(UNIT_ASAN_BINS)
@@ -148,10 +159,17 @@ test-bench:
 # test-unit-tsan and test-guest-tsan add about 3 minutes (measured on the 2-core machine
 # under load: 110 s building and running the unit tests, 50 s for the guest programs)
 test: test-unit test-unit-asan test-unit-tsan test-fuzz test-cli test-cli-asan test-sandbox \
-	test-guest test-guest-tsan test-bench test-testhost
+	test-guest test-guest-tsan test-bench test-testhost $(if $(filter x86,$(ARCH)),test-arm64)
+
+# arm64 from an x86_64 host: the cross build's unit tests under qemu-user, the cross-built
+# ptvm's hardening, and the arm64 test host's suites (vmm/arm64/arch.mk,
+# tests/testhost/testhost.mk)
+.PHONY: test-arm64
+test-arm64:
+	@$(MAKE) --no-print-directory ARCH=arm64 test-unit test-hardening test-testhost
 
 format:
-	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(wildcard vmm/*.[ch] vmm/*/*.[ch] devices/*.[ch] iommu/*.[ch] tests/unit/*.[ch] tests/unit/*/*.[ch])
 
 clean:
 	rm -rf $(BUILD)

@@ -15,9 +15,10 @@ void msi_vector_init(struct msi_vector *v)
 	v->fd = -1;
 }
 
-int msi_vector_open(struct msi_vector *v)
+int msi_vector_open(struct msi_vector *v, uint32_t devid)
 {
 	msi_vector_init(v);
+	v->devid = devid;
 	v->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return v->fd < 0 ? -errno : 0;
 }
@@ -51,7 +52,7 @@ int msi_vector_program(struct vm *vm, struct msi_vector *v, uint64_t addr, uint3
 	if (v->fd < 0)
 		return -EBADF;
 	if (!v->routed && !masked) {
-		ret = vm_msi_route_add(vm, addr, data, &v->gsi);
+		ret = vm_msi_route_add(vm, addr, data, v->devid, &v->gsi);
 		if (ret)
 			return ret;
 		v->routed = true;

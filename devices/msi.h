@@ -25,12 +25,13 @@ struct msi_vector {
 	unsigned gsi;
 	uint64_t addr;
 	uint32_t data;
+	uint32_t devid; /* the device's PCI requester ID, which arm64's ITS translates by */
 };
 
 /* A closed vector (fd -1, no route): what msi_vector_close leaves. */
 void msi_vector_init(struct msi_vector *v);
-/* Opens the eventfd; -errno. */
-int msi_vector_open(struct msi_vector *v);
+/* Opens the eventfd for the device whose requester ID is devid; -errno. */
+int msi_vector_open(struct msi_vector *v, uint32_t devid);
 /* Unbinds, deletes the route (its GSI is free again) and closes the eventfd. */
 void msi_vector_close(struct vm *vm, struct msi_vector *v);
 /*

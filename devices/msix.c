@@ -87,7 +87,7 @@ static int msix_enable_locked(struct msix *m)
 	int ret = 0;
 
 	for (unsigned v = 0; v < m->nr_vectors && !ret; v++)
-		ret = msi_vector_open(&m->vec[v]);
+		ret = msi_vector_open(&m->vec[v], pci_device_requester_id(m->pdev));
 	if (ret) {
 		msix_rl(m, LOG_ERR, "MSI-X: cannot open %u eventfds: %s", m->nr_vectors,
 			strerror(-ret));

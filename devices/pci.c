@@ -139,18 +139,20 @@ void pci_device_set_intx_pin(struct pci_device *dev, unsigned pin)
 	dev->cfg[PCI_INTERRUPT_LINE] = (uint8_t)pci_device_intx_gsi(dev);
 }
 
+unsigned pci_windows_intx_line(const struct pci_bus_windows *win, unsigned slot, unsigned pin)
+{
+	/* must match the firmware's routing (x86: the DSDT's _PRT; arm64: the device tree's
+	 * interrupt-map, which is built from this): pin is 1-based here, 0-based (INTA = 0) in
+	 * the _PRT; the count is a power of two */
+	return win->intx_line_base + ((slot + pin - 1) & (win->intx_line_count - 1));
+}
+
 unsigned pci_device_intx_gsi(const struct pci_device *dev)
 {
-	unsigned slot = PCI_SLOT(dev->devfn), pin = dev->cfg[PCI_INTERRUPT_PIN];
-	const struct pci_bus_windows *win;
-
 	if (!dev->bus || !dev->bus->win.intx_line_count)
 		return 0; /* not plugged yet: pci_bus_add_device sets the line */
-	win = &dev->bus->win;
-	/* must match the firmware's routing (x86: the DSDT's _PRT; arm64: the device tree's
-	 * interrupt-map): pin is 1-based here, 0-based (INTA = 0) there; the count is a power
-	 * of two */
-	return win->intx_line_base + ((slot + pin - 1) & (win->intx_line_count - 1));
+	return pci_windows_intx_line(&dev->bus->win, PCI_SLOT(dev->devfn),
+				     dev->cfg[PCI_INTERRUPT_PIN]);
 }
 
 /* ---- BAR decoding ---- */

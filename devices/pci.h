@@ -95,6 +95,11 @@ int pci_device_bar_trap(struct pci_device *dev, unsigned bar, uint64_t addr, boo
 /* Sets INTx pin (1 = INTA) and the interrupt line to the GSI the DSDT's _PRT gives. */
 void pci_device_set_intx_pin(struct pci_device *dev, unsigned pin);
 unsigned pci_device_intx_gsi(const struct pci_device *dev);
+/* The requester ID the device's DMA and MSI writes carry (bus 0: its devfn). */
+static inline uint32_t pci_device_requester_id(const struct pci_device *dev)
+{
+	return dev->devfn;
+}
 
 /* Config space accessors on the raw array (little endian), for device models. */
 uint32_t pci_config_get(const struct pci_device *dev, unsigned offset, unsigned len);
@@ -110,6 +115,10 @@ struct pci_bus_windows {
 	/* wired INTx: slot s, pin p (1 = INTA) -> line base + ((s + p - 1) & (count - 1)) */
 	unsigned intx_line_base, intx_line_count;
 };
+
+/* The wired line (GSI / SPI) that slot `slot`, pin `pin` (1 = INTA) raises with these windows:
+ * what the firmware tables must describe. */
+unsigned pci_windows_intx_line(const struct pci_bus_windows *win, unsigned slot, unsigned pin);
 
 /* Type-1 configuration mechanism ports (x86). */
 #define PCI_CONFIG_ADDR_PORT 0xcf8

@@ -135,7 +135,7 @@ static int vfio_pci_msi_enable(struct vfio_pci *dp, unsigned nvec)
 	vfio_pci_intx_disable(dp);
 	msi->nvec = nvec;
 	for (unsigned i = 0; i < nvec && !ret; i++) {
-		ret = msi_vector_open(&msi->vec[i]);
+		ret = msi_vector_open(&msi->vec[i], pci_device_requester_id(&dp->pci));
 		fds[i] = msi->vec[i].fd;
 	}
 	if (!ret)

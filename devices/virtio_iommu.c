@@ -400,7 +400,7 @@ static bool virtio_iommu_poll(struct virtqueue *vq)
 	for (unsigned spins = 0;; spins++) {
 		if (virtqueue_has_work(vq))
 			return true;
-		__builtin_ia32_pause();
+		cpu_relax();
 		if (spins % 64)
 			continue;
 		clock_gettime(CLOCK_MONOTONIC, &t);

@@ -149,7 +149,8 @@ int vfio_sysfs_iommu_group(const char *bdf, int *group)
 	dev_path(path, sizeof(path), bdf, "iommu_group");
 	if (sysfs_link_name(path, name, sizeof(name))) {
 		pr_err("vfio: %s has no IOMMU group (%s missing): is the IOMMU on "
-		       "(intel_iommu=on or amd_iommu=on on the kernel command line)?",
+		       "(x86: intel_iommu=on or amd_iommu=on on the kernel command line; arm64: an "
+		       "SMMU that the firmware tables name for the device)?",
 		       bdf, path);
 		return -ENOENT;
 	}
@@ -448,6 +449,54 @@ static int sysfs_rebind(const char *bdf, const char *override, const char *drv, 
 	return 0;
 }
 
+/* Whether the host has IOMMU units at all (/sys/class/iommu not empty). */
+static bool host_has_iommu(void)
+{
+	char path[PATH_MAX];
+	struct dirent **names;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/class/iommu", vfio_sysfs_root);
+	n = scandir(path, &names, not_dot, name_cmp);
+	if (n > 0)
+		free_names(names, n);
+	else if (n == 0)
+		free(names);
+	return n > 0;
+}
+
+/*
+ * Where the IOMMU configures a device only when a driver first probes it (arm64: an SMMU named
+ * by the device tree, of_dma_configure at probe time), a device that never had a driver has no
+ * group yet: vfio-pci's probe makes it. The group is then checked as before the bind, and the
+ * bind undone when another device of the group is in host use.
+ */
+static int vfio_sysfs_bind_ungrouped(const char *bdf, int *group)
+{
+	char now[64] = "", why[512];
+	int ret;
+
+	ret = sysfs_rebind(bdf, VFIO_PCI_DRIVER, "", now, sizeof(now));
+	if (!ret && strcmp(now, VFIO_PCI_DRIVER)) {
+		pr_err("vfio bind: %s has %s%s after drivers_probe, not vfio-pci (see dmesg)", bdf,
+		       now[0] ? "driver " : "no driver", now);
+		ret = -EIO;
+	}
+	if (!ret)
+		ret = vfio_sysfs_iommu_group(bdf, group);
+	if (!ret && group_host_bound(*group, bdf, why, sizeof(why))) {
+		pr_err("vfio bind: refusing %s: IOMMU group %d also holds %s, which the host still "
+		       "uses; the whole group goes to vfio-pci or none of it (unbind those from "
+		       "their drivers first)",
+		       bdf, *group, why);
+		ret = -EBUSY;
+	}
+	if (ret)
+		sysfs_rebind(bdf, "\n", strcmp(now, VFIO_PCI_DRIVER) ? "" : VFIO_PCI_DRIVER, now,
+			     sizeof(now));
+	return ret;
+}
+
 int vfio_sysfs_bind(const char *arg)
 {
 	char bdf[VFIO_BDF_LEN], drv[64], now[64], path[PATH_MAX], why[512];
@@ -466,6 +515,16 @@ int vfio_sysfs_bind(const char *arg)
 		       "vfio-pci)",
 		       bdf, path);
 		return -ENOENT;
+	}
+	dev_path(path, sizeof(path), bdf, "iommu_group");
+	if (access(path, F_OK) && !drv[0] && host_has_iommu()) {
+		ret = vfio_sysfs_bind_ungrouped(bdf, &group);
+		if (ret)
+			return ret;
+		pr_info("vfio bind: %s moved from no driver to vfio-pci (IOMMU group %d, made by "
+			"the probe)",
+			bdf, group);
+		return 0;
 	}
 	ret = vfio_sysfs_iommu_group(bdf, &group);
 	if (ret)

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Runs each cmocka binary given, prints its output, and ends with one summary line
 # "unit: N passed, N failed" counted from cmocka's own [  PASSED  ] / [  FAILED  ] lines.
+# UNIT_RUNNER, when set, runs each binary (env syntax: "VAR=value ... qemu-aarch64-static" for a
+# cross build's tests).
 pass=0
 fail=0
 rc=0
 for t in "$@"; do
-	out=$("$t" 2>&1)
+	# shellcheck disable=SC2086 # UNIT_RUNNER is a command line by design
+	out=$(env ${UNIT_RUNNER:-} "$t" 2>&1)
 	st=$?
 	printf '%s\n' "$out"
 	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)

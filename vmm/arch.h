@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
 
 struct vm;
@@ -35,6 +36,11 @@ struct arch_platform;
 
 /* "x86_64" or "arm64", for messages. */
 extern const char arch_name[];
+/*
+ * The architecture's lines of `ptvm run --help` (each ends with a newline): what --kernel takes,
+ * --boot-protocol's values, and --debug-exit's ("" where the architecture has none).
+ */
+extern const char arch_usage_kernel[], arch_usage_boot_protocol[], arch_usage_debug_exit[];
 
 /* ---- the VM ---- */
 
@@ -70,6 +76,16 @@ int arch_irqchip_create(struct vm *vm) __must_check;
 int arch_irqchip_finalize(struct vm *vm) __must_check;
 /* Drives a wired interrupt line (x86: an IOAPIC/PIC GSI; arm64: a GIC SPI). */
 int arch_irq_line(struct vm *vm, unsigned line, bool level);
+
+struct kvm_irq_routing_entry;
+/*
+ * The irqchip routes KVM installed with the irqchip, which ptvm's GSI routing table keeps
+ * (KVM_SET_GSI_ROUTING replaces the whole table; x86: the PIC and IOAPIC pins; arm64: GSI n ->
+ * SPI n): writes at most max entries to e and returns how many; MSI routes take the GSIs from
+ * *first_msi_gsi up.
+ */
+unsigned arch_irq_routes_default(struct kvm_irq_routing_entry *e, unsigned max,
+				 unsigned *first_msi_gsi);
 
 /* ---- vCPUs ---- */
 
@@ -113,5 +129,15 @@ int arch_boot_protocol_parse(const char *arg, unsigned *out) __must_check;
  * exist by now.
  */
 int arch_boot_setup(struct vm *vm, const struct vm_config *cfg, struct platform *pl) __must_check;
+
+/* ---- the sandbox ---- */
+
+/*
+ * The ioctl requests the architecture's own code makes once the seccomp filters are on (x86:
+ * KVM_GET_REGS/SREGS; arm64: KVM_GET_ONE_REG), for vmm/sandbox.c's lists. Its set-up ioctls
+ * (vCPU init, the vGIC's KVM_CREATE_DEVICE and attributes, CPUID, ...) all come before.
+ */
+extern const struct sandbox_ioctl arch_sandbox_ioctls[];
+extern const unsigned arch_nr_sandbox_ioctls;
 
 #endif

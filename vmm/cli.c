@@ -26,14 +26,15 @@ void cli_run_usage(void)
 {
 	printf("usage: ptvm run --kernel FILE [options]\n"
 	       "\n"
-	       "  --kernel FILE          vmlinux ELF, PVH ELF or bzImage (required)\n"
+	       "%s"
 	       "  --initrd FILE          initial ramdisk\n"
 	       "  --cmdline STRING       kernel command line\n"
 	       "  --memory SIZE          guest RAM, e.g. 512M (default) or size=1G,hugepages=on\n"
 	       "  --cpus N               vCPUs (default 1)\n"
-	       "  --serial MODE          COM1 goes to: stdio (default), file=PATH, off\n"
-	       "  --boot-protocol P      auto (default: PVH if the ELF has the PVH note),\n"
-	       "                         pvh, linux64 (64-bit entry with boot_params)\n");
+	       "  --serial MODE          the serial console goes to: stdio (default), file=PATH,\n"
+	       "                         off\n"
+	       "%s",
+	       arch_usage_kernel, arch_usage_boot_protocol);
 	for (unsigned i = 0; i < nr_device_types; i++)
 		printf("  --%s %s\n                         %s\n", device_types[i].name,
 		       device_types[i].usage, device_types[i].help);
@@ -44,14 +45,15 @@ void cli_run_usage(void)
 	       "  --jail DIR             once set up, run in new namespaces with the empty\n"
 	       "                         directory DIR as a read-only root, no capabilities\n"
 	       "  --user U[:G]           once set up, run as user U, group G (names or numbers)\n"
-	       "  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n"
+	       "%s"
 	       "  --log-level LEVEL      error, warn (default), info, debug\n"
 	       "  -h, --help             this text\n"
 	       "\n"
 	       "On stdio the terminal is raw; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
 	       "Exit status: 0 guest powered off, 1 error, 64 guest reboot, 65 triple fault,\n"
 	       "66 KVM internal error, 67 unhandled exit, 68 forbidden syscall (seccomp),\n"
-	       "130 signal, V with --debug-exit.\n");
+	       "130 signal, V with --debug-exit.\n",
+	       arch_usage_debug_exit);
 }
 
 int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages)

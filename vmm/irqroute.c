@@ -1,33 +1,35 @@
 // SPDX-License-Identifier: MIT
 /*
  * KVM's GSI routing table, irqfds and ioeventfds. KVM_SET_GSI_ROUTING replaces the whole
- * table, so ptvm keeps it: the default irqchip routes (PIC pins 0-15 except the cascade,
- * IOAPIC pins 0-23) that creating the irqchip installed, plus one MSI route per GSI from 24 up;
- * a deleted route's GSI is reused.
+ * table, so ptvm keeps it: the default irqchip routes that creating the irqchip installed (the
+ * architecture's: x86 PIC and IOAPIC pins, arm64 SPIs), plus one MSI route per GSI above them;
+ * a deleted route's GSI is reused. Where KVM wants MSI routes to name their device (arm64's
+ * ITS: KVM_CAP_MSI_DEVID on the VM), each carries the device's PCI requester ID.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "ioctl.h"
 #include "log.h"
 #include "util.h"
 #include "vm.h"
 
-#define IOAPIC_PINS 24
-#define PIC_PINS 16
 /* KVM_MAX_IRQ_ROUTES (include/linux/kvm_host.h): both the most entries a table may have and
  * the first GSI number KVM refuses */
 #define VM_IRQ_ROUTES_MAX 4096
 
 /*
  * KVM_SET_GSI_ROUTING replaces the whole table, so ptvm keeps it, with the GSIs its MSI
- * routes use: the lowest free GSI above the IOAPIC pins is handed out, and a deleted route
+ * routes use: the lowest free GSI above the irqchip's pins is handed out, and a deleted route
  * gives its GSI back (a guest toggling MSI-X must not run KVM out of GSIs).
  */
 struct vm_irq_routing {
 	uint64_t msi_gsi_used[VM_IRQ_ROUTES_MAX / 64];
 	unsigned nr_msi, peak_msi;
+	unsigned first_msi_gsi;	       /* above the architecture's irqchip routes */
+	bool msi_devid;		       /* KVM wants a device ID with each MSI route (arm64's ITS) */
 	struct kvm_irq_routing *table; /* in the same allocation, after this struct */
 };
 
@@ -35,30 +37,26 @@ static int vm_routing_init_locked(struct vm *vm)
 {
 	struct vm_irq_routing *rt;
 	struct kvm_irq_routing *r;
-	unsigned n = 0;
 
 	rt = calloc(1, sizeof(*rt) + sizeof(*r) + VM_IRQ_ROUTES_MAX * sizeof(r->entries[0]));
 	if (!rt)
 		return -ENOMEM;
 	r = rt->table = (struct kvm_irq_routing *)(rt + 1);
-	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
-		if (pin < PIC_PINS && pin != 2) {
-			r->entries[n].gsi = pin;
-			r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-			r->entries[n].u.irqchip.irqchip =
-			    pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-			r->entries[n].u.irqchip.pin = pin % 8;
-			n++;
-		}
-		r->entries[n].gsi = pin;
-		r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		r->entries[n].u.irqchip.pin = pin;
-		n++;
-	}
-	r->nr = n;
+	r->nr = arch_irq_routes_default(r->entries, VM_IRQ_ROUTES_MAX, &rt->first_msi_gsi);
+	rt->msi_devid = ptvm_ioctl_val_quiet(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID) > 0;
 	vm->routing = rt;
 	return 0;
+}
+
+int vm_irq_routing_init(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	if (!vm->routing)
+		ret = vm_routing_init_locked(vm);
+	pthread_mutex_unlock(&vm->irq_lock);
+	return ret;
 }
 
 static int vm_routing_commit_locked(struct vm *vm)
@@ -66,14 +64,14 @@ static int vm_routing_commit_locked(struct vm *vm)
 	return ptvm_ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routing->table);
 }
 
-/* The lowest GSI no route uses, above the IOAPIC pins; -ENOSPC when KVM has none left. */
+/* The lowest GSI no route uses, above the irqchip's pins; -ENOSPC when KVM has none left. */
 static int vm_gsi_alloc_locked(struct vm_irq_routing *rt)
 {
-	for (unsigned w = IOAPIC_PINS / 64; w < ARRAY_SIZE(rt->msi_gsi_used); w++) {
+	for (unsigned w = rt->first_msi_gsi / 64; w < ARRAY_SIZE(rt->msi_gsi_used); w++) {
 		uint64_t used = rt->msi_gsi_used[w];
 
-		if (w == IOAPIC_PINS / 64)
-			used |= (1ULL << (IOAPIC_PINS % 64)) - 1;
+		if (w == rt->first_msi_gsi / 64)
+			used |= (1ULL << (rt->first_msi_gsi % 64)) - 1;
 		if (used != UINT64_MAX) {
 			unsigned gsi = w * 64 + (unsigned)__builtin_ctzll(~used);
 
@@ -99,7 +97,7 @@ static struct kvm_irq_routing_entry *vm_route_find_locked(struct vm *vm, unsigne
 	return NULL;
 }
 
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
 {
 	struct kvm_irq_routing_entry *e;
 	struct vm_irq_routing *rt;
@@ -126,6 +124,10 @@ int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
 	e->u.msi.address_lo = (uint32_t)addr;
 	e->u.msi.address_hi = (uint32_t)(addr >> 32);
 	e->u.msi.data = data;
+	if (rt->msi_devid) {
+		e->flags = KVM_MSI_VALID_DEVID;
+		e->u.msi.devid = devid;
+	}
 	ret = vm_routing_commit_locked(vm);
 	if (ret) {
 		rt->table->nr--;
@@ -135,8 +137,8 @@ int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
 	*gsi = e->gsi;
 	rt->nr_msi++;
 	rt->peak_msi = MAX(rt->peak_msi, rt->nr_msi);
-	pr_debug("kvm: MSI route gsi %u -> addr 0x%llx data 0x%x", e->gsi, (unsigned long long)addr,
-		 data);
+	pr_debug("kvm: MSI route gsi %u -> addr 0x%llx data 0x%x%s devid 0x%x", e->gsi,
+		 (unsigned long long)addr, data, rt->msi_devid ? "" : " (no)", devid);
 out_unlock:
 	pthread_mutex_unlock(&vm->irq_lock);
 	return ret;

@@ -32,14 +32,16 @@ int vm_register_pio(struct vm *vm, struct bus_dev *dev) __attribute__((warn_unus
 void vm_unregister_pio(struct vm *vm, struct bus_dev *dev);
 int vm_register_mmio(struct vm *vm, struct bus_dev *dev) __attribute__((warn_unused_result));
 void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev);
-/* Drives an in-kernel irqchip input (PIC/IOAPIC pin) to level. */
+/* Drives an in-kernel irqchip input (x86: a PIC/IOAPIC pin; arm64: a GIC SPI) to level. */
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level);
 /*
  * MSI routes: a GSI whose KVM route is an MSI (address, data). Devices bind an irqfd to
- * the GSI and write the eventfd to raise the interrupt without leaving their thread.
+ * the GSI and write the eventfd to raise the interrupt without leaving their thread. devid is
+ * the device's PCI requester ID (pci_device_requester_id): arm64's ITS translates by it, x86
+ * ignores it; an update keeps it.
  */
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
-	__attribute__((warn_unused_result));
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
+    __attribute__((warn_unused_result));
 int vm_msi_route_update(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
 void vm_msi_route_del(struct vm *vm, unsigned gsi);
 /* Binds eventfd fd to gsi (resample_fd >= 0 for level-triggered INTx); -errno. */

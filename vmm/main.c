@@ -137,7 +137,10 @@ static int ptvm_vcpus_init(struct ptvm *p)
 			return ret;
 	}
 	/* arm64's vGIC is initialised once every vCPU exists */
-	return arch_irqchip_finalize(vm);
+	ret = arch_irqchip_finalize(vm);
+	/* then the routing table, with what KVM wants of MSI routes (asked now, not by the
+	 * vCPU thread that adds the first route under its seccomp list) */
+	return ret ? ret : vm_irq_routing_init(vm);
 }
 
 static void ptvm_vcpus_exit(struct ptvm *p)

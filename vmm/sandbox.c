@@ -31,6 +31,7 @@
 #include <linux/seccomp.h>
 #include <linux/filter.h>
 
+#include "arch.h"
 #include "log.h"
 #include "term.h"
 #include "util.h"
@@ -152,24 +153,12 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	  .why = "a new thread loads its kind's filter" },
 };
 
-struct sandbox_ioctl {
-	unsigned long request;
-	const char *name;
-	unsigned kinds;
-	const char *why;
-};
-
-#define IOCTL(req, kinds_, why_)                                                                   \
-	{                                                                                          \
-		req, #req, kinds_, why_                                                            \
-	}
+#define IOCTL SANDBOX_IOCTL
 
 static const struct sandbox_ioctl sandbox_ioctls[] = {
 	IOCTL(TCSETS, ALL, "the SIGSYS and crash handlers restore the terminal"),
 	IOCTL(TCGETS, M, "isatty(stdin) for the Ctrl-A escape"),
 	IOCTL(KVM_RUN, V, "run the guest"),
-	IOCTL(KVM_GET_REGS, M | V, "rip of a failed vCPU; register dump at debug level"),
-	IOCTL(KVM_GET_SREGS, M | V, "register dump at debug level"),
 	IOCTL(KVM_IRQ_LINE, M | V | I, "INTx and COM1 interrupts (stdin input, device I/O)"),
 	IOCTL(KVM_SET_GSI_ROUTING, M | V, "MSI/MSI-X routes the guest programs; teardown"),
 	IOCTL(KVM_IRQFD, M | V, "bind a vector's eventfd to its route; teardown"),
@@ -192,6 +181,32 @@ static const char *const sandbox_thread_names[SANDBOX_THREAD_NR] = {
 	[SANDBOX_THREAD_IO] = "device I/O",
 	[SANDBOX_THREAD_SPAWNER] = "spawner",
 };
+
+/* The ioctl table: the arch-neutral requests above, then the architecture's own. */
+static size_t sandbox_nr_ioctls(void)
+{
+	return ARRAY_SIZE(sandbox_ioctls) + arch_nr_sandbox_ioctls;
+}
+
+static const struct sandbox_ioctl *sandbox_ioctl_at(size_t i)
+{
+	return i < ARRAY_SIZE(sandbox_ioctls)
+		   ? &sandbox_ioctls[i]
+		   : &arch_sandbox_ioctls[i - ARRAY_SIZE(sandbox_ioctls)];
+}
+
+/*
+ * A syscall's number on this architecture, or -1 where it has none: libseccomp knows every
+ * name of every architecture and answers a negative pseudo-number for the ones this one
+ * lacks (arm64 has no open, poll, epoll_wait: only openat, ppoll, epoll_pwait), which no
+ * rule must be added for.
+ */
+static int sandbox_syscall_nr(const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	return nr < 0 ? -1 : nr;
+}
 
 /* ---- state ---- */
 
@@ -318,9 +333,9 @@ static int sandbox_add_rules(scmp_filter_ctx ctx, unsigned kind_bit)
 
 	for (size_t i = 0; i < ARRAY_SIZE(sandbox_syscalls); i++) {
 		const struct sandbox_syscall *e = &sandbox_syscalls[i];
-		int nr = seccomp_syscall_resolve_name(e->name);
+		int nr = sandbox_syscall_nr(e->name);
 
-		if (!(e->kinds & kind_bit) || nr == __NR_SCMP_ERROR)
+		if (!(e->kinds & kind_bit) || nr < 0)
 			continue;
 		if (!strcmp(e->name, "tgkill")) {
 			/* to threads of this process only */
@@ -338,8 +353,8 @@ static int sandbox_add_rules(scmp_filter_ctx ctx, unsigned kind_bit)
 			return ret;
 		}
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(sandbox_ioctls); i++) {
-		const struct sandbox_ioctl *e = &sandbox_ioctls[i];
+	for (size_t i = 0; i < sandbox_nr_ioctls(); i++) {
+		const struct sandbox_ioctl *e = sandbox_ioctl_at(i);
 
 		if (!(e->kinds & kind_bit))
 			continue;
@@ -643,8 +658,7 @@ unsigned sandbox_seccomp_count(enum sandbox_thread kind, unsigned *nr_ioctls)
 		const struct sandbox_syscall *e = &sandbox_syscalls[i];
 		bool first = true;
 
-		if (!sandbox_kind_has(e, kind) ||
-		    seccomp_syscall_resolve_name(e->name) == __NR_SCMP_ERROR)
+		if (!sandbox_kind_has(e, kind) || sandbox_syscall_nr(e->name) < 0)
 			continue;
 		/* count each syscall once, however many argument rules it has */
 		for (size_t j = 0; j < i && first; j++)
@@ -652,8 +666,8 @@ unsigned sandbox_seccomp_count(enum sandbox_thread kind, unsigned *nr_ioctls)
 				  !strcmp(sandbox_syscalls[j].name, e->name));
 		n += first;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(sandbox_ioctls); i++)
-		nio += !!(sandbox_ioctls[i].kinds & bit);
+	for (size_t i = 0; i < sandbox_nr_ioctls(); i++)
+		nio += !!(sandbox_ioctl_at(i)->kinds & bit);
 	if (nio)
 		n++; /* ioctl itself */
 	if (nr_ioctls)
@@ -677,8 +691,8 @@ void sandbox_seccomp_print(FILE *f)
 		sandbox_print_kinds(f, e->kinds);
 		fprintf(f, "%-16s %s\n", e->name, e->why);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(sandbox_ioctls); i++) {
-		const struct sandbox_ioctl *e = &sandbox_ioctls[i];
+	for (size_t i = 0; i < sandbox_nr_ioctls(); i++) {
+		const struct sandbox_ioctl *e = sandbox_ioctl_at(i);
 
 		sandbox_print_kinds(f, e->kinds);
 		fprintf(f, "ioctl %-26s %s\n", e->name, e->why);

@@ -28,6 +28,25 @@ enum sandbox_thread {
 	SANDBOX_THREAD_NR,
 };
 
+/* A set of thread kinds: SANDBOX_KIND(MAIN) | SANDBOX_KIND(VCPU) */
+#define SANDBOX_KIND(k) (1u << SANDBOX_THREAD_##k)
+
+/*
+ * An ioctl request the lists of some thread kinds let through, with why. vmm/sandbox.c has
+ * the arch-neutral ones; each architecture adds its own (arch_sandbox_ioctls, vmm/arch.h).
+ */
+struct sandbox_ioctl {
+	unsigned long request;
+	const char *name;
+	unsigned kinds; /* SANDBOX_KIND() bits */
+	const char *why;
+};
+
+#define SANDBOX_IOCTL(req, kinds_, why_)                                                           \
+	{                                                                                          \
+		req, #req, kinds_, why_                                                            \
+	}
+
 /* --seccomp on|log|off */
 enum sandbox_seccomp {
 	SANDBOX_SECCOMP_ON,  /* a forbidden syscall ends ptvm: one line, exit status 68 */

@@ -21,6 +21,16 @@
 
 #define __must_check __attribute__((warn_unused_result))
 
+/* A spin-wait's pause (x86 pause, arm64 yield): lets a sibling hardware thread run. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* True when [a, a+alen) and [b, b+blen) share a byte; lengths are non-zero. */
 static inline int ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {

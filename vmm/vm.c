@@ -15,17 +15,9 @@
 #include "log.h"
 #include "util.h"
 
-static const struct {
-	int cap;
-	const char *name;
-} vm_required_caps[] = {
-#define CAP(c)                                                                                     \
-	{                                                                                          \
-		c, #c                                                                              \
-	}
-	CAP(KVM_CAP_USER_MEMORY), CAP(KVM_CAP_IRQ_ROUTING),    CAP(KVM_CAP_IRQFD),
-	CAP(KVM_CAP_IOEVENTFD),	  CAP(KVM_CAP_IMMEDIATE_EXIT), CAP(KVM_CAP_MP_STATE),
-#undef CAP
+static const struct vm_cap vm_required_caps[] = {
+	VM_CAP(KVM_CAP_USER_MEMORY), VM_CAP(KVM_CAP_IRQ_ROUTING),    VM_CAP(KVM_CAP_IRQFD),
+	VM_CAP(KVM_CAP_IOEVENTFD),   VM_CAP(KVM_CAP_IMMEDIATE_EXIT), VM_CAP(KVM_CAP_MP_STATE),
 };
 
 struct memmap *vm_memmap(struct vm *vm)
@@ -138,6 +130,17 @@ static void vm_memslot_region_del(struct memmap_listener *l, struct memmap_regio
 	r->kvm_slot = -1;
 }
 
+int vm_require_caps(struct vm *vm, const struct vm_cap *caps, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
+			pr_err("/dev/kvm: missing capability %s", caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
 static int vm_check_caps(struct vm *vm)
 {
 	int ver = ptvm_ioctl_val_quiet(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -151,12 +154,8 @@ static int vm_check_caps(struct vm *vm)
 		pr_err("/dev/kvm: API version %d, ptvm needs %d", ver, KVM_API_VERSION);
 		return -ENOTSUP;
 	}
-	for (unsigned i = 0; i < ARRAY_SIZE(vm_required_caps); i++) {
-		if (ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, vm_required_caps[i].cap) <= 0) {
-			pr_err("/dev/kvm: missing capability %s", vm_required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
+	if (vm_require_caps(vm, vm_required_caps, ARRAY_SIZE(vm_required_caps)))
+		return -ENOTSUP;
 	vm->max_vcpus = ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (vm->max_vcpus <= 0)
 		vm->max_vcpus = ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);

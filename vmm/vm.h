@@ -56,11 +56,27 @@ struct vm {
 	int stop_fd; /* eventfd: written when a device or vCPU asks the VM to end */
 };
 
+/* A KVM capability and its name, for one clear line when the host lacks it. */
+struct vm_cap {
+	int cap;
+	const char *name;
+};
+#define VM_CAP(c) { c, #c }
+
+/* -ENOTSUP after one pr_err naming the first of caps the host's KVM lacks. */
+int vm_require_caps(struct vm *vm, const struct vm_cap *caps, unsigned n);
+
 /* Opens /dev/kvm, checks the API version and every capability ptvm relies on. */
 int vm_create(struct vm **out);
 void vm_destroy(struct vm *vm);
 /* Creates guest RAM (memfd, optionally hugetlb) and adds its banks to the map; -errno. */
 int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages);
+/*
+ * Makes the GSI routing table and asks KVM what MSI routes need (KVM_CAP_MSI_DEVID: arm64's
+ * ITS wants device IDs), once the irqchip is complete: at set-up, so that a route the guest
+ * makes later on a vCPU thread asks KVM nothing its seccomp list does not allow. 0 or -errno.
+ */
+int vm_irq_routing_init(struct vm *vm);
 /* Frees the GSI routing table ptvm keeps (vm_destroy). */
 void vm_irq_routing_free(struct vm *vm);
 /* MSI routes in place now, and the most there ever were. */

@@ -4,6 +4,7 @@
 # /lib/modules/load-order for the init to insmod), and extra files.
 #
 # usage: mkinitramfs.sh [-k KERNEL_ROOT] [-i INIT] [-m "MODULE ..."] [-d "MODULE ..."] [-f SRC=DEST]... [-z gzip|none] OUT
+#        (env BUSYBOX: the busybox-static to carry, default the host's)
 #   -k  the unpacked kernel package (default build/testhost/kernel, see tests/testhost/fetch-kernel.sh)
 #   -i  the file that becomes /init (default guest/linux/init beside this script)
 #   -m  modules to carry (default: $GUEST_MODULES below; names as in modules.dep, - or _ alike)
@@ -17,8 +18,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Modules the Linux guest loads at boot: the virtio drivers for ptvm's devices, which the
 # Debian cloud kernel has as modules (8250, the PCI host bridge, ACPI, ext4 with crc32c, are
-# built in). Loading a driver whose device is absent costs nothing but the insmod.
-GUEST_MODULES="virtio_pci virtio_blk virtio_net virtio_console virtio_balloon virtio_rng"
+# built in), and ext4 with its checksum driver (crc32c_generic, which ext4 asks the crypto API
+# for by name) and nvme (for a passed-through NVMe), modules in Debian's generic arm64 kernel.
+# A module the kernel has built in (modules.builtin) is left out. The guest's init loads the
+# device drivers only when their device is there.
+GUEST_MODULES="virtio_pci virtio_blk virtio_net virtio_console virtio_balloon virtio_rng ext4 \
+crc32c_generic nvme"
 
 KROOT=build/testhost/kernel
 INIT=$HERE/init
@@ -47,7 +52,9 @@ shift $((OPTIND - 1))
 DEST=$1
 case $COMPRESS in gzip | none) ;; *) echo "mkinitramfs: -z $COMPRESS: want gzip or none" >&2; exit 1 ;; esac
 
-BUSYBOX=$(command -v busybox || true)
+# BUSYBOX: another architecture's busybox-static (the arm64 test host's, from
+# tests/sysroot-arm64.sh); its applet list is the host's busybox's (the same Debian release)
+BUSYBOX=${BUSYBOX:-$(command -v busybox || true)}
 [ -n "$BUSYBOX" ] || { echo "mkinitramfs: busybox not found (install busybox-static)" >&2; exit 1; }
 ldd "$BUSYBOX" 2>&1 | grep -q 'not a dynamic' ||
 	{ echo "mkinitramfs: $BUSYBOX is not static (install busybox-static)" >&2; exit 1; }
@@ -57,7 +64,8 @@ R=$(mktemp -d)
 trap 'rm -rf "$R"' EXIT
 mkdir -p "$R/bin" "$R/sbin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/run" "$R/lib/modules"
 cp "$BUSYBOX" "$R/bin/busybox"
-for a in $("$BUSYBOX" --list); do
+APPLETS=$("$BUSYBOX" --list 2>/dev/null || busybox --list)
+for a in $APPLETS; do
 	[ "$a" = busybox ] || ln -s busybox "$R/bin/$a"
 done
 cp "$INIT" "$R/init"

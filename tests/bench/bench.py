@@ -8,7 +8,7 @@ time: the exit status is non-zero only when the harness itself could not run (a 
 not start, a guest that fails, an unparsable result) -- and then the row says so too.
 
     tests/bench/bench.py [--quick] [--build DIR]
-                         [--only startup,memory,exits,blk,net,testhost,passthrough]
+                         [--only startup,memory,exits,blk,net,viommu,testhost,passthrough,arm64]
 
 --quick (make bench QUICK=1): few repetitions and small counts, well under two minutes on a
 2-core machine, for `make test` to check that the harness still runs and writes its table.
@@ -1027,6 +1027,102 @@ class Bench:
                  "on a timer of the emulator): its round trip measures the emulator, not ptvm; "
                  "ptvm's share is the exits per DMA above", chart=False)
 
+    # ---- the arm64 test host: ptvm against QEMU -M virt ----
+
+    def fig_arm64(self):
+        """Start-up, Linux boot and memory of the arm64 ptvm against QEMU -M virt (issue 11)."""
+        fig = ("arm64: exec to first guest instruction, to init, to power-off; memory "
+               "(ptvm vs QEMU -M virt)")
+        if self.quick:
+            self.row(fig, "full run only", "full run only",
+                     "measured inside the arm64 test host by `make bench` (a few minutes under "
+                     "QEMU TCG), not by the quick run", chart=False)
+            return
+        arm = os.path.join(self.build, "arm64")  # make ARCH=arm64's BUILD below this one
+        log("arm64 test host: building its image (make ARCH=arm64 testhost-image) and "
+            "fetching QEMU for arm64")
+        with open(os.path.join(self.raw, "arm64-make.out"), "w") as out:
+            st = subprocess.run(["make", "-s", "ARCH=arm64", "BUILD=" + arm, "testhost-image"],
+                                stdout=out, stderr=subprocess.STDOUT)
+            if not st.returncode:
+                st = subprocess.run(["tests/bench/fetch-qemu-arm64.sh",
+                                     os.path.join(arm, "qemu")], stdout=out,
+                                    stderr=subprocess.STDOUT)
+        if st.returncode:
+            self.fail("arm64: image or QEMU fetch failed (raw/arm64-make.out)")
+            return
+        # a private build dir with QEMU in its image; the shared one stays the tests'
+        thb = os.path.join(self.out, "th-arm64")
+        os.makedirs(os.path.join(thb, "testhost"), exist_ok=True)
+        kdir = os.path.join(thb, "testhost", "kernel")
+        if not os.path.islink(kdir):
+            os.symlink(os.path.abspath(os.path.join(arm, "testhost", "kernel")), kdir)
+        img = os.path.join(thb, "testhost", "host-initramfs.cpio")
+        env = dict(os.environ, BUILD=arm, MACHINE="arm64",
+                   BUSYBOX=os.path.join(arm, "sysroot", "bin", "busybox"),
+                   EXTRA_FILES=os.path.join(arm, "qemu") + "=/qemu")
+        with open(os.path.join(self.raw, "arm64-mkhost.out"), "w") as out:
+            st = subprocess.run(["tests/testhost/mkhost.sh", img], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+        if st.returncode:
+            self.fail("arm64: mkhost.sh with QEMU failed (raw/arm64-mkhost.out)")
+            return
+        mb = os.path.getsize(img) / 1e6
+        log("arm64 test host: image %.0f MB with QEMU; running bench_arm64" % mb)
+        env = dict(os.environ, BUILD=thb, TH_MEM="1536M",
+                   TH_APPEND="TH_BENCH=1 TH_BENCH_REPS=%d" % 3)
+        t0 = time.monotonic()
+        with open(os.path.join(self.raw, "arm64.out"), "w") as f:
+            st = subprocess.run(["tests/testhost/run.sh", "--machine", "arm64", "--timeout",
+                                 "900", "bench_arm64"], env=env, stdout=f,
+                                stderr=subprocess.STDOUT)
+        with open(os.path.join(self.raw, "arm64.out"), errors="replace") as f:
+            text = f.read()
+        log("arm64 test host: done in %.0f s (status %d)" % (time.monotonic() - t0,
+                                                              st.returncode))
+        if st.returncode:
+            self.fail("arm64: run.sh exited %d (raw/arm64.out, %s/testhost/logs/latest.log)"
+                      % (st.returncode, thb))
+        passes = dict(re.findall(r"^\s*PASS (bench-arm64\S*) \((.*)\)\s*$", text, re.M))
+        how = ("inside the arm64 test host (QEMU TCG virt with EL2, GICv3, SMMUv3, 2 vCPUs, "
+               "1.5 GiB; its KVM in VHE mode), suite tests/testhost/suites/bench_arm64.sh: "
+               "Debian arm64 Image, guest/linux busybox initrd, 512 MiB, \"panic=-1 quiet "
+               "ptvm.boot=poweroff\" (the init powers off after its first line); median of 3, "
+               "the VMMs taking turns; QEMU 7.2 -M virt,gic-version=3 -accel kvm -cpu host "
+               "-nodefaults, carried into the image (%.0f MB with it) with its libraries; %s")
+
+        def vals(vmm, c):
+            m = re.match(r"first ([\d.-]+) ms, init ([\d.]+) s, exit ([\d.]+) s",
+                         passes.get("bench-arm64-%s-%dcpu" % (vmm, c), ""))
+            if not m:
+                return None
+            return [float(x) if x != "-" else "not traced" for x in m.groups()]
+        for c in (1, 2):
+            p, q = vals("ptvm", c), vals("qemu-virt", c)
+            for i, (what, unit, desc) in enumerate((
+                    ("exec to first guest instruction (ms)", "ms",
+                     "ftrace in the test host: sched_process_exec of the VMM to the first "
+                     "kvm_entry event"),
+                    ("Linux boot to init (s)", "s", "seconds from the VMM's exec to the "
+                     "init's PTVM-GUEST-INIT line"),
+                    ("Linux boot to power-off (s)", "s", "to the VMM's exit"))):
+                self.row("arm64: %s, %d vCPU, QEMU virt" % (what, c),
+                         p[i] if p else "failed (raw/arm64.out)",
+                         q[i] if q else "failed (raw/arm64.out)", how % (mb, desc),
+                         fmt="%.2f")
+        mem = {}
+        for vmm in ("ptvm", "qemu-virt"):
+            m = re.match(r"pss ([\d.-]+) MiB, rss ([\d.-]+) MiB",
+                         passes.get("bench-arm64-memory-" + vmm, ""))
+            mem[vmm] = (float(m.group(1)), float(m.group(2))) if m else None
+        for i, what in ((0, "PSS"), (1, "RSS")):
+            self.row("arm64: VMM %s minus guest RAM (MiB), QEMU virt" % what,
+                     mem["ptvm"][i] if mem["ptvm"] else "failed (raw/arm64.out)",
+                     mem["qemu-virt"][i] if mem["qemu-virt"] else "failed (raw/arm64.out)",
+                     how % (mb, "1 vCPU, the guest idling after init (ptvm.boot=hold); "
+                            "/proc/PID/smaps Pss (Rss) minus the Pss of the 512 MiB guest RAM "
+                            "mapping"), fmt="%.1f", chart=(i == 0))
+
     # ---- output ----
 
     def write(self, started):
@@ -1133,7 +1229,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--build", default="build")
-    ap.add_argument("--only", default="startup,memory,exits,blk,net,viommu,testhost,passthrough")
+    ap.add_argument("--only", default="startup,memory,exits,blk,net,viommu,testhost,passthrough,arm64")
     args = ap.parse_args()
     b = Bench(args)
     started = time.time()
@@ -1150,7 +1246,7 @@ def main():
     b.measure_tsc()
     figs = {"startup": b.fig_startup, "memory": b.fig_memory, "exits": b.fig_exits,
             "blk": b.fig_blk, "net": b.fig_net, "viommu": b.fig_viommu,
-            "testhost": b.fig_testhost, "passthrough": b.fig_passthrough}
+            "testhost": b.fig_testhost, "passthrough": b.fig_passthrough, "arm64": b.fig_arm64}
     for name in args.only.split(","):
         if name not in figs:
             print("bench: --only %s: no such figure (have %s)" % (name, ",".join(figs)),

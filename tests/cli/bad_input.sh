@@ -179,6 +179,12 @@ bad kernel_missing "kvm" "/nonexistent/vmlinux" "$ptvm" run --kernel /nonexisten
 bad kernel_directory "kvm" "$tmp/initrd-dir" "$ptvm" run --kernel "$tmp/initrd-dir"
 bad kernel_not_a_kernel "kvm" "$tmp/notes.txt" "$ptvm" run --kernel "$tmp/notes.txt"
 bad kernel_empty "kvm" "$tmp/empty.img" "$ptvm" run --kernel "$tmp/empty.img"
+# the other architecture's kernel: an arm64 Image ("ARM\x64" at 0x38), named as such (issue 11;
+# the arm64 test host's arm64_cli suite gives x86 kernels to the arm64 ptvm)
+head -c 65536 /dev/zero >"$tmp/Image-arm64"
+printf 'ARM\144' | dd of="$tmp/Image-arm64" bs=1 seek=56 conv=notrunc 2>/dev/null
+bad kernel_arm64_image "kvm" "$tmp/Image-arm64;an arm64 Image;x86_64" \
+	"$ptvm" run --kernel "$tmp/Image-arm64"
 bad kernel_truncated_100_bytes "kvm hello" "$tmp/hello-100.elf;truncated" \
 	"$ptvm" run --kernel "$tmp/hello-100.elf"
 bad kernel_truncated_segments "kvm hello" "$tmp/hello-nosegs.elf;truncated" \

@@ -8,6 +8,12 @@
 
 TH_LOGS=/tmp/testhost-logs
 mkdir -p $TH_LOGS
+# The Linux guest's kernel for ptvm on this test host's architecture (an x86 vmlinux or an arm64
+# Image; mkhost.sh carries the machine's own).
+case $(uname -m) in
+aarch64) TH_GUEST_KERNEL=/guest/linux/Image ;;
+*) TH_GUEST_KERNEL=/guest/linux/vmlinux ;;
+esac
 TH_CR=$(printf '\r')
 
 # The sandbox variant (suite "jail" sets these and runs other suites again): TH_PTVM is how a

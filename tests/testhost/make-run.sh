@@ -39,11 +39,14 @@ fi
 if [ "$where" = host ]; then
 	echo "make run: booting on this machine's /dev/kvm: $why"
 	echo "make run: Ctrl-A x quits ptvm; 'exit' in the shell powers the guest off"
-	exec "$BUILD/ptvm" run --kernel "$K/vmlinux" --initrd "$IMG" --memory "$MEMORY" \
+	# the machine's own kernel: arm64's Image (make ARCH=arm64 run on an arm64 host), else vmlinux
+	kernel=$K/vmlinux
+	[ -e "$K/Image" ] && kernel=$K/Image
+	exec "$BUILD/ptvm" run --kernel "$kernel" --initrd "$IMG" --memory "$MEMORY" \
 		--cpus "$CPUS" --cmdline "console=ttyS0 ptvm.cpus=$CPUS"
 fi
 echo "make run: booting inside the emulated test host (QEMU TCG with nested KVM): $why"
 echo "make run: the test host boots first (a few seconds), then ptvm boots the guest inside it;"
 echo "make run: Ctrl-A x quits ptvm and with it the test host"
 BUILD=$BUILD "$HERE/mkhost.sh" "$BUILD/testhost/host-initramfs.cpio"
-exec env BUILD="$BUILD" "$HERE/run.sh" --shell --cpus "$CPUS"
+exec env BUILD="$BUILD" "$HERE/run.sh" --shell --cpus "$CPUS" --machine "${TH_MACHINE_TYPE:-x86}"

@@ -1,15 +1,21 @@
 #!/bin/bash
 # Boots the emulated test host once and runs the named suites inside it, or attaches the console.
 #
-# usage: tests/testhost/run.sh [--timeout SECONDS] SUITE...    e.g. run.sh guest linux
-#        tests/testhost/run.sh --shell [--cpus N]   boot the Linux guest under ptvm in the test
-#                                                   host, its console on this terminal
+# usage: tests/testhost/run.sh [--timeout SECONDS] [--machine x86|arm64] SUITE...
+#                                                   e.g. run.sh guest linux
+#        tests/testhost/run.sh --shell [--cpus N] [--machine x86|arm64]   boot the Linux guest
+#                                                   under ptvm in the test host, its console on
+#                                                   this terminal
 # env: BUILD (build), TH_SMP (test host vCPUs, 2), TH_MEM (test host RAM, 1G), TH_APPEND
-#      (more test-host kernel parameters, e.g. TH_LINUX_CPUS=2 for the suites)
+#      (more test-host kernel parameters, e.g. TH_LINUX_CPUS=2 for the suites),
+#      TH_MACHINE_TYPE (the default of --machine: x86)
 #
-# The test host is QEMU TCG q35 with an emulated SVM CPU (so its kvm-amd works: nested KVM that
-# runs guest ring 0 fast), an intel-iommu, two edu PCI devices (for the VFIO suites) and the
-# passthrough suite's NVMe, NICs, ivshmem and ROM (pt-devices.sh; TH_PT_DEVICES=0 drops them). The
+# Two machine types (--machine); everything but the machine's lists below is the same for both.
+# x86: QEMU TCG q35 with an emulated SVM CPU (so its kvm-amd works: nested KVM that runs guest
+# ring 0 fast), an intel-iommu, two edu PCI devices (for the VFIO suites) and the passthrough
+# suite's NVMe, NICs, ivshmem and ROM (pt-devices.sh; TH_PT_DEVICES=0 drops them).
+# arm64 (make ARCH=arm64, BUILD=build/arm64): QEMU TCG virt with EL2 (its built-in KVM runs in
+# VHE mode), GICv3 and an SMMUv3, with the same devices behind the SMMUv3. The
 # whole console goes to $BUILD/testhost/logs/<time>-<suites>.log with a timestamp per line;
 # this script prints the result lines (PASS/FAIL), the boot and suite times, and ends with
 #   testhost: N passed, N failed
@@ -25,13 +31,15 @@ KERNEL=$BUILD/testhost/kernel/bzImage
 TMO=900
 SHELL_MODE=0
 CPUS=2
+TYPE=${TH_MACHINE_TYPE:-x86}
 SUITES=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) TMO=${2:?--timeout needs seconds}; shift ;;
 	--shell) SHELL_MODE=1 ;;
 	--cpus) CPUS=${2:?--cpus needs a number}; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	--machine) TYPE=${2:?--machine needs x86 or arm64}; shift ;;
+	-h | --help) sed -n '2,26p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 1 ;;
 	*) SUITES+=("$1") ;;
 	esac
@@ -41,6 +49,11 @@ if [ $SHELL_MODE = 0 ] && [ ${#SUITES[@]} = 0 ]; then
 	echo "run.sh: name at least one suite (have: $(ls "$HERE/suites" | sed 's/\.sh$//' | tr '\n' ' ')), or --shell" >&2
 	exit 1
 fi
+case $TYPE in
+x86) ;;
+arm64) KERNEL=$BUILD/testhost/kernel/Image ;;
+*) echo "run.sh: --machine $TYPE: x86 or arm64" >&2; exit 1 ;;
+esac
 for f in "$IMG" "$KERNEL"; do
 	[ -e "$f" ] || { echo "run.sh: $f missing (make test-testhost builds it)" >&2; exit 1; }
 done
@@ -54,31 +67,49 @@ fi
 # The passthrough suite's devices (NVMe, two joined NICs, an ivshmem big BAR, a ROM): PT_DEVICES,
 # PT_APPEND; TH_PT_DEVICES=0 leaves them out.
 . "$HERE/pt-devices.sh"
-# console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
-# no_timer_check: the kernel's boot-time check that the IO-APIC timer ticks (at least 5 ticks in
-# ~60 ms of TSC busy-wait) fails when this machine is loaded and QEMU's main loop, which raises
-# the PIT's interrupts, does not run for that long: the test host then panicked at boot ("timer
-# doesn't work through Interrupt-remapped IO-APIC", seen at load 2 on 2 cores). Ticks are late
-# under TCG, not missing; the check is for broken chipsets.
-APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check $MODE $PT_APPEND ${TH_APPEND:-}"
+if [ "$TYPE" = arm64 ]; then
+	# console=ttyAMA0 (the virt machine's PL011) only, as on x86
+	APPEND="console=ttyAMA0 panic=-1 $MODE $PT_APPEND ${TH_APPEND:-}"
+	# ---- The machine. Another machine type or more devices: change these lists, nothing below.
+	QEMU_BIN=${TH_QEMU:-qemu-system-aarch64}
+	ACCEL=(-accel "${TH_ACCEL:-tcg}")
+	# EL2 for the test host's KVM (VHE), the in-kernel GICv3 it virtualizes, an SMMUv3 on the
+	# PCIe bus; pauth=off: pointer authentication costs TCG much and no guest here needs it
+	MACHINE=(-machine "${TH_MACHINE:-virt,virtualization=on,gic-version=3,iommu=smmuv3}"
+		-cpu "${TH_CPU:-max,pauth=off}" -smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}")
+	# the edu devices take DMA addresses above 256 MiB (their default mask), where ptvm's arm64
+	# guests have their RAM; the SMMUv3 is the machine's, no -device
+	DEVICES=(-device edu,dma_mask=0xffffffffffff -device edu,dma_mask=0xffffffffffff
+		"${PT_DEVICES[@]}")
+	FIRMWARE=()
+	[ -n "${TH_QEMU_DATA:-}" ] && FIRMWARE+=(-L "$TH_QEMU_DATA")
+else
+	# console=ttyS0 only: the kernel's boot messages are in the log, the result lines on the console.
+	# no_timer_check: the kernel's boot-time check that the IO-APIC timer ticks (at least 5 ticks in
+	# ~60 ms of TSC busy-wait) fails when this machine is loaded and QEMU's main loop, which raises
+	# the PIT's interrupts, does not run for that long: the test host then panicked at boot ("timer
+	# doesn't work through Interrupt-remapped IO-APIC", seen at load 2 on 2 cores). Ticks are late
+	# under TCG, not missing; the check is for broken chipsets.
+	APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check $MODE $PT_APPEND ${TH_APPEND:-}"
 
-# ---- The machine. Another machine type or more devices: change these lists, nothing below.
-# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L), for a QEMU unpacked
-# under build/ rather than installed.
-QEMU_BIN=${TH_QEMU:-qemu-system-x86_64}
-# TCG with an emulated SVM CPU: the test host's kvm-amd runs ptvm's guests.
-ACCEL=(-accel "${TH_ACCEL:-tcg}")
-MACHINE=(-machine "${TH_MACHINE:-q35,kernel-irqchip=split}" -cpu "${TH_CPU:-qemu64,+svm,+npt}"
-	-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}")
-# The devices the suites pass through, behind an IOMMU (intremap: MSIs are remapped).
-DEVICES=(-device "${TH_IOMMU:-intel-iommu,intremap=on,caching-mode=on}" -device edu -device edu
-	"${PT_DEVICES[@]}")
-# qboot (qemu-system-data) instead of SeaBIOS: no screen-clearing escapes on the console, and
-# it is done sooner
-FIRMWARE=()
-QBOOT=${TH_QEMU_DATA:-/usr/share/qemu}/qboot.rom
-[ -n "${TH_QEMU_DATA:-}" ] && FIRMWARE+=(-L "$TH_QEMU_DATA")
-[ -e "$QBOOT" ] && FIRMWARE+=(-bios "$QBOOT")
+	# ---- The machine. Another machine type or more devices: change these lists, nothing below.
+	# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L), for a QEMU unpacked
+	# under build/ rather than installed.
+	QEMU_BIN=${TH_QEMU:-qemu-system-x86_64}
+	# TCG with an emulated SVM CPU: the test host's kvm-amd runs ptvm's guests.
+	ACCEL=(-accel "${TH_ACCEL:-tcg}")
+	MACHINE=(-machine "${TH_MACHINE:-q35,kernel-irqchip=split}" -cpu "${TH_CPU:-qemu64,+svm,+npt}"
+		-smp "${TH_SMP:-2}" -m "${TH_MEM:-1G}")
+	# The devices the suites pass through, behind an IOMMU (intremap: MSIs are remapped).
+	DEVICES=(-device "${TH_IOMMU:-intel-iommu,intremap=on,caching-mode=on}" -device edu -device edu
+		"${PT_DEVICES[@]}")
+	# qboot (qemu-system-data) instead of SeaBIOS: no screen-clearing escapes on the console, and
+	# it is done sooner
+	FIRMWARE=()
+	QBOOT=${TH_QEMU_DATA:-/usr/share/qemu}/qboot.rom
+	[ -n "${TH_QEMU_DATA:-}" ] && FIRMWARE+=(-L "$TH_QEMU_DATA")
+	[ -e "$QBOOT" ] && FIRMWARE+=(-bios "$QBOOT")
+fi
 
 QEMU=("$QEMU_BIN" "${ACCEL[@]}" "${MACHINE[@]}" "${DEVICES[@]}" "${FIRMWARE[@]}"
 	-name testhost,debug-threads=on -nographic -no-reboot -nodefaults
@@ -102,7 +133,7 @@ trap 'qmon_stop; rm -rf "$RUNDIR"' EXIT
 qmon_args "$RUNDIR"
 QEMU+=("${QMON_ARGS[@]}")
 echo "# ${QEMU[*]}" > "$LOG"
-echo "testhost: booting QEMU TCG q35 (log $LOG)"
+echo "testhost: booting QEMU TCG $([ "$TYPE" = arm64 ] && echo "arm64 virt" || echo q35) (log $LOG)"
 
 T0=${EPOCHREALTIME/./}
 elapsed() { # t = seconds since QEMU started, 0.01 s resolution, no fork per console line

@@ -36,6 +36,7 @@
 #include "iommu/sysfs.h"
 #include "iommu/vfio.h"
 #include "iommu/vfio_group.h"
+#include "vmm/arch.h"
 #include "vmm/log.h"
 #include "vmm/memmap.h"
 
@@ -168,8 +169,9 @@ static int edu_dma(struct edu *e, uint64_t src, uint64_t dst, int to_ram)
 	return 0;
 }
 
-static void edu_checks(struct memmap *mm, struct edu *e, uint8_t *ram)
+static void edu_checks(struct memmap *mm, struct edu *e, uint8_t *ram, uint64_t base)
 {
+	uint64_t hot_gpa = base + 0x8000000; /* 128 MiB above the RAM's start, past its end */
 	uint16_t cmd = 0;
 	uint8_t *hot;
 	uint32_t id;
@@ -195,38 +197,41 @@ static void edu_checks(struct memmap *mm, struct edu *e, uint8_t *ram)
 		munmap(bar, e->bar0.size);
 	}
 
-	/* guest RAM at gpa 0: IOVA 0x100000 -> device -> IOVA 0x200000 */
+	/* guest RAM at gpa base: IOVA base + 1 MiB -> device -> IOVA base + 2 MiB */
 	for (unsigned i = 0; i < EDU_DMA_LEN; i++)
 		ram[0x100000 + i] = (uint8_t)(i * 7 + 3);
 	memset(ram + 0x200000, 0, EDU_DMA_LEN);
-	ret = edu_dma(e, 0x100000, EDU_DMA_BUF, 0) ?: edu_dma(e, EDU_DMA_BUF, 0x200000, 1);
+	ret = edu_dma(e, base + 0x100000, EDU_DMA_BUF, 0)
+		  ?: edu_dma(e, EDU_DMA_BUF, base + 0x200000, 1);
 	check("edu-dma-ram", !ret && !memcmp(ram + 0x100000, ram + 0x200000, EDU_DMA_LEN),
-	      "gpa 0x100000 -> edu -> gpa 0x200000, %d bytes, %s", EDU_DMA_LEN,
-	      ret ? strerror(-ret) : "compared");
+	      "gpa 0x%llx -> edu -> gpa 0x%llx, %d bytes, %s", (unsigned long long)base + 0x100000,
+	      (unsigned long long)base + 0x200000, EDU_DMA_LEN, ret ? strerror(-ret) : "compared");
 
 	/* RAM added while attached is mapped by the listener at once */
 	hot = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ret = add_ram(mm, "hot", 0x8000000, SZ_1M, hot, 0);
-	check("hotadd-map", !ret, "RAM at gpa 0x8000000 added: %d", ret);
+	ret = add_ram(mm, "hot", hot_gpa, SZ_1M, hot, 0);
+	check("hotadd-map", !ret, "RAM at gpa 0x%llx added: %d", (unsigned long long)hot_gpa, ret);
 	if (ret)
 		return;
 	memset(hot, 0, EDU_DMA_LEN);
-	ret = edu_dma(e, EDU_DMA_BUF, 0x8000000, 1);
+	ret = edu_dma(e, EDU_DMA_BUF, hot_gpa, 1);
 	check("edu-dma-hotadd", !ret && !memcmp(hot, ram + 0x100000, EDU_DMA_LEN),
-	      "device -> hot-added gpa 0x8000000");
+	      "device -> hot-added gpa 0x%llx", (unsigned long long)hot_gpa);
 
 	/* removed again: the listener unmaps it, the device's DMA there faults */
-	ret = memmap_del_region(mm, 0x8000000);
+	ret = memmap_del_region(mm, hot_gpa);
 	memset(hot, 0, EDU_DMA_LEN);
-	edu_dma(e, EDU_DMA_BUF, 0x8000000, 1);
+	edu_dma(e, EDU_DMA_BUF, hot_gpa, 1);
 	check("edu-dma-unmapped", !ret && hot[0] == 0 && hot[1] == 0 && hot[EDU_DMA_LEN - 1] == 0,
-	      "DMA to removed gpa 0x8000000 left it untouched (the kernel logs a DMAR fault)");
+	      "DMA to removed gpa 0x%llx left it untouched (the kernel logs an IOMMU fault)",
+	      (unsigned long long)hot_gpa);
 	munmap(hot, SZ_1M);
 }
 
 static int cmd_attach(int argc, char **argv)
 {
-	uint64_t ram_mib = 64, fake_gpa = 0, fake_kib = 0, memlock = 0;
+	uint64_t ram_mib = 64, fake_gpa = 0, fake_kib = 0, memlock = 0, ram_gpa;
+	struct arch_ram_layout layout;
 	int prefault = 0, p2p = 0, do_edu = 0, twice = 0, i, ret;
 	struct vfio_device *devs[8] = { 0 };
 	const char *mode = "4k";
@@ -270,7 +275,12 @@ static int cmd_attach(int argc, char **argv)
 	ram = ram_create(ram_mib << 20, mode, prefault);
 	if (!ram || memmap_create(&mm) || vfio_create(mm, &v))
 		return 1;
-	if (add_ram(mm, "ram-low", 0, ram_mib << 20, ram, strcmp(mode, "4k") != 0))
+	/* where ptvm's machine puts guest RAM (x86: 0; arm64: 1 GiB, clear of the SMMUv3's MSI
+	 * window at 0x8000000, which the DMA listener refuses RAM in) */
+	if (arch_ram_layout(ram_mib << 20, &layout) || layout.nr_banks != 1)
+		return 1;
+	ram_gpa = layout.banks[0].gpa;
+	if (add_ram(mm, "ram-low", ram_gpa, ram_mib << 20, ram, strcmp(mode, "4k") != 0))
 		return 1;
 	if (fake_kib) {
 		void *p = mmap(NULL, fake_kib << 10, PROT_READ | PROT_WRITE,
@@ -314,7 +324,7 @@ static int cmd_attach(int argc, char **argv)
 	if (do_edu && devs[0]) {
 		struct edu e = { .d = devs[0] };
 
-		edu_checks(mm, &e, ram);
+		edu_checks(mm, &e, ram, ram_gpa);
 	}
 	t0 = now();
 	vfio_destroy(v);

@@ -60,7 +60,7 @@ int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 	return 0;
 }
 
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
 {
 	if (vm->msi_route_error)
 		return vm->msi_route_error;

@@ -68,7 +68,7 @@ static void kvm_run(void)
 	}
 }
 
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
 {
 	if (kvm.fail_route) {
 		int ret = kvm.fail_route;

@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,26 @@
 
 #include "devices/virtio.h"
 #include "vmm/log.h"
+
+/* ---- tests under a user-mode emulator ---- */
+
+/*
+ * A cross build's unit tests run under qemu-user (PTVM_UNIT_EMULATOR names it, see
+ * vmm/arm64/arch.mk), which does not emulate every kernel interface: madvise() is a no-op
+ * there, and SIOCETHTOOL is not translated. A test that depends on one calls this first; it
+ * returns the skip reason to print (the test then skips), or NULL on a real kernel.
+ */
+static inline const char *test_emulator_lacks(const char *what)
+{
+	static char reason[160];
+	const char *emu = getenv("PTVM_UNIT_EMULATOR");
+
+	if (!emu || !*emu)
+		return NULL;
+	snprintf(reason, sizeof(reason), "%s does not emulate %s (the test runs on a real kernel)",
+		 emu, what);
+	return reason;
+}
 
 /* ---- log capture ---- */
 

@@ -89,7 +89,7 @@ void vm_unregister_mmio(struct vm *v, struct bus_dev *dev)
 /* GSIs 100.. are MSI routes, below are irqchip pins */
 #define MSI_GSI_BASE 100
 
-int vm_msi_route_add(struct vm *v, uint64_t addr, uint32_t data, unsigned *gsi)
+int vm_msi_route_add(struct vm *v, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
 {
 	for (unsigned i = 0; i < MAX_ROUTES; i++) {
 		if (!routes[i].live) {

@@ -75,6 +75,7 @@ struct fake_dev {
 	char bdf[VFIO_BDF_LEN];
 	char host_driver[32]; /* the driver a probe without override finds */
 	char override[32];
+	int probe_group; /* >= 0: the group a driver's probe puts it in (arm64's SMMU) */
 };
 
 static struct fake_dev fdevs[8];
@@ -90,14 +91,27 @@ static void link_driver(const char *bdf, const char *drv)
 	assert_int_equal(symlink(target, path), 0);
 }
 
+/* Puts bdf in IOMMU group `group` (both sysfs links). */
+static void fake_group_link(const char *bdf, int group)
+{
+	char target[PATH_MAX], path[PATH_MAX];
+
+	mkdir_p("%s/kernel/iommu_groups/%d/devices", sys, group);
+	snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%d", group);
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", sys, bdf);
+	assert_int_equal(symlink(target, path), 0);
+	snprintf(target, sizeof(target), "../../../../bus/pci/devices/%s", bdf);
+	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/%d/devices/%s", sys, group, bdf);
+	assert_int_equal(symlink(target, path), 0);
+}
+
 /* A device: driver NULL for none, host is what a plain probe binds, group -1 for none. */
 static void fake_device(const char *bdf, const char *vendor, const char *device, const char *drv,
 			const char *host, int group)
 {
-	char target[PATH_MAX], path[PATH_MAX];
 	struct fake_dev *d = &fdevs[nr_fdevs++];
 
-	*d = (struct fake_dev){ 0 };
+	*d = (struct fake_dev){ .probe_group = -1 };
 	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
 	snprintf(d->host_driver, sizeof(d->host_driver), "%s", host ? host : "");
 	mkdir_p("%s/bus/pci/devices/%s", sys, bdf);
@@ -108,15 +122,8 @@ static void fake_device(const char *bdf, const char *vendor, const char *device,
 		fake_driver(drv);
 		link_driver(bdf, drv);
 	}
-	if (group < 0)
-		return;
-	mkdir_p("%s/kernel/iommu_groups/%d/devices", sys, group);
-	snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%d", group);
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", sys, bdf);
-	assert_int_equal(symlink(target, path), 0);
-	snprintf(target, sizeof(target), "../../../../bus/pci/devices/%s", bdf);
-	snprintf(path, sizeof(path), "%s/kernel/iommu_groups/%d/devices/%s", sys, group, bdf);
-	assert_int_equal(symlink(target, path), 0);
+	if (group >= 0)
+		fake_group_link(bdf, group);
 }
 
 static struct fake_dev *fake_find(const char *bdf)
@@ -161,8 +168,14 @@ static void fake_kernel(const char *path, const char *data)
 			return; /* bound already: a probe does nothing */
 		drv = d->override[0] ? d->override : d->host_driver;
 		snprintf(drvdir, sizeof(drvdir), "%s/bus/pci/drivers/%s", sys, drv);
-		if (drv[0] && !stat(drvdir, &st))
+		if (drv[0] && !stat(drvdir, &st)) {
 			link_driver(data, drv);
+			/* the IOMMU configures the device for its first driver */
+			if (d->probe_group >= 0) {
+				fake_group_link(data, d->probe_group);
+				d->probe_group = -1;
+			}
+		}
 	}
 }
 
@@ -349,6 +362,60 @@ static void test_bind_driverless_device(void **state)
 	driver_is("0000:00:04.1", "vfio-pci");
 }
 
+/*
+ * arm64: the SMMU gives a device its group when a driver first probes it, so a device that
+ * never had a driver has none yet; bind lets vfio-pci's probe make it, then checks it.
+ */
+static void test_bind_device_grouped_at_probe(void **state)
+{
+	static const char *const want[] = {
+		"/bus/pci/devices/0000:00:01.0/driver_override=vfio-pci",
+		"/bus/pci/drivers_probe=0000:00:01.0",
+	};
+	int group;
+
+	fake_device("0000:00:01.0", "0x1234\n", "0x11e8\n", NULL, NULL, -1);
+	fdevs[0].probe_group = 3;
+	assert_int_equal(vfio_sysfs_bind("00:01.0"), 0);
+	expect_writes(want, 2);
+	driver_is("0000:00:01.0", "vfio-pci");
+	assert_int_equal(vfio_sysfs_iommu_group("0000:00:01.0", &group), 0);
+	assert_int_equal(group, 3);
+	assert_log_contains("vfio bind: 0000:00:01.0 moved from no driver to vfio-pci (IOMMU "
+			    "group 3, made by the probe)");
+}
+
+/* ... and undoes the bind when the group it got holds a device the host uses */
+static void test_bind_grouped_at_probe_refused(void **state)
+{
+	static const char *const want[] = {
+		"/bus/pci/devices/0000:00:01.0/driver_override=vfio-pci",
+		"/bus/pci/drivers_probe=0000:00:01.0",
+		"/bus/pci/devices/0000:00:01.0/driver_override=\n",
+		"/bus/pci/drivers/vfio-pci/unbind=0000:00:01.0",
+		"/bus/pci/drivers_probe=0000:00:01.0",
+	};
+	char cmd[PATH_MAX + 32];
+
+	fake_device("0000:00:01.0", "0x1234\n", "0x11e8\n", NULL, NULL, -1);
+	fdevs[0].probe_group = 4;
+	fake_device("0000:00:01.1", "0x1234\n", "0x11e9\n", "e1000e", "e1000e", 4);
+	test_log_forget();
+	assert_int_equal(vfio_sysfs_bind("00:01.0"), -EBUSY);
+	assert_log_one_line("refusing 0000:00:01.0: IOMMU group 4 also holds 0000:00:01.1",
+			    NULL);
+	expect_writes(want, 5);
+	driver_is("0000:00:01.0", "");
+	/* without an IOMMU at all there is nothing to wait for: the group's absence is the error */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/class/iommu/dmar0'", sys);
+	assert_int_equal(system(cmd), 0);
+	fake_device("0000:00:02.0", "0x1234\n", "0x11e8\n", NULL, NULL, -1);
+	nr_writes = 0;
+	assert_int_equal(vfio_sysfs_bind("00:02.0"), -ENOENT);
+	assert_log_one_line("0000:00:02.0 has no IOMMU group", "arm64");
+	assert_int_equal(nr_writes, 0);
+}
+
 static void test_bind_refuses_group_in_host_use(void **state)
 {
 	fake_device("0000:01:00.0", "0x10de\n", "0x1b80\n", "nouveau", "nouveau", 7);
@@ -528,6 +595,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bind_moves_device_to_vfio_pci, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bind_driverless_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bind_device_grouped_at_probe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bind_grouped_at_probe_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_refuses_group_in_host_use, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bind_bad_input, setup, teardown),

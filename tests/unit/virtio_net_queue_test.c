@@ -574,6 +574,11 @@ static int setup_tap(void **state)
 	int fd;
 
 	*state = NULL;
+	if (test_emulator_lacks("the SIOCETHTOOL ioctl")) {
+		snprintf(tap_skip, sizeof(tap_skip), "%s",
+			 test_emulator_lacks("the SIOCETHTOOL ioctl"));
+		return 0;
+	}
 	if (unshare(CLONE_NEWNET) < 0) {
 		snprintf(tap_skip, sizeof(tap_skip),
 			 "unshare(CLONE_NEWNET) failed (%s): needs CAP_SYS_ADMIN", strerror(errno));

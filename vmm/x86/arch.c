@@ -31,29 +31,23 @@
 #define KVM_IDENTITY_MAP_GPA 0xfffbc000ULL
 
 const char arch_name[] = "x86_64";
+const char arch_usage_kernel[] =
+	"  --kernel FILE          vmlinux ELF, PVH ELF or bzImage (required)\n";
+const char arch_usage_boot_protocol[] =
+	"  --boot-protocol P      auto (default: PVH if the ELF has the PVH note),\n"
+	"                         pvh, linux64 (64-bit entry with boot_params)\n";
+const char arch_usage_debug_exit[] =
+	"  --debug-exit           a guest write of V to port 0xf4 ends ptvm with status V\n";
 
-static const struct {
-	int cap;
-	const char *name;
-} x86_required_caps[] = {
-#define CAP(c)                                                                                     \
-	{                                                                                          \
-		c, #c                                                                              \
-	}
-	CAP(KVM_CAP_IRQCHIP), CAP(KVM_CAP_SET_TSS_ADDR),	  CAP(KVM_CAP_EXT_CPUID),
-	CAP(KVM_CAP_PIT2),    CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
-#undef CAP
+static const struct vm_cap x86_required_caps[] = {
+	VM_CAP(KVM_CAP_IRQCHIP), VM_CAP(KVM_CAP_SET_TSS_ADDR),		VM_CAP(KVM_CAP_EXT_CPUID),
+	VM_CAP(KVM_CAP_PIT2),	 VM_CAP(KVM_CAP_SET_IDENTITY_MAP_ADDR),
 };
 
 int arch_vm_type(struct vm *vm, unsigned long *type)
 {
-	for (unsigned i = 0; i < ARRAY_SIZE(x86_required_caps); i++) {
-		if (ptvm_ioctl_val(vm->kvm_fd, KVM_CHECK_EXTENSION, x86_required_caps[i].cap) <=
-		    0) {
-			pr_err("/dev/kvm: missing capability %s", x86_required_caps[i].name);
-			return -ENOTSUP;
-		}
-	}
+	if (vm_require_caps(vm, x86_required_caps, ARRAY_SIZE(x86_required_caps)))
+		return -ENOTSUP;
 	*type = 0;
 	return 0;
 }
@@ -135,6 +129,36 @@ int arch_irq_line(struct vm *vm, unsigned line, bool level)
 	struct kvm_irq_level irq = { .irq = line, .level = level };
 
 	return ptvm_ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+#define IOAPIC_PINS 24
+#define PIC_PINS 16
+
+unsigned arch_irq_routes_default(struct kvm_irq_routing_entry *e, unsigned max,
+				 unsigned *first_msi_gsi)
+{
+	unsigned n = 0;
+
+	/* what KVM_CREATE_IRQCHIP installs: PIC pins 0-15 but the cascade, IOAPIC pins 0-23 */
+	for (unsigned pin = 0; pin < IOAPIC_PINS && n + 2 <= max; pin++) {
+		if (pin < PIC_PINS && pin != 2) {
+			memset(&e[n], 0, sizeof(e[n]));
+			e[n].gsi = pin;
+			e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			e[n].u.irqchip.irqchip =
+			    pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e[n].u.irqchip.pin = pin % 8;
+			n++;
+		}
+		memset(&e[n], 0, sizeof(e[n]));
+		e[n].gsi = pin;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e[n].u.irqchip.pin = pin;
+		n++;
+	}
+	*first_msi_gsi = IOAPIC_PINS;
+	return n;
 }
 
 /* ---- the platform ---- */

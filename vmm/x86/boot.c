@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "vmm/loader.h"
 #include "vmm/log.h"
 #include "vmm/util.h"
 
@@ -307,8 +308,15 @@ static int elf_parse(struct boot_state *s)
 	ei->phnum = eh.phnum;
 	phentsize = eh.phentsize;
 	if (eh.machine != (ei->is64 ? EM_X86_64 : EM_386)) {
-		pr_err("kernel %s: ELF%d for machine %u, not %s", k->path, ei->is64 ? 64 : 32,
-		       eh.machine, ei->is64 ? "x86_64" : "i386");
+		const char *arch, *kind = loader_kernel_kind(k->data, k->size, &arch);
+
+		if (arch && strcmp(arch, "x86_64"))
+			pr_err("kernel %s: %s; this ptvm (x86_64) boots x86 kernels (vmlinux, "
+			       "PVH or bzImage)",
+			       k->path, kind);
+		else
+			pr_err("kernel %s: ELF%d for machine %u, not %s", k->path,
+			       ei->is64 ? 64 : 32, eh.machine, ei->is64 ? "x86_64" : "i386");
 		return -ENOEXEC;
 	}
 	if (eh.type != ET_EXEC) {
@@ -567,7 +575,16 @@ static int boot_detect(struct boot_state *s)
 		s->fmt = FMT_BZIMAGE;
 		return bzimage_parse(s);
 	}
-	pr_err("kernel %s: not an ELF, bzImage or PVH kernel", path);
+	{
+		const char *arch, *kind = loader_kernel_kind(s->k.data, s->k.size, &arch);
+
+		if (kind)
+			pr_err("kernel %s: %s; this ptvm (x86_64) boots x86 kernels (vmlinux, PVH "
+			       "or bzImage)",
+			       path, kind);
+		else
+			pr_err("kernel %s: not an ELF, bzImage or PVH kernel", path);
+	}
 	return -ENOEXEC;
 }
 

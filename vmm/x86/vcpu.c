@@ -18,6 +18,15 @@
 #include "vmm/vm.h"
 #include "x86.h"
 
+/* register reads after set-up (vmm/sandbox.c's lists) */
+const struct sandbox_ioctl arch_sandbox_ioctls[] = {
+	SANDBOX_IOCTL(KVM_GET_REGS, SANDBOX_KIND(MAIN) | SANDBOX_KIND(VCPU),
+		      "rip of a failed vCPU; register dump at debug level"),
+	SANDBOX_IOCTL(KVM_GET_SREGS, SANDBOX_KIND(MAIN) | SANDBOX_KIND(VCPU),
+		      "register dump at debug level; the reset vector's cs base"),
+};
+const unsigned arch_nr_sandbox_ioctls = ARRAY_SIZE(arch_sandbox_ioctls);
+
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175

@@ -7,6 +7,20 @@
 
 HC=/bin/vfio_hostcheck
 TMO=${TH_VFIO_TIMEOUT:-120}
+# The IOMMU's MSI window (a reserved IOVA range of type msi) and how its faults are logged: the
+# intel-iommu's interrupt range on x86; on arm64 the window the SMMUv3 driver reserves for
+# mapping the host's ITS doorbell (MSI_IOVA_BASE, 1 MiB)
+# The IOMMU units' names in /sys/class/iommu and the kernel option that turns them on (none on
+# arm64: the device tree names the SMMUv3). On arm64 a device gets its IOMMU group from its first
+# driver's probe (of_dma_configure), so the edu devices are listed once bound.
+# RAM_GPA: where vfio_hostcheck puts its guest RAM, as ptvm's machine does (arch_ram_layout).
+if [ "$(uname -m)" = aarch64 ]; then
+	MSI_WIN=0x8000000 MSI_END=0x80fffff FAULT_RE='arm-smmu-v3.*event' FAULT_WHAT=SMMU
+	UNIT_RE=smmu IOMMU_OPT= LIST_AFTER_BIND=1 RAM_GPA=0x40000000
+else
+	MSI_WIN=0xfee00000 MSI_END=0xfeefffff FAULT_RE='DMAR.*fault' FAULT_WHAT=DMAR
+	UNIT_RE=dmar IOMMU_OPT=intel_iommu=on LIST_AFTER_BIND=0 RAM_GPA=0x0
+fi
 
 if [ ! -x $HC ]; then
 	echo "FAIL vfio-host: $HC is not in the test host image (tests/testhost/testhost.mk builds it)"
@@ -35,19 +49,22 @@ checks_ok() { # checks_ok LOG: every CHECK ok (and at least one)
 first_failed_check() { out "$1" | grep -m1 '^CHECK [^ ]* FAIL' | cut -d' ' -f2-; }
 
 # ---- list ----
-log=$TH_LOGS/vfio-host-list.log
-th_run "$log" "$TMO" $HC list
-if [ $? != 0 ]; then
-	th_fail vfio-host-list "vfio_hostcheck list failed: $(th_last_err "$log")" "$log"
-elif ! th_has "$log" "^  $E1 1234:11e8 " || ! th_has "$log" "^  $E2 1234:11e8 "; then
-	th_fail vfio-host-list "the edu devices $E1 $E2 are not listed as 1234:11e8" "$log"
-elif ! th_has "$log" "^host IOMMU units .*dmar" || ! th_has "$log" "vfio/vfio: present" ||
-	! th_has "$log" "IOMMU options: .*intel_iommu=on"; then
-	th_fail vfio-host-list "the host IOMMU state (dmar unit, /dev/vfio/vfio, intel_iommu=on) is missing" "$log"
-else
-	th_pass vfio-host-list "$(out "$log" | grep -c '^group ') groups; edu in groups $(th_group_of "$E1") and $(th_group_of "$E2")" "$log"
-fi
-[ "${TH_VERBOSE:-0}" = 1 ] || th_show "$log" 40
+list_test() {
+	log=$TH_LOGS/vfio-host-list.log
+	th_run "$log" "$TMO" $HC list
+	if [ $? != 0 ]; then
+		th_fail vfio-host-list "vfio_hostcheck list failed: $(th_last_err "$log")" "$log"
+	elif ! th_has "$log" "^  $E1 1234:11e8 " || ! th_has "$log" "^  $E2 1234:11e8 "; then
+		th_fail vfio-host-list "the edu devices $E1 $E2 are not listed as 1234:11e8" "$log"
+	elif ! th_has "$log" "^host IOMMU units .*$UNIT_RE" || ! th_has "$log" "vfio/vfio: present" ||
+		! th_has "$log" "IOMMU options: .*$IOMMU_OPT"; then
+		th_fail vfio-host-list "the host IOMMU state ($UNIT_RE unit, /dev/vfio/vfio${IOMMU_OPT:+, $IOMMU_OPT}) is missing" "$log"
+	else
+		th_pass vfio-host-list "$(out "$log" | grep -c '^group ') groups; edu in groups $(th_group_of "$E1") and $(th_group_of "$E2")" "$log"
+	fi
+	[ "${TH_VERBOSE:-0}" = 1 ] || th_show "$log" 40
+}
+[ $LIST_AFTER_BIND = 1 ] || list_test
 
 # ---- bind / unbind ----
 ok=1
@@ -89,6 +106,7 @@ else
 	th_fail vfio-host-bad-input "the missing BDF or the unbound device was not refused by name" "$log"
 fi
 $HC bind "$E2" > /dev/null 2>&1
+[ $LIST_AFTER_BIND = 0 ] || list_test
 
 # a group that holds a device bound to a host driver and another one: binding must be refused
 victim=
@@ -151,7 +169,7 @@ th_run "$log" "$TMO" $HC attach "$E1" "$E2"
 rc=$?
 conts=$(result "$log" container | sort -u | wc -l)
 json=$(out "$log" | sed -n 's/^JSON //p')
-want_map='"mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000",'
+want_map='"mappings":[{"name":"ram-low","iova":"'$RAM_GPA'","size":"0x4000000",'
 if [ $rc = 0 ] && checks_ok "$log" && [ "$(result "$log" container | wc -l)" = 2 ] &&
 	! echo "$json" | grep -q -F "$want_map"; then
 	th_fail vfio-host-two-devices "the JSON report lacks $want_map: $json" "$log"
@@ -171,19 +189,19 @@ log=$TH_LOGS/vfio-host-edu.log
 th_run "$log" "$TMO" $HC attach --edu "$E1"
 rc=$?
 if [ $rc = 0 ] && checks_ok "$log" && th_has "$log" "^CHECK edu-dma-unmapped ok"; then
-	th_pass vfio-host-dma-listener "edu DMA through RAM mapped at gpa, hot-added RAM mapped, removed RAM unmapped (DMA there faulted: $(dmesg | grep -c -i 'DMAR.*fault') DMAR fault lines)" "$log"
+	th_pass vfio-host-dma-listener "edu DMA through RAM mapped at gpa, hot-added RAM mapped, removed RAM unmapped (DMA there faulted: $(dmesg | grep -c -i "$FAULT_RE") $FAULT_WHAT fault lines)" "$log"
 else
 	th_fail vfio-host-dma-listener "status $rc: $(first_failed_check "$log") $(th_last_err "$log")" "$log"
 fi
 
 # ---- refusals: reserved IOVA range, the same device twice, RLIMIT_MEMLOCK ----
 log=$TH_LOGS/vfio-host-reserved.log
-th_run "$log" "$TMO" $HC attach --fake-ram 0xfee00000:1024 "$E1"
+th_run "$log" "$TMO" $HC attach --fake-ram $MSI_WIN:1024 "$E1"
 msg=$(out "$log" | grep -m1 'collides with reserved IOVA range')
-if [ -n "$msg" ] && echo "$msg" | grep -q 'fake-ram \[0xfee00000-0xfeefffff\] collides with reserved IOVA range \[0xfee00000-0xfeefffff\] (msi, IOMMU group'; then
+if [ -n "$msg" ] && echo "$msg" | grep -q "fake-ram \[$MSI_WIN-$MSI_END\] collides with reserved IOVA range \[$MSI_WIN-$MSI_END\] (msi, IOMMU group"; then
 	th_pass vfio-host-reserved "${msg#ptvm: }" "$log"
 else
-	th_fail vfio-host-reserved "RAM at 0xfee00000 was not refused with the ranges named" "$log"
+	th_fail vfio-host-reserved "RAM at $MSI_WIN was not refused with the ranges named" "$log"
 fi
 
 log=$TH_LOGS/vfio-host-twice.log

@@ -54,7 +54,7 @@ CMD="console=ttyS0 panic=-1 $CMDLINE_EXTRA ptvm.test=1 ptvm.cpus=1 ptvm.defer=vi
 CMD="$CMD ptvm.hvc=$HVC_OUT,$HVC_IN ptvm.rng=1 ptvm.ext4=ext4,$HELLO_SHA,$FILE_TOKEN"
 CMD="$CMD ptvm.ro=ro,$HELLO_SHA ptvm.bench=raw,$BENCH_MIB ptvm.net=$MAC,$GUEST_IP/24,$HOST_IP"
 CMD="$CMD ptvm.balloon=$((MEM_MIB - BALLOON_TARGET_MIB))"
-vm_start $TH_LOGS/virtio.log "$TMO" run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+vm_start $TH_LOGS/virtio.log "$TMO" run --kernel $TH_GUEST_KERNEL --initrd $G/initramfs.cpio.gz \
 	--memory ${MEM_MIB}M --cpus 1 --cmdline "$CMD" \
 	--disk path=$W/ext4.img,serial=ext4 --disk path=$W/ro.img,readonly=on,serial=ro \
 	--disk path=$W/raw.img,serial=raw --net tap=$TAP,mac=$MAC --console virtio --rng \
@@ -163,7 +163,7 @@ fi
 vm_result virtio-balloon balloon "$BALLOON_ERR" "$BALLOON_HOST"
 
 # any other failed guest check (cpus, PCI, ACPI, console) is a failure of this boot too
-other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridge|acpi-tables|serial-console) FAIL' | tr '\n' ';')
+other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridge|acpi-tables|device-tree|serial-console) FAIL' | tr '\n' ';')
 [ -n "$other" ] && th_fail virtio-boot "$other" "$VM_LOG"
 
 [ -z "$NET_ERR" ] && tunctl -d $TAP > /dev/null 2>&1
@@ -171,7 +171,7 @@ other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridg
 # ---- boot 2: durability. Write, fsync, SIGKILL as soon as the guest says so, read the file.
 
 CMD="console=ttyS0 panic=-1 $CMDLINE_EXTRA ptvm.test=1 ptvm.cpus=1 ptvm.durable=dur,$DURABLE_KIB"
-vm_start $TH_LOGS/virtio-durable.log "$TMO" run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
+vm_start $TH_LOGS/virtio-durable.log "$TMO" run --kernel $TH_GUEST_KERNEL --initrd $G/initramfs.cpio.gz \
 	--memory ${MEM_MIB}M --cpus 1 --cmdline "$CMD" --disk path=$W/raw.img,serial=dur
 INIT_AT=
 vm_wait '^PTVM-GUEST-INIT' 90 && INIT_AT=$(vm_when '^PTVM-GUEST-INIT')

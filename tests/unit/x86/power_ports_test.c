@@ -20,8 +20,8 @@
 #include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
-#include "fake_vm.h"
-#include "test_helpers.h"
+#include "tests/unit/fake_vm.h"
+#include "tests/unit/test_helpers.h"
 
 struct fixture {
 	struct vm vm;

@@ -24,7 +24,7 @@
 #include "vmm/x86/layout.h"
 #include "vmm/log.h"
 
-#include "test_helpers.h"
+#include "tests/unit/test_helpers.h"
 
 #define BASE ACPI_TABLES_GPA
 #define MMIO64_START 0x8000000000ULL

@@ -22,7 +22,7 @@
 #include "vmm/x86/acpi.h"
 #include "vmm/x86/layout.h"
 
-#include "test_helpers.h"
+#include "tests/unit/test_helpers.h"
 
 #define BASE ACPI_TABLES_GPA
 

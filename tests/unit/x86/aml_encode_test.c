@@ -17,7 +17,7 @@
 #include "vmm/x86/aml.h"
 #include "vmm/log.h"
 
-#include "test_helpers.h"
+#include "tests/unit/test_helpers.h"
 
 struct aml_fixture {
 	struct aml a;

@@ -552,6 +552,11 @@ static void test_detect_not_a_kernel(void **state)
 	expect_load_error(&g, &cfg, -ENOEXEC, "empty", "not an ELF, bzImage or PVH kernel", NULL);
 	cfg = config(&g, fixture_write("junk", junk, sizeof(junk)));
 	expect_load_error(&g, &cfg, -ENOEXEC, "junk", "not an ELF, bzImage or PVH kernel", NULL);
+	/* the other architecture's kernel is named as such (issue 11) */
+	memset(junk, 0, sizeof(junk));
+	memcpy(junk + 0x38, "ARM\x64", 4);
+	cfg = config(&g, fixture_write("Image", junk, sizeof(junk)));
+	expect_load_error(&g, &cfg, -ENOEXEC, "Image", "an arm64 Image; this ptvm (x86_64)", NULL);
 	guest_destroy(&g);
 }
 
@@ -1051,7 +1056,8 @@ static void test_malformed_elf_headers(void **state)
 	cfg = config(&g, elf_write_mangled("phoff", &sp, SIZE_MAX, mangle_phoff));
 	expect_load_error(&g, &cfg, -ENOEXEC, "phoff", "truncated (program headers", NULL);
 	cfg = config(&g, elf_write_mangled("aarch64", &sp, SIZE_MAX, mangle_machine));
-	expect_load_error(&g, &cfg, -ENOEXEC, "aarch64", "machine 183", NULL);
+	expect_load_error(&g, &cfg, -ENOEXEC, "aarch64",
+			  "an arm64 ELF kernel (vmlinux); this ptvm (x86_64)", NULL);
 	cfg = config(&g, elf_write_mangled("dyn", &sp, SIZE_MAX, mangle_type));
 	expect_load_error(&g, &cfg, -ENOEXEC, "dyn", "ET_EXEC", NULL);
 	cfg = config(&g, elf_write_mangled("msb", &sp, SIZE_MAX, mangle_bigendian));
