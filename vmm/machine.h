@@ -39,7 +39,7 @@ int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level);
  * the GSI and write the eventfd to raise the interrupt without leaving their thread.
  */
 int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int vm_msi_route_update(struct vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
 void vm_msi_route_del(struct vm *vm, unsigned gsi);
 /* Binds eventfd fd to gsi (resample_fd >= 0 for level-triggered INTx); -errno. */
@@ -51,5 +51,7 @@ void vm_ioeventfd_deassign(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 
 /* Ends the VM with the given process status; the first request wins. Thread-safe. */
 void vm_request_exit(struct vm *vm, int status, const char *reason);
+/* The VM is ending (a device that blocks a vCPU polls this to let go). */
+bool vm_is_exiting(struct vm *vm);
 
 #endif
