@@ -106,6 +106,9 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "pwrite64", M,
 	  .why = "--report rewritten (SIGUSR2, exit) into the file opened at start-up" },
 	{ "ftruncate", M, .why = "the same: the report may have shrunk" },
+	{ "getdents64", M,
+	  .why = "the report's open_fds: /proc/self/fd (opened with the report) is read again" },
+	{ "lseek", M, .why = "the same: back to that directory's start" },
 	{ "epoll_ctl", M | V | I,
 	  .why = "stdin leaves the loop at EOF; activation adds queue kicks to a device's I/O "
 		 "thread" },
