@@ -115,10 +115,23 @@ static int vm_memslot_region_add(struct memmap_listener *l, struct memmap_region
 		.memory_size = r->size,
 		.userspace_addr = (uint64_t)(uintptr_t)r->hva,
 	};
-	ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+	if (r->kind == MEMMAP_DEVICE_RAM) {
+		/* a passthrough BAR goes where the guest puts it, as often as it likes (beyond
+		 * the guest's physical address width, say): what KVM refuses there is the
+		 * guest's doing, told rate-limited */
+		ret = ptvm_ioctl_quiet(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		if (ret)
+			pr_warn_ratelimited("kvm: memslot %d for %s [0x%llx, +0x%llx) refused: "
+					    "KVM_SET_USER_MEMORY_REGION: %s",
+					    id, r->name, (unsigned long long)r->gpa,
+					    (unsigned long long)r->size, strerror(-ret));
+	} else {
+		ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		if (ret)
+			pr_err("kvm: memslot %d for %s [0x%llx, +0x%llx) refused", id, r->name,
+			       (unsigned long long)r->gpa, (unsigned long long)r->size);
+	}
 	if (ret) {
-		pr_err("kvm: memslot %d for %s [0x%llx, +0x%llx) refused", id, r->name,
-		       (unsigned long long)r->gpa, (unsigned long long)r->size);
 		vm->used_slots &= ~(1ULL << id);
 		return ret;
 	}
