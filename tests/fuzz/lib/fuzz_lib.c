@@ -357,9 +357,11 @@ static struct fuzz_route *fuzz_route(struct vm *vm, unsigned gsi, const char *wh
 	return &vm->routes[gsi - FUZZ_MSI_GSI_BASE];
 }
 
-int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, unsigned *gsi)
+int vm_msi_route_add(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid, unsigned *gsi)
 {
 	unsigned live = 0;
+
+	(void)devid; /* arm64's ITS translates by it; the fuzz VM has no ITS */
 
 	for (unsigned i = 0; i < FUZZ_MAX_ROUTES; i++)
 		live += vm->routes[i].live;
@@ -462,6 +464,11 @@ void vm_request_exit(struct vm *vm, int status, const char *reason)
 {
 	if (vm->exit_status < 0)
 		vm->exit_status = status;
+}
+
+bool vm_is_exiting(struct vm *vm)
+{
+	return vm->exit_status >= 0;
 }
 
 static bool fuzz_vm_access(struct vm *vm, struct bus *bus, bool pio, uint64_t addr, void *data,
