@@ -33,6 +33,10 @@ static struct vm *test_vm(void)
 		print_message("skipped: no usable /dev/kvm\n");
 		skip();
 	}
+	if (test_emulator_lacks("the KVM ioctls")) {
+		print_message("skipped: %s\n", test_emulator_lacks("the KVM ioctls"));
+		skip();
+	}
 	assert_int_equal(vm_create(&vm), 0);
 	return vm;
 }
