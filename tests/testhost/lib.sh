@@ -89,6 +89,11 @@ th_kvm_trace() {
 			echo "  | kvm trace: the last $_n events of $_task before its SHUTDOWN exit:"
 			head -n "$_ln" "$1.kvmtrace" | grep -F -- "$_task " | tail -n "$_n" |
 				sed 's/^ *//; s/^/  | kvm trace: /'
+			# guest memory the host took away (balloon, reclaim): a page the guest still
+			# used shows up here
+			echo "  | kvm trace: the last 8 host invalidations of guest memory before it:"
+			head -n "$_ln" "$1.kvmtrace" | grep 'kvm_unmap_hva_range' | tail -n 8 |
+				sed 's/^ *//; s/^/  | kvm trace: /'
 		done
 		return 0
 	fi
@@ -299,6 +304,10 @@ vm_finish() {
 	VM_END=$(th_elapsed "$VM_T0")
 	awk -v a="$VM_T0" '{ t = $1; sub(/^[^ ]* /, ""); if ($0 != "") printf "%.2f %s\n", t - a, $0 }' \
 		"$VM_LOG.raw" > "$VM_LOG"
+}
+
+vm_fds() { # open file descriptors of ptvm
+	ls /proc/$VM_PID/fd 2> /dev/null | wc -l
 }
 
 vm_rss() { # kB resident in ptvm (guest RAM is a shared memfd: VmRSS counts it)

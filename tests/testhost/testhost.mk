@@ -6,6 +6,8 @@
 #   TESTHOST_SUITES="linux" make test-testhost   a subset of the suites
 #   make ARCH=arm64 test-testhost   the arm64 test host (QEMU TCG virt with EL2, GICv3, SMMUv3)
 #                        and its suites, with the cross-built ptvm (build/arm64)
+#   make soak            (not part of make test) every virtio device busy in a Linux guest plus
+#                        a passed-through edu DMAing in a second VM, for SOAK_MINUTES (10)
 
 TH_DIR := $(BUILD)/testhost
 TH_KERNEL := $(TH_DIR)/kernel/release
@@ -41,8 +43,10 @@ $(TH_DIR)/bin/seccomp_test: $(BUILD)/obj/tests/sandbox/seccomp_test.o $(BUILD)/l
 	$(CC) $(LDFLAGS) -static-pie -o $@ $^ $(LDLIBS)
 else
 TH_MACHINE := x86
-# bench_* suites are make bench's (they need QEMU carried into a private copy of the image)
-TESTHOST_SUITES ?= guest linux $(filter-out guest linux bench_% arm64_%,$(sort $(TH_SUITES_ALL)))
+# bench_* suites are make bench's (they need QEMU carried into a private copy of the image),
+# soak is make soak's
+TESTHOST_SUITES ?= guest linux $(filter-out guest linux bench_% arm64_% soak,$(sort $(TH_SUITES_ALL)))
+SOAK_MINUTES ?= 10
 # guest/guest.mk provides `guest` (build/guest/*.elf); without it the guest suite says it has
 # no programs instead of make failing.
 TH_GUEST_TARGET := $(if $(wildcard guest/guest.mk),guest)
@@ -51,7 +55,7 @@ TH_ARCH_DEPS :=
 endif
 TH_ENV := BUILD=$(BUILD) MACHINE=$(TH_MACHINE) $(if $(TH_BUSYBOX),BUSYBOX=$(TH_BUSYBOX))
 
-.PHONY: testhost-kernel testhost-image
+.PHONY: testhost-kernel testhost-image soak
 
 # The Debian kernel of the machine type: the cloud kernel on x86, the generic one on arm64
 # (Debian has no arm64 cloud flavour with the vfio modules the suites need).
@@ -104,6 +108,11 @@ testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $
 # diagnosed it (README, "Hangs"); booting it once more would hide a bug.
 test-testhost: testhost-image
 	@BUILD=$(BUILD) tests/testhost/run.sh --machine $(TH_MACHINE) $(TESTHOST_SUITES)
+
+# The whole run's timeout leaves 10 minutes for boot, set-up and the checks after the soak.
+soak: testhost-image
+	@BUILD=$(BUILD) TH_APPEND="SOAK_SECONDS=$$(($(SOAK_MINUTES) * 60)) $(TH_APPEND)" \
+		tests/testhost/run.sh --machine $(TH_MACHINE) --timeout $$(($(SOAK_MINUTES) * 60 + 600)) soak
 
 run: deps $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
 	@$(TH_ENV) TH_MACHINE_TYPE=$(TH_MACHINE) tests/testhost/make-run.sh
