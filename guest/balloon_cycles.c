@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ptvm-args: --cpus 2 --memory 192M --balloon stats-period=0 */
+/* ptvm-args: --cpus 2 --memory 192M --balloon stats-period=0 --cmdline "$BCYC_CMDLINE" */
 /*
  * balloon_cycles: guest memory stays intact across balloon inflate/deflate cycles. A pool of
  * pages holds a pattern per page (its address and a generation); each cycle inflates a
