@@ -26,36 +26,7 @@
 #define MAX_CALLS 64
 #define FAKE_HVA(gpa) ((void *)(0x7f0000000000ULL + (gpa)))
 
-struct call {
-	char op; /* 'm' map, 'u' unmap */
-	uint64_t iova, size;
-	void *vaddr;
-	bool writable;
-};
-
-static struct call calls[MAX_CALLS];
-static unsigned nr_calls;
-static uint64_t fail_iova = UINT64_MAX; /* the map of this iova fails with fail_ret */
-static int fail_ret;
-
-static int fake_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
-		    bool writable)
-{
-	assert_true(nr_calls < MAX_CALLS);
-	if (iova == fail_iova)
-		return fail_ret;
-	calls[nr_calls++] = (struct call){ 'm', iova, size, vaddr, writable };
-	return 0;
-}
-
-static int fake_unmap(struct dma_listener *l, uint64_t iova, uint64_t size)
-{
-	assert_true(nr_calls < MAX_CALLS);
-	calls[nr_calls++] = (struct call){ 'u', iova, size, NULL, false };
-	return 0;
-}
-
-static const struct dma_backend_ops fake_ops = { .map = fake_map, .unmap = fake_unmap };
+#include "fake_dma_backend.h"
 
 struct fixture {
 	struct memmap *mm;

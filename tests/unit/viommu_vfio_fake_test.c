@@ -29,7 +29,6 @@
 
 #include "test_helpers.h"
 
-#define MAX_CALLS 256
 #define FAKE_HVA(gpa) ((void *)(0x7f0000000000ULL + (gpa)))
 #define RAM_LOW 0x40000000ULL
 #define RAM_HIGH_GPA 0x100000000ULL
@@ -39,39 +38,7 @@
 #define EP_B 0x20
 #define EP_A2 0x19 /* a second function in A's host group: same container */
 
-struct call {
-	unsigned container;
-	char op; /* 'm' map, 'u' unmap */
-	uint64_t iova, size;
-	void *vaddr;
-	bool writable;
-};
-
-static struct call calls[MAX_CALLS];
-static unsigned nr_calls;
-static uint64_t fail_iova = UINT64_MAX; /* the map of this iova fails with fail_ret */
-static int fail_ret;
-
-static int fake_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
-		    bool writable)
-{
-	assert_true(nr_calls < MAX_CALLS);
-	if (iova == fail_iova)
-		return fail_ret;
-	calls[nr_calls++] =
-	    (struct call){ dma_listener_container(l)->index, 'm', iova, size, vaddr, writable };
-	return 0;
-}
-
-static int fake_unmap(struct dma_listener *l, uint64_t iova, uint64_t size)
-{
-	assert_true(nr_calls < MAX_CALLS);
-	calls[nr_calls++] =
-	    (struct call){ dma_listener_container(l)->index, 'u', iova, size, NULL, false };
-	return 0;
-}
-
-static const struct dma_backend_ops fake_ops = { .map = fake_map, .unmap = fake_unmap };
+#include "fake_dma_backend.h"
 
 struct fixture {
 	struct memmap *ram;
