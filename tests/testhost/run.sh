@@ -6,9 +6,9 @@
 #        tests/testhost/run.sh --shell [--cpus N] [--machine x86|arm64]   boot the Linux guest
 #                                                   under ptvm in the test host, its console on
 #                                                   this terminal
-# env: BUILD (build), TH_SMP (test host vCPUs: x86 1, arm64 2), TH_MEM (test host RAM, 1G), TH_APPEND
-#      (more test-host kernel parameters, e.g. TH_LINUX_CPUS=2 for the suites),
-#      TH_MACHINE_TYPE (the default of --machine: x86)
+# env: BUILD (build), TH_QEMU (x86: $BUILD/qemu's QEMU 10), TH_SMP (test host vCPUs: x86 1,
+#      arm64 2), TH_MEM (test host RAM, 1G), TH_APPEND (more test-host kernel parameters,
+#      e.g. TH_LINUX_CPUS=2 for the suites), TH_MACHINE_TYPE (the default of --machine: x86)
 #
 # Two machine types (--machine); everything but the machine's lists below is the same for both.
 # x86: QEMU TCG q35 with an emulated SVM CPU (so its kvm-amd works: nested KVM that runs guest
@@ -93,9 +93,16 @@ else
 	APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check $MODE $PT_APPEND ${TH_APPEND:-}"
 
 	# ---- The machine. Another machine type or more devices: change these lists, nothing below.
-	# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L), for a QEMU unpacked
-	# under build/ rather than installed.
-	QEMU_BIN=${TH_QEMU:-qemu-system-x86_64}
+	# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L). By default Debian's
+	# QEMU 10 from bookworm-backports, unpacked under $BUILD/qemu by fetch-qemu.sh: bookworm's
+	# 7.2 emulates SVM badly enough that the test host's kernel failed in one full run of three
+	# (fetch-qemu.sh and tests/testhost/README.md, "QEMU 10 for the x86 test host").
+	if [ -z "${TH_QEMU:-}" ]; then
+		TH_QEMU=$BUILD/qemu/root/usr/bin/qemu-system-x86_64
+		TH_QEMU_DATA=${TH_QEMU_DATA:-$BUILD/qemu/root/usr/share/qemu}
+		[ -x "$TH_QEMU" ] || { echo "run.sh: $TH_QEMU missing (tests/testhost/fetch-qemu.sh fetches it; make test-testhost runs it)" >&2; exit 1; }
+	fi
+	QEMU_BIN=$TH_QEMU
 	# TCG with an emulated SVM CPU: the test host's kvm-amd runs ptvm's guests.
 	ACCEL=(-accel "${TH_ACCEL:-tcg}")
 	# One vCPU by default: under multi-threaded TCG a vCPU can keep a stale translation of code
@@ -139,7 +146,7 @@ trap 'qmon_stop; rm -rf "$RUNDIR"' EXIT
 qmon_args "$RUNDIR"
 QEMU+=("${QMON_ARGS[@]}")
 echo "# ${QEMU[*]}" > "$LOG"
-echo "testhost: booting QEMU TCG $([ "$TYPE" = arm64 ] && echo "arm64 virt" || echo q35) (log $LOG)"
+echo "testhost: booting QEMU TCG $([ "$TYPE" = arm64 ] && echo "arm64 virt" || echo q35), $("$QEMU_BIN" --version | sed -n '1s/QEMU emulator version //p') (log $LOG)"
 
 T0=${EPOCHREALTIME/./}
 elapsed() { # t = seconds since QEMU started, 0.01 s resolution, no fork per console line

@@ -52,10 +52,18 @@ SOAK_MINUTES ?= 10
 TH_GUEST_TARGET := $(if $(wildcard guest/guest.mk),guest)
 TH_BUSYBOX :=
 TH_ARCH_DEPS :=
+# QEMU 10 from bookworm-backports runs the x86 test host (fetch-qemu.sh says why)
+TH_QEMU_BIN := $(BUILD)/qemu/root/usr/bin/qemu-system-x86_64
 endif
 TH_ENV := BUILD=$(BUILD) MACHINE=$(TH_MACHINE) $(if $(TH_BUSYBOX),BUSYBOX=$(TH_BUSYBOX))
 
 .PHONY: testhost-kernel testhost-image soak
+
+# Cached: fetch-qemu.sh does nothing once QEMU is unpacked.
+ifneq ($(TH_QEMU_BIN),)
+$(TH_QEMU_BIN): tests/testhost/fetch-qemu.sh
+	@BUILD=$(BUILD) tests/testhost/fetch-qemu.sh
+endif
 
 # The Debian kernel of the machine type: the cloud kernel on x86, the generic one on arm64
 # (Debian has no arm64 cloud flavour with the vfio modules the suites need).
@@ -100,7 +108,7 @@ $(GUEST_TRIXIE_IMAGE): guest/linux/init guest/linux/mkinitramfs.sh guest/linux/v
 
 # Rebuilt every time (about half a second): its inputs include build/guest/*.elf, which the
 # guest target decides about only when it runs.
-testhost-image: deps $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE) \
+testhost-image: deps $(TH_QEMU_BIN) $(BUILD)/ptvm $(TH_GUEST_TARGET) $(TH_KERNEL) $(TH_TOOLS) $(GUEST_LINUX_IMAGE) \
 		$(if $(TH_VIOMMU_FILES),$(GUEST_TRIXIE_IMAGE))
 	@$(TH_ENV) EXTRA_FILES="$(EXTRA_FILES) $(TH_VIOMMU_FILES)" tests/testhost/mkhost.sh $(TH_IMAGE)
 
@@ -114,5 +122,5 @@ soak: testhost-image
 	@BUILD=$(BUILD) TH_APPEND="SOAK_SECONDS=$$(($(SOAK_MINUTES) * 60)) $(TH_APPEND)" \
 		tests/testhost/run.sh --machine $(TH_MACHINE) --timeout $$(($(SOAK_MINUTES) * 60 + 600)) soak
 
-run: deps $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
+run: deps $(TH_QEMU_BIN) $(BUILD)/ptvm $(TH_KERNEL) $(TH_PROBE) $(GUEST_LINUX_IMAGE)
 	@$(TH_ENV) TH_MACHINE_TYPE=$(TH_MACHINE) tests/testhost/make-run.sh
