@@ -123,16 +123,16 @@ int vfio_pci_create_device(struct vm *vm, struct pci_bus *bus, struct vfio *vfio
 	snprintf(dp->log_name, sizeof(dp->log_name), "vfio-pci %s", cfg->bdf);
 	vfio_pci_irqs_init(dp);
 
-	/* a device left in any state by its last user starts clean */
-	if (vdev->reset_works) {
-		ret = vfio_device_reset(vdev);
-		if (ret)
-			vp_warn(dp, "VFIO_DEVICE_RESET at start failed: %s", strerror(-ret));
-		else
-			vp_debug(dp, "reset");
-	} else {
+	/*
+	 * A device left in any state by its last user starts clean: vfio-pci resets it when its
+	 * fd is first opened, which vfio_attach_device just did (reset_works is that reset's
+	 * outcome), so a VFIO_DEVICE_RESET here would only add a second function reset (an FLR
+	 * waits 100 ms) to the start-up path.
+	 */
+	if (vdev->reset_works)
+		vp_debug(dp, "reset by vfio-pci when it was opened");
+	else
 		vp_info(dp, "the device has no reset method: starting in the state it is in");
-	}
 	ret = vfio_pci_config_init(dp);
 	if (ret)
 		goto out_destroy;
@@ -183,6 +183,11 @@ void vfio_pci_report(struct vfio_pci *dp)
 {
 	vfio_pci_bars_report(dp);
 	vfio_pci_irqs_report(dp);
+	if (dp->config.bm_waits)
+		vp_info(dp,
+			"bus master: enabled %u time(s), the guest waited %.1f ms in all for "
+			"the DMA mappings",
+			dp->config.bm_waits, dp->config.bm_wait_seconds * 1e3);
 }
 
 void vfio_pci_destroy(struct vfio_pci *dp)

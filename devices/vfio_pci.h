@@ -43,8 +43,8 @@ struct vfio_pci_config {
 int vfio_pci_parse(const char *spec, struct vfio_pci_config *cfg);
 
 /*
- * Attaches cfg->bdf through vfio (group, container, DMA listener: iommu/), resets it, builds
- * the virtual config space and plugs the function into bus. On failure nothing stays
+ * Attaches cfg->bdf through vfio (group, container, DMA listener: iommu/; opening it resets it),
+ * builds the virtual config space and plugs the function into bus. On failure nothing stays
  * attached, mapped or open.
  */
 int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio *vfio,

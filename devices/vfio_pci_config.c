@@ -9,8 +9,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/vfio_pci_priv.h"
+#include "iommu/vfio.h"
+#include "vmm/machine.h"
 #include "vmm/util.h"
 
 #define VFIO_PCI_MAX_CAPS 48 /* a chain longer than 256 bytes of 4-byte caps is a loop */
@@ -158,6 +161,49 @@ void vfio_pci_config_read(struct pci_device *pdev, unsigned offset, void *data, 
 					    (st & PCI_STATUS_INTERRUPT));
 }
 
+static double vfio_pci_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The bus-master hold (DESIGN.md "DMA mapping off the start-up path"): guest RAM may still be
+ * being mapped for DMA in the background when the guest first lets the device master the bus.
+ * The vCPU that writes the bit waits here until every mapping of the device's container is in
+ * place, so the device never sees an unmapped IOVA. False when the device must not get bus
+ * mastering (a mapping failed, or the VM is ending).
+ */
+static bool vfio_pci_dma_gate(struct vfio_pci *dp)
+{
+	double t0 = vfio_pci_now(), waited;
+	int ret;
+
+	if (!dp->vfio)
+		return true;
+	while ((ret = vfio_device_dma_begin(dp->vfio, dp->vdev, 0.1)) == -ETIMEDOUT) {
+		if (vm_is_exiting(dp->vm))
+			break;
+	}
+	if (ret) {
+		vfio_device_dma_end(dp->vfio, dp->vdev);
+		if (ret != -ETIMEDOUT)
+			vp_err_rl(dp,
+				  "bus master left off: guest RAM could not be mapped for its DMA "
+				  "(%s)",
+				  strerror(-ret));
+		return false;
+	}
+	waited = vfio_pci_now() - t0;
+	dp->config.bm_waits++;
+	dp->config.bm_wait_seconds += waited;
+	vp_info_rl(dp, "bus master on: the guest waited %.1f ms for the DMA mappings",
+		   waited * 1e3);
+	return true;
+}
+
 static void vfio_pci_command_forward(struct vfio_pci *dp)
 {
 	uint16_t want = (uint16_t)pci_config_get(&dp->pci, PCI_COMMAND, 2) & VFIO_PCI_CMD_FORWARD;
@@ -165,11 +211,15 @@ static void vfio_pci_command_forward(struct vfio_pci *dp)
 
 	if (vfio_device_region_read(dp->vdev, &dp->config.region, PCI_COMMAND, &cur, sizeof(cur)))
 		return;
+	if ((want & PCI_COMMAND_MASTER) && !(cur & PCI_COMMAND_MASTER) && !vfio_pci_dma_gate(dp))
+		want &= (uint16_t)~PCI_COMMAND_MASTER;
 	next = (uint16_t)((cur & ~VFIO_PCI_CMD_FORWARD) | want);
 	if (next == cur)
 		return;
 	vp_debug(dp, "command 0x%04x -> 0x%04x forwarded to the device", cur, next);
 	vfio_device_region_write(dp->vdev, &dp->config.region, PCI_COMMAND, &next, sizeof(next));
+	if ((cur & PCI_COMMAND_MASTER) && !(next & PCI_COMMAND_MASTER) && dp->vfio)
+		vfio_device_dma_end(dp->vfio, dp->vdev);
 }
 
 /* pci.c applied the write masks to the emulated bytes; act on what the guest changed. */

@@ -59,6 +59,9 @@ struct vfio_pci_bars {
 /* Config space virtualization (vfio_pci_config.c). */
 struct vfio_pci_config_space {
 	struct vfio_region region; /* the device's config region */
+	/* the bus-master hold: enables that waited for the container's DMA mappings */
+	unsigned bm_waits;
+	double bm_wait_seconds;
 };
 
 struct vfio_pci_intx {

@@ -13,12 +13,23 @@
 #include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
+
+enum dma_mapping_state {
+	DMA_QUEUED,  /* waiting for the worker (background mode) */
+	DMA_MAPPING, /* VFIO_IOMMU_MAP_DMA for it is under way */
+	DMA_MAPPED,
+};
 
 struct dma_mapping {
 	uint64_t iova, size;
 	void *hva;
 	bool writable;
+	bool device_ram; /* a BAR for peer-to-peer: its failure is not fatal */
+	bool hugepages;
+	enum dma_mapping_state state;
+	uint64_t seq; /* queue order, and a name that survives the array moving */
 	char name[32];
 };
 
@@ -35,8 +46,8 @@ struct dma_listener {
 	 * 0 = the kernel did not say */
 	uint32_t limit;
 	char name[24];
-	/* the mappings in place, sorted by iova; lock: changed under the space's lock, read by
-	 * the report from another thread */
+	/* the mappings (queued, being made, in place), sorted by iova; lock: changed under it
+	 * (and the space's lock, except by the background worker), read by the report */
 	pthread_mutex_t lock;
 	unsigned nr_maps, cap_maps;
 	struct dma_mapping *maps;
@@ -45,6 +56,19 @@ struct dma_listener {
 	/* /proc/self/status, opened at creation: a pin refused later (ptvm jailed, no /proc,
 	 * no open allowed) still says how much is locked */
 	int status_fd;
+
+	/* background mode (guest RAM only: a guest IOMMU domain's MAP must be done when the
+	 * guest's request completes): a worker thread makes the mappings */
+	bool background;
+	pthread_t worker;
+	bool worker_running, stopping;
+	pthread_cond_t cond; /* a mapping was queued, made or dropped */
+	uint64_t next_seq;
+	unsigned users; /* devices that may DMA now (bus master on) */
+	int error;	/* the first RAM mapping that failed in the background, -errno */
+	double t_created;
+	void (*on_error)(void *opaque, int err);
+	void *on_error_opaque;
 };
 
 /* Whether the guest chose what it mirrors (a vIOMMU domain, or bypass to guest RAM). */
@@ -88,17 +112,26 @@ static const char *fmt_size(char *buf, size_t len, uint64_t v)
 	return buf;
 }
 
+/* /proc/self/status through the descriptor opened at creation; false when unreadable. */
+static bool read_status(struct dma_listener *l, char *buf, size_t len)
+{
+	ssize_t n = l->status_fd >= 0 ? pread(l->status_fd, buf, len - 1, 0) : -1;
+
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
 /* VmLck of this process: memory locked already (mlock, and pages VFIO pinned). */
 static uint64_t locked_bytes(struct dma_listener *l)
 {
 	char buf[4096];
 	const char *p;
 	uint64_t kb = 0;
-	ssize_t n = l->status_fd >= 0 ? pread(l->status_fd, buf, sizeof(buf) - 1, 0) : -1;
 
-	if (n <= 0)
+	if (!read_status(l, buf, sizeof(buf)))
 		return 0;
-	buf[n] = '\0';
 	p = strstr(buf, "\nVmLck:");
 	if (p)
 		sscanf(p + 1, "VmLck: %" SCNu64, &kb);
@@ -121,22 +154,42 @@ static uint64_t guest_ram_bytes(struct memmap *mm, const struct memmap_region *r
 	return seen ? total : total + r->size;
 }
 
-static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memmap_region *r,
-					     int err)
+/* CAP_IPC_LOCK in the effective set: VFIO then pins without charging RLIMIT_MEMLOCK. */
+static bool has_cap_ipc_lock(struct dma_listener *l)
+{
+	char buf[4096];
+	const char *p;
+	unsigned long long caps = 0;
+
+	if (!read_status(l, buf, sizeof(buf)))
+		return false;
+	p = strstr(buf, "\nCapEff:");
+	if (p)
+		sscanf(p + 1, "CapEff: %llx", &caps);
+	return caps & (1ULL << 14); /* CAP_IPC_LOCK */
+}
+
+/*
+ * Why pinning iova/size of `name` failed (-ENOMEM/-EPERM): what RLIMIT_MEMLOCK it needs.
+ * ram: the guest's RAM and ROM including this region; in_place: what this container pinned.
+ */
+static void dma_listener_explain_pin_failure(struct dma_listener *l, const char *name,
+					     uint64_t iova, uint64_t size, uint64_t ram,
+					     uint64_t in_place, int err)
 {
 	char b1[32], b2[32], b3[32], b4[32];
-	uint64_t locked = locked_bytes(l), others, ram = guest_ram_bytes(l->mm, r);
+	uint64_t locked = locked_bytes(l), others;
 	struct rlimit rl = { 0, 0 };
 
 	/* what is locked besides this container's pinned mappings */
-	others = locked > l->stats.bytes_in_place ? locked - l->stats.bytes_in_place : 0;
+	others = locked > in_place ? locked - in_place : 0;
 	getrlimit(RLIMIT_MEMLOCK, &rl);
 	if (rl.rlim_cur == RLIM_INFINITY) {
 		dl_err(l,
 		       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
 		       ": %s: RLIMIT_MEMLOCK is unlimited, so the host could not pin %s of guest "
 		       "RAM (out of memory?)",
-		       l->name, r->name, r->gpa, r->size, strerror(-err), fmt_size(b1, 32, ram));
+		       l->name, name, iova, size, strerror(-err), fmt_size(b1, 32, ram));
 		return;
 	}
 	dl_err(l,
@@ -144,7 +197,7 @@ static void dma_listener_explain_pin_failure(struct dma_listener *l, struct memm
 	       ": %s: pinning guest RAM for DMA needs RLIMIT_MEMLOCK of at least %s (guest RAM %s "
 	       "+ %s already locked), the current limit is %s: raise it (ulimit -l %" PRIu64
 	       ", LimitMEMLOCK=, or CAP_IPC_LOCK)",
-	       l->name, r->name, r->gpa, r->size, strerror(-err), fmt_size(b1, 32, ram + others),
+	       l->name, name, iova, size, strerror(-err), fmt_size(b1, 32, ram + others),
 	       fmt_size(b2, 32, ram), fmt_size(b3, 32, others),
 	       fmt_size(b4, 32, (uint64_t)rl.rlim_cur), (ram + others + 1023) / 1024);
 }
@@ -237,6 +290,42 @@ static struct dma_mapping *dma_listener_insert(struct dma_listener *l, uint64_t 
 	return &l->maps[i];
 }
 
+static struct dma_mapping *dma_listener_find_seq(struct dma_listener *l, uint64_t seq)
+{
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		if (l->maps[i].seq == seq)
+			return &l->maps[i];
+	return NULL;
+}
+
+/* Forgets mapping m (the array closes up); lock held. */
+static void dma_listener_forget(struct dma_listener *l, struct dma_mapping *m)
+{
+	memmove(m, m + 1, (size_t)(&l->maps[l->nr_maps] - (m + 1)) * sizeof(*m));
+	l->nr_maps--;
+}
+
+/* Mappings not in place yet (queued or being made); lock held. */
+static unsigned dma_listener_busy_locked(struct dma_listener *l)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		n += l->maps[i].state != DMA_MAPPED;
+	return n;
+}
+
+/* Bytes of RAM here not pinned yet; lock held. */
+static uint64_t dma_listener_pending_bytes_locked(struct dma_listener *l)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		if (l->maps[i].state != DMA_MAPPED && !l->maps[i].device_ram)
+			n += l->maps[i].size;
+	return n;
+}
+
 /*
  * Refuses r for a reason other than the map call itself. For DEVICE_RAM (peer-to-peer only)
  * a warning and 0: the guest runs, p2p DMA to that BAR faults.
@@ -260,15 +349,126 @@ static int dma_listener_refuse(struct dma_listener *l, struct memmap_region *r, 
 	return err;
 }
 
+/*
+ * Makes the mapping with sequence number seq (state DMA_MAPPING), dropping the lock around
+ * VFIO_IOMMU_MAP_DMA. On success it is DMA_MAPPED; on failure it is forgotten (and, for RAM,
+ * the failure explained). ram: the guest's RAM total, for that explanation. Lock held.
+ */
+static int dma_listener_map_locked(struct dma_listener *l, uint64_t seq, uint64_t ram)
+{
+	struct dma_mapping *m = dma_listener_find_seq(l, seq), job = *m;
+	double t0, dt;
+	int ret;
+
+	pthread_mutex_unlock(&l->lock);
+	t0 = now_seconds();
+	ret = l->ops->map(l, job.iova, job.size, job.hva, job.writable);
+	dt = now_seconds() - t0;
+	pthread_mutex_lock(&l->lock);
+	/* region_del waits while a mapping is being made: it is still here */
+	m = dma_listener_find_seq(l, seq);
+	if (ret) {
+		dma_listener_forget(l, m);
+		if (job.device_ram) {
+			log_printf_ratelimited(&l->rl, LOG_WARN,
+					       "%s: VFIO_IOMMU_MAP_DMA of BAR %s for peer-to-peer "
+					       "failed: %s; peer-to-peer DMA to it will fault",
+					       l->name, job.name, strerror(-ret));
+			return 0;
+		}
+		if (ret == -ENOMEM || ret == -EPERM)
+			dma_listener_explain_pin_failure(l, job.name, job.iova, job.size, ram,
+							 l->stats.bytes_in_place, ret);
+		else
+			dl_err(l,
+			       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
+			       " hva %p: %s",
+			       l->name, job.name, job.iova, job.size, job.hva, strerror(-ret));
+		return ret;
+	}
+	m->state = DMA_MAPPED;
+	l->stats.nr_maps++;
+	l->stats.bytes_mapped += job.size;
+	l->stats.map_seconds += dt;
+	l->stats.max_map_seconds = MAX(l->stats.max_map_seconds, dt);
+	l->stats.nr_mappings++;
+	l->stats.bytes_in_place += job.size;
+	/* one line per mapping: for guest RAM at info, for a guest's IOMMU domain (one per DMA
+	 * buffer in strict mode) at debug */
+	if (dma_listener_guest_driven(l))
+		pr_debug("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s in %.3f ms",
+			 l->name, job.name, job.iova, job.size, job.hva,
+			 job.writable ? "" : " read-only", dt * 1e3);
+	else if (job.device_ram) /* a BAR, where the guest placed it */
+		log_printf_ratelimited(&l->rl, LOG_INFO,
+				       "%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64
+				       " hva %p in %.1f ms%s",
+				       l->name, job.name, job.iova, job.size, job.hva, dt * 1e3,
+				       l->background ? " (in the background)" : "");
+	else
+		pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64
+			" hva %p%s%s in %.1f ms%s",
+			l->name, job.name, job.iova, job.size, job.hva,
+			job.writable ? "" : " read-only", job.hugepages ? " (huge pages)" : "",
+			dt * 1e3, l->background ? " (in the background)" : "");
+	return 0;
+}
+
+/* The background worker: makes queued mappings, oldest first, until the listener stops. */
+static void *dma_listener_worker(void *arg)
+{
+	struct dma_listener *l = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "dma-container%u", l->c->index % 100);
+	pthread_setname_np(pthread_self(), name);
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		struct dma_mapping *next = NULL;
+		uint64_t seq, ram;
+		int ret;
+
+		for (unsigned i = 0; i < l->nr_maps; i++)
+			if (l->maps[i].state == DMA_QUEUED && (!next || l->maps[i].seq < next->seq))
+				next = &l->maps[i];
+		if (l->stopping)
+			break;
+		if (!next) {
+			pthread_cond_wait(&l->cond, &l->lock);
+			continue;
+		}
+		next->state = DMA_MAPPING;
+		seq = next->seq;
+		ram = next->device_ram ? 0 : l->stats.guest_ram_bytes;
+		ret = dma_listener_map_locked(l, seq, ram);
+		if (ret && !l->error) {
+			l->error = ret;
+			if (l->on_error)
+				l->on_error(l->on_error_opaque, ret);
+		}
+		if (!dma_listener_busy_locked(l)) {
+			l->stats.in_place_seconds = now_seconds() - l->t_created;
+			pr_info("%s: every DMA mapping in place %.1f ms after mapping began (%u "
+				"mappings, %" PRIu64 " MiB; %.1f ms in VFIO_IOMMU_MAP_DMA)",
+				l->name, l->stats.in_place_seconds * 1e3, l->stats.nr_mappings,
+				l->stats.bytes_in_place >> 20, l->stats.map_seconds * 1e3);
+		}
+		pthread_cond_broadcast(&l->cond);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
 static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_region *r)
 {
 	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
 	uint64_t pgsize = l->c->pgsize_bitmap ? l->c->pgsize_bitmap & -l->c->pgsize_bitmap : SZ_4K;
 	bool writable = r->kind != MEMMAP_ROM;
+	struct rlimit rl = { 0, 0 };
 	struct dma_mapping *m;
+	uint64_t ram, seq;
 	char why[192];
-	double t0, dt;
-	int ret;
+	int ret = 0;
 
 	if (r->kind == MEMMAP_MMIO)
 		return 0;
@@ -285,79 +485,76 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 	}
 	if (dma_listener_check_iova(l, r, why, sizeof(why)))
 		return dma_listener_refuse(l, r, -EINVAL, "collides with %s", why);
+	/* the space's lock is held: the guest's RAM total, for messages made later */
+	ram = guest_ram_bytes(l->mm, r);
+	pthread_mutex_lock(&l->lock);
 	if (l->limit && l->nr_maps >= l->limit) {
+		pthread_mutex_unlock(&l->lock);
 		snprintf(why, sizeof(why),
 			 "would be DMA mapping %u, beyond the container's limit of %u "
 			 "(vfio_iommu_type1 dma_entry_limit)",
 			 l->nr_maps + 1, l->limit);
 		return dma_listener_refuse(l, r, -ENOSPC, "%s", why);
 	}
-
-	t0 = now_seconds();
-	ret = l->ops->map(l, r->gpa, r->size, r->hva, writable);
-	dt = now_seconds() - t0;
-	if (ret) {
-		if (r->kind == MEMMAP_DEVICE_RAM) {
-			log_printf_ratelimited(&l->rl, LOG_WARN,
-					       "%s: VFIO_IOMMU_MAP_DMA of BAR %s for peer-to-peer "
-					       "failed: %s; peer-to-peer DMA to it will fault",
-					       l->name, r->name, strerror(-ret));
-			return 0;
-		}
-		if (ret == -ENOMEM || ret == -EPERM)
-			dma_listener_explain_pin_failure(l, r, ret);
-		else
-			dl_err(l,
-			       "%s: VFIO_IOMMU_MAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
-			       " hva %p: %s",
-			       l->name, r->name, r->gpa, r->size, r->hva, strerror(-ret));
-		return ret;
+	/* A pinning that RLIMIT_MEMLOCK will refuse is refused now, with the advice, not later
+	 * from the background (VFIO charges it unless the process has CAP_IPC_LOCK). */
+	if (l->ops->charges_memlock && r->kind != MEMMAP_DEVICE_RAM &&
+	    !getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    locked_bytes(l) + dma_listener_pending_bytes_locked(l) + r->size > rl.rlim_cur &&
+	    !has_cap_ipc_lock(l)) {
+		dma_listener_explain_pin_failure(l, r->name, r->gpa, r->size, ram,
+						 l->stats.bytes_in_place, -ENOMEM);
+		pthread_mutex_unlock(&l->lock);
+		return -ENOMEM;
 	}
-	pthread_mutex_lock(&l->lock);
 	m = dma_listener_insert(l, r->gpa);
 	if (!m) {
 		pthread_mutex_unlock(&l->lock);
-		l->ops->unmap(l, r->gpa, r->size);
 		return -ENOMEM;
 	}
-	*m = (struct dma_mapping){
-		.iova = r->gpa, .size = r->size, .hva = r->hva, .writable = writable
-	};
+	l->stats.guest_ram_bytes = ram;
+	*m = (struct dma_mapping){ .iova = r->gpa,
+				   .size = r->size,
+				   .hva = r->hva,
+				   .writable = writable,
+				   .device_ram = r->kind == MEMMAP_DEVICE_RAM,
+				   .hugepages = r->hugepages,
+				   .seq = seq = l->next_seq++ };
 	snprintf(m->name, sizeof(m->name), "%s", r->name);
-	l->stats.nr_maps++;
-	l->stats.bytes_mapped += r->size;
-	l->stats.map_seconds += dt;
-	l->stats.max_map_seconds = MAX(l->stats.max_map_seconds, dt);
-	l->stats.nr_mappings = l->nr_maps;
-	l->stats.bytes_in_place += r->size;
+	if (l->background && !l->users && !dma_listener_guest_driven(l)) {
+		/* nothing may DMA yet: the worker maps it while the guest runs */
+		m->state = DMA_QUEUED;
+		pr_debug("%s: %s iova 0x%" PRIx64 " size 0x%" PRIx64 " queued for mapping", l->name,
+			 r->name, r->gpa, r->size);
+	} else {
+		/* a device may DMA (or the guest asked for this IOVA): mapped before anyone can
+		 * use it */
+		m->state = DMA_MAPPING;
+		ret = dma_listener_map_locked(l, seq, ram);
+	}
+	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
-	/* one line per mapping: for guest RAM at info, for a guest's IOMMU domain (one per DMA
-	 * buffer in strict mode) at debug */
-	if (dma_listener_guest_driven(l))
-		pr_debug("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s in %.3f ms",
-			 l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
-			 dt * 1e3);
-	else if (r->kind == MEMMAP_DEVICE_RAM) /* a BAR, where the guest placed it */
-		log_printf_ratelimited(&l->rl, LOG_INFO,
-				       "%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64
-				       " hva %p in %.1f ms",
-				       l->name, r->name, r->gpa, r->size, r->hva, dt * 1e3);
-	else
-		pr_info("%s: mapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " hva %p%s%s in %.1f ms",
-			l->name, r->name, r->gpa, r->size, r->hva, writable ? "" : " read-only",
-			r->hugepages ? " (huge pages)" : "", dt * 1e3);
-	return 0;
+	return ret;
 }
 
 static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_region *r)
 {
 	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
-	struct dma_mapping *m = dma_listener_find(l, r->gpa);
+	struct dma_mapping *m;
 	double t0, dt;
 	int ret;
 
+	pthread_mutex_lock(&l->lock);
+	/* never under a mapping being made: wait for it, then undo it */
+	while ((m = dma_listener_find(l, r->gpa)) && m->state == DMA_MAPPING)
+		pthread_cond_wait(&l->cond, &l->lock);
 	if (!m)
-		return; /* MMIO, p2p off, or a BAR whose p2p mapping failed */
+		goto out_unlock; /* MMIO, p2p off, or a mapping that failed */
+	if (m->state == DMA_QUEUED) {
+		pr_debug("%s: %s left the map before it was mapped", l->name, m->name);
+		dma_listener_forget(l, m);
+		goto out_unlock;
+	}
 	t0 = now_seconds();
 	ret = l->ops->unmap(l, m->iova, m->size);
 	dt = now_seconds() - t0;
@@ -368,19 +565,39 @@ static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_re
 	else
 		pr_debug("%s: unmapped %s iova 0x%" PRIx64 " size 0x%" PRIx64 " in %.1f ms",
 			 l->name, m->name, m->iova, m->size, dt * 1e3);
-	pthread_mutex_lock(&l->lock);
 	l->stats.nr_unmaps++;
 	l->stats.unmap_seconds += dt;
 	l->stats.bytes_in_place -= m->size;
+	l->stats.nr_mappings--;
 	/* the region is gone from the guest either way: forget it */
-	memmove(m, m + 1, (size_t)(&l->maps[l->nr_maps] - (m + 1)) * sizeof(*m));
-	l->nr_maps--;
-	l->stats.nr_mappings = l->nr_maps;
+	dma_listener_forget(l, m);
+out_unlock:
+	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
+}
+
+static void dma_listener_stop_worker(struct dma_listener *l)
+{
+	if (!l->worker_running)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	pthread_join(l->worker, NULL);
+	l->worker_running = false;
 }
 
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 			const struct dma_backend_ops *ops, struct dma_listener **out)
+{
+	return dma_listener_create_background(mm, c, p2p, ops, NULL, NULL, out);
+}
+
+int dma_listener_create_background(struct memmap *mm, struct vfio_container *c, bool p2p,
+				   const struct dma_backend_ops *ops,
+				   void (*on_error)(void *opaque, int err), void *opaque,
+				   struct dma_listener **out)
 {
 	struct dma_listener *l = calloc(1, sizeof(*l));
 	int ret;
@@ -388,6 +605,7 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	if (!l)
 		return -ENOMEM;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
 	snprintf(l->name, sizeof(l->name), "container%u", c->index);
 	l->ml = (struct memmap_listener){
 		.name = l->name,
@@ -398,23 +616,56 @@ int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 	};
 	l->c = c;
 	l->ops = ops;
-	l->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	l->p2p = p2p;
 	l->limit = c->dma_avail;
 	l->guest_driven = !mm;
+	l->background = on_error != NULL;
+	l->on_error = on_error;
+	l->on_error_opaque = opaque;
+	l->t_created = now_seconds();
+	l->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 	ret = dma_listener_set_space(l, mm);
-	if (ret) {
-		free(l->maps);
-		if (l->status_fd >= 0)
-			close(l->status_fd);
-		free(l);
-		return ret;
-	}
+	if (ret)
+		goto out_free;
 	c->listener = l;
-	if (l->stats.nr_maps)
+	pthread_mutex_lock(&l->lock);
+	if (l->background && dma_listener_busy_locked(l))
+		pr_info("%s: %u DMA mappings (%" PRIu64 " MiB) to be made in the background",
+			l->name, dma_listener_busy_locked(l),
+			dma_listener_pending_bytes_locked(l) >> 20);
+	else if (l->stats.nr_maps)
 		pr_info("%s: %u DMA mappings, %" PRIu64 " MiB pinned in %.1f ms", l->name,
 			l->stats.nr_maps, l->stats.bytes_mapped >> 20, l->stats.map_seconds * 1e3);
+	if (!dma_listener_busy_locked(l))
+		l->stats.in_place_seconds = now_seconds() - l->t_created;
+	pthread_mutex_unlock(&l->lock);
 	*out = l;
+	return 0;
+
+out_free:
+	free(l->maps);
+	if (l->status_fd >= 0)
+		close(l->status_fd);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	return ret;
+}
+
+int dma_listener_start(struct dma_listener *l)
+{
+	int ret;
+
+	if (!l->background || l->worker_running)
+		return 0;
+	/* a device I/O thread's allow-list: VFIO_IOMMU_MAP_DMA/UNMAP_DMA, futex, and the
+	 * /proc/self/status and RLIMIT_MEMLOCK reads of a refused pin */
+	ret = -sandbox_thread_create(SANDBOX_THREAD_IO, &l->worker, dma_listener_worker, l);
+	if (ret) {
+		pr_err("%s: cannot start the DMA mapping thread: %s", l->name, strerror(-ret));
+		return ret;
+	}
+	l->worker_running = true;
 	return 0;
 }
 
@@ -490,15 +741,51 @@ void dma_listener_destroy(struct dma_listener *l)
 {
 	if (!l)
 		return;
+	/* region_del undoes what is mapped, drops what is queued, waits for a map in flight */
 	if (l->registered)
 		memmap_listener_unregister(l->mm, &l->ml);
+	dma_listener_stop_worker(l);
 	if (l->c && l->c->listener == l)
 		l->c->listener = NULL;
 	free(l->maps);
+	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	if (l->status_fd >= 0)
 		close(l->status_fd);
 	free(l);
+}
+
+void dma_listener_dma_users(struct dma_listener *l, bool on)
+{
+	pthread_mutex_lock(&l->lock);
+	if (on)
+		l->users++;
+	else if (l->users)
+		l->users--;
+	pthread_mutex_unlock(&l->lock);
+}
+
+int dma_listener_wait(struct dma_listener *l, double timeout_s)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)timeout_s;
+	deadline.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!l->error && dma_listener_busy_locked(l) && !ret)
+		ret = -pthread_cond_timedwait(&l->cond, &l->lock, &deadline);
+	if (l->error)
+		ret = l->error;
+	else if (!dma_listener_busy_locked(l))
+		ret = 0;
+	pthread_mutex_unlock(&l->lock);
+	return ret;
 }
 
 struct vfio_container *dma_listener_container(struct dma_listener *l)
@@ -511,10 +798,31 @@ const struct dma_listener_stats *dma_listener_stats(struct dma_listener *l)
 	return &l->stats;
 }
 
+void dma_listener_stats_get(struct dma_listener *l, struct dma_listener_stats *out)
+{
+	pthread_mutex_lock(&l->lock);
+	*out = l->stats;
+	out->nr_pending = dma_listener_busy_locked(l);
+	out->background = l->background;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void dma_listener_record_wait(struct dma_listener *l, double seconds)
+{
+	pthread_mutex_lock(&l->lock);
+	l->stats.nr_dma_waits++;
+	l->stats.dma_wait_seconds += seconds;
+	l->stats.max_dma_wait_seconds = MAX(l->stats.max_dma_wait_seconds, seconds);
+	pthread_mutex_unlock(&l->lock);
+}
+
 int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t end,
 			      const char *what)
 {
-	for (unsigned i = 0; i < l->nr_maps; i++) {
+	int ret = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < l->nr_maps && !ret; i++) {
 		const struct dma_mapping *m = &l->maps[i];
 
 		if (m->iova <= end && start <= m->iova + m->size - 1) {
@@ -522,10 +830,11 @@ int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t e
 			       "] is DMA mapped and collides with reserved IOVA range [0x%" PRIx64
 			       "-0x%" PRIx64 "] (%s)",
 			       l->name, m->name, m->iova, m->iova + m->size - 1, start, end, what);
-			return -EINVAL;
+			ret = -EINVAL;
 		}
 	}
-	return vfio_container_add_reserved(l->c, start, end, what);
+	pthread_mutex_unlock(&l->lock);
+	return ret ? ret : vfio_container_add_reserved(l->c, start, end, what);
 }
 
 void dma_listener_for_each(struct dma_listener *l,
@@ -535,27 +844,36 @@ void dma_listener_for_each(struct dma_listener *l,
 {
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
-		fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size, l->maps[i].hva,
-		   l->maps[i].writable);
+		if (l->maps[i].state == DMA_MAPPED)
+			fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size,
+			   l->maps[i].hva, l->maps[i].writable);
 	pthread_mutex_unlock(&l->lock);
 }
 
 void dma_listener_report(struct dma_listener *l)
 {
-	const struct dma_listener_stats *s = &l->stats;
+	struct dma_listener_stats s;
 
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
-		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s", l->name,
+		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s%s", l->name,
 			l->maps[i].name, l->maps[i].iova, l->maps[i].iova + l->maps[i].size - 1,
-			l->maps[i].hva, l->maps[i].writable ? "" : " read-only");
+			l->maps[i].hva, l->maps[i].writable ? "" : " read-only",
+			l->maps[i].state == DMA_MAPPED ? "" : " (not mapped yet)");
+	pthread_mutex_unlock(&l->lock);
+	dma_listener_stats_get(l, &s);
 	pr_info("%s:   %u mappings (%" PRIu64 " MiB) in place%s; %u maps (%" PRIu64
 		" MiB) took %.1f ms, slowest %.1f ms; %u unmaps took %.1f ms",
-		l->name, s->nr_mappings, s->bytes_in_place >> 20,
-		l->limit ? "" : ", no entry limit reported", s->nr_maps, s->bytes_mapped >> 20,
-		s->map_seconds * 1e3, s->max_map_seconds * 1e3, s->nr_unmaps,
-		s->unmap_seconds * 1e3);
-	pthread_mutex_unlock(&l->lock);
+		l->name, s.nr_mappings, s.bytes_in_place >> 20,
+		l->limit ? "" : ", no entry limit reported", s.nr_maps, s.bytes_mapped >> 20,
+		s.map_seconds * 1e3, s.max_map_seconds * 1e3, s.nr_unmaps, s.unmap_seconds * 1e3);
+	if (s.background)
+		pr_info("%s:   mapped in the background: %s %.1f ms after it began; devices "
+			"waited for it at bus-master enable %u time(s), %.1f ms in all (longest "
+			"%.1f ms)",
+			l->name, s.nr_pending ? "not all in place yet," : "all in place",
+			s.in_place_seconds * 1e3, s.nr_dma_waits, s.dma_wait_seconds * 1e3,
+			s.max_dma_wait_seconds * 1e3);
 }
 
 static int dma_backend_vfio_map(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
@@ -572,4 +890,5 @@ static int dma_backend_vfio_unmap(struct dma_listener *l, uint64_t iova, uint64_
 const struct dma_backend_ops dma_backend_vfio = {
 	.map = dma_backend_vfio_map,
 	.unmap = dma_backend_vfio_unmap,
+	.charges_memlock = true,
 };

@@ -29,6 +29,8 @@ struct dma_backend_ops {
 	int (*map)(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
 		   bool writable);
 	int (*unmap)(struct dma_listener *l, uint64_t iova, uint64_t size);
+	/* pinning is charged to RLIMIT_MEMLOCK (unless CAP_IPC_LOCK): checked before mapping */
+	bool charges_memlock;
 };
 
 struct dma_listener_stats {
@@ -39,6 +41,13 @@ struct dma_listener_stats {
 	double max_map_seconds; /* the slowest single map */
 	unsigned nr_mappings;	/* mappings in place now */
 	uint64_t bytes_in_place;
+	uint64_t guest_ram_bytes; /* the guest's RAM and ROM when a region was last added */
+	/* background mode */
+	bool background;
+	unsigned nr_pending;	 /* mappings queued or being made (dma_listener_stats_get) */
+	double in_place_seconds; /* from the listener's creation to every mapping in place */
+	unsigned nr_dma_waits;	 /* a device waited for the mappings at bus-master enable */
+	double dma_wait_seconds, max_dma_wait_seconds;
 };
 
 /* The real backend: VFIO_IOMMU_MAP_DMA/UNMAP_DMA on the listener's container. */
@@ -51,6 +60,33 @@ extern const struct dma_backend_ops dma_backend_vfio;
  */
 int dma_listener_create(struct memmap *mm, struct vfio_container *c, bool p2p,
 			const struct dma_backend_ops *ops, struct dma_listener **out);
+/*
+ * The same, mapping guest RAM in the background (DESIGN.md "DMA mapping off the start-up
+ * path"): a worker thread pins each region while the guest runs. What can be checked at once
+ * is (IOVA ranges, reserved regions, alignment, the entry limit, RLIMIT_MEMLOCK): region_add
+ * refuses such a region as before. While a device may DMA (dma_listener_dma_users), and for a
+ * guest IOMMU domain always, region_add maps before it returns. A RAM mapping that fails in
+ * the background is logged and reported once through on_error (from the worker thread);
+ * dma_listener_wait returns it from then on. Nothing is mapped in the background before
+ * dma_listener_start.
+ */
+int dma_listener_create_background(struct memmap *mm, struct vfio_container *c, bool p2p,
+				   const struct dma_backend_ops *ops,
+				   void (*on_error)(void *opaque, int err), void *opaque,
+				   struct dma_listener **out);
+/*
+ * Starts a background listener's worker (sandbox_thread_create: once the sandbox is on, the
+ * worker runs under the device I/O list); it makes what was queued since creation. 0 or
+ * -errno (logged); nothing for a synchronous listener or a started one.
+ */
+int dma_listener_start(struct dma_listener *l);
+/* A device of the container may DMA from now on (on) or no longer may (off). */
+void dma_listener_dma_users(struct dma_listener *l, bool on);
+/* Blocks until every mapping is in place, at most timeout_s: 0, -ETIMEDOUT, or the error of a
+ * mapping that failed. */
+int dma_listener_wait(struct dma_listener *l, double timeout_s);
+/* Counts a device's wait at bus-master enable in the stats. */
+void dma_listener_record_wait(struct dma_listener *l, double seconds);
 /*
  * Turns peer-to-peer on for a listener created without it (a device with p2p=on joined an
  * existing container): the DEVICE_RAM already in the map is mapped now, later BARs as they
@@ -71,7 +107,10 @@ bool dma_listener_space_name(struct dma_listener *l, char *buf, size_t len);
 /* Unregisters (unmapping all) and frees. Accepts NULL. */
 void dma_listener_destroy(struct dma_listener *l);
 struct vfio_container *dma_listener_container(struct dma_listener *l);
+/* The live stats (a synchronous listener's, or fields read while nothing maps). */
 const struct dma_listener_stats *dma_listener_stats(struct dma_listener *l);
+/* A consistent copy, with nr_pending. */
+void dma_listener_stats_get(struct dma_listener *l, struct dma_listener_stats *out);
 /*
  * Reserved IOVA ranges beyond the container's (from /sys/kernel/iommu_groups/N/reserved_regions),
  * for a group joining a container whose RAM is mapped already: -EINVAL, naming both ranges,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "iommu/dma_listener.h"
 #include "iommu/sysfs.h"
@@ -23,6 +24,8 @@ struct vfio {
 	struct vfio_group *groups[VFIO_MAX_DEVICES];
 	struct vfio_container *containers[VFIO_MAX_DEVICES];
 	unsigned next_container_index;
+	void (*on_error)(void *opaque, int err); /* set: containers map in the background */
+	void *on_error_opaque;
 };
 
 int vfio_create(struct memmap *mm, struct vfio **out)
@@ -34,6 +37,13 @@ int vfio_create(struct memmap *mm, struct vfio **out)
 	v->mm = mm;
 	*out = v;
 	return 0;
+}
+
+void vfio_set_background_mapping(struct vfio *v, void (*on_error)(void *opaque, int err),
+				 void *opaque)
+{
+	v->on_error = on_error;
+	v->on_error_opaque = opaque;
 }
 
 void vfio_destroy(struct vfio *v)
@@ -144,7 +154,14 @@ static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p
 	if (ret)
 		goto out_unset_container;
 	c->viommu = viommu;
-	ret = dma_listener_create(viommu ? NULL : v->mm, c, p2p && !viommu, &dma_backend_vfio, &l);
+	/* guest RAM is mapped in the background when ptvm run asked for it; a vIOMMU endpoint's
+	 * container starts on no space (its domains' mappings are the guest's requests) */
+	if (v->on_error && !viommu)
+		ret = dma_listener_create_background(v->mm, c, p2p, &dma_backend_vfio, v->on_error,
+						     v->on_error_opaque, &l);
+	else
+		ret = dma_listener_create(viommu ? NULL : v->mm, c, p2p && !viommu,
+					  &dma_backend_vfio, &l);
 	if (ret)
 		goto out_unset_container;
 	v->containers[v->nr_containers++] = c;
@@ -296,12 +313,89 @@ struct vfio_device *vfio_find_device(struct vfio *v, const char *bdf)
 	return NULL;
 }
 
+static struct dma_listener *vfio_device_listener(struct vfio_device *d)
+{
+	return d->group && d->group->container ? d->group->container->listener : NULL;
+}
+
+static double vfio_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s)
+{
+	struct dma_listener *l = vfio_device_listener(d);
+	double t0 = vfio_now(), dt;
+	int ret;
+
+	if (!l)
+		return 0;
+	if (!d->dma_on) {
+		/* RAM added from here on is mapped before the guest can hand it to d */
+		dma_listener_dma_users(l, true);
+		d->dma_on = true;
+		d->dma_waits++;
+		d->cur_wait_seconds = 0;
+	}
+	ret = dma_listener_wait(l, timeout_s);
+	dt = vfio_now() - t0;
+	d->dma_wait_seconds += dt;
+	d->cur_wait_seconds += dt;
+	if (ret != -ETIMEDOUT) {
+		/* one wait per bus-master enable, however many calls it took */
+		d->max_dma_wait_seconds = MAX(d->max_dma_wait_seconds, d->cur_wait_seconds);
+		dma_listener_record_wait(l, d->cur_wait_seconds);
+	}
+	if (ret && ret != -ETIMEDOUT) {
+		dma_listener_dma_users(l, false);
+		d->dma_on = false;
+	}
+	return ret;
+}
+
+void vfio_device_dma_end(struct vfio *v, struct vfio_device *d)
+{
+	struct dma_listener *l = vfio_device_listener(d);
+
+	if (!l || !d->dma_on)
+		return;
+	dma_listener_dma_users(l, false);
+	d->dma_on = false;
+}
+
+int vfio_start_background_mapping(struct vfio *v)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; v && i < v->nr_containers && !ret; i++)
+		if (v->containers[i]->listener)
+			ret = dma_listener_start(v->containers[i]->listener);
+	return ret;
+}
+
+int vfio_dma_wait(struct vfio *v)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; v && i < v->nr_containers && !ret; i++)
+		if (v->containers[i]->listener)
+			while ((ret = dma_listener_wait(v->containers[i]->listener, 1.0)) ==
+			       -ETIMEDOUT)
+				;
+	return ret;
+}
+
 void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 {
 	struct vfio_group *g;
 
 	if (!d)
 		return;
+	vfio_device_dma_end(v, d);
 	g = d->group;
 	ptr_array_remove((void **)v->devices, &v->nr_devices, d);
 	vfio_device_close(d);
@@ -418,18 +512,37 @@ static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *
 	}
 	fprintf(out, "],\"mappings\":[");
 	if (c->listener) {
-		const struct dma_listener_stats *s = dma_listener_stats(c->listener);
+		struct dma_listener_stats s;
 		struct json_maps j = { out, true };
 
 		dma_listener_for_each(c->listener, json_mapping, &j);
+		dma_listener_stats_get(c->listener, &s);
 		fprintf(out,
 			"],\"stats\":{\"maps\":%u,\"unmaps\":%u,\"bytes_mapped\":%" PRIu64
-			",\"map_ms\":%.3f,\"max_map_ms\":%.3f,\"unmap_ms\":%.3f}}",
-			s->nr_maps, s->nr_unmaps, s->bytes_mapped, s->map_seconds * 1e3,
-			s->max_map_seconds * 1e3, s->unmap_seconds * 1e3);
+			",\"map_ms\":%.3f,\"max_map_ms\":%.3f,\"unmap_ms\":%.3f,\"background\":%s,"
+			"\"pending\":%u,\"in_place_ms\":%.3f,\"dma_waits\":%u,\"dma_wait_ms\":%.3f,"
+			"\"max_dma_wait_ms\":%.3f}",
+			s.nr_maps, s.nr_unmaps, s.bytes_mapped, s.map_seconds * 1e3,
+			s.max_map_seconds * 1e3, s.unmap_seconds * 1e3,
+			s.background ? "true" : "false", s.nr_pending, s.in_place_seconds * 1e3,
+			s.nr_dma_waits, s.dma_wait_seconds * 1e3, s.max_dma_wait_seconds * 1e3);
 	} else {
-		fprintf(out, "],\"stats\":null}");
+		fprintf(out, "],\"stats\":null");
 	}
+	fprintf(out, ",\"devices_dma\":[");
+	for (unsigned k = 0, n = 0; k < v->nr_devices; k++) {
+		struct vfio_device *d = v->devices[k];
+
+		if (!d->group || d->group->container != c)
+			continue;
+		fprintf(out, "%s{\"bdf\":", n++ ? "," : "");
+		json_string(out, d->bdf);
+		fprintf(out,
+			",\"bus_master\":%s,\"waits\":%u,\"wait_ms\":%.3f,\"max_wait_ms\":%.3f}",
+			d->dma_on ? "true" : "false", d->dma_waits, d->dma_wait_seconds * 1e3,
+			d->max_dma_wait_seconds * 1e3);
+	}
+	fprintf(out, "]}");
 }
 
 int vfio_report_json(struct vfio *v, FILE *out)

@@ -17,6 +17,31 @@
 struct vfio;
 
 int vfio_create(struct memmap *mm, struct vfio **out);
+/*
+ * Containers created from now on map guest RAM in the background (the DMA listener's worker)
+ * instead of before vfio_attach_device returns. A mapping that fails there is logged and
+ * reported through on_error (from that thread), once. Off by default: tools that drive a
+ * device's DMA themselves expect RAM mapped once attach returns.
+ */
+void vfio_set_background_mapping(struct vfio *v, void (*on_error)(void *opaque, int err),
+				 void *opaque);
+/*
+ * Starts the background mapping of every such container: a worker thread each, created
+ * through the sandbox (so once it is on, after start-up). Until then their RAM stays queued.
+ * 0 or -errno (logged). Accepts NULL.
+ */
+int vfio_start_background_mapping(struct vfio *v);
+/*
+ * The DMA gate of a device: the guest is about to let d master the bus (on) or stopped it
+ * (off). On: from now on RAM added to the map is mapped before it appears; the call blocks
+ * (at most timeout_s; call again on -ETIMEDOUT) until every mapping of d's container is in
+ * place, and adds the time to d's and the container's wait statistics. -errno when a mapping
+ * failed: the device must not master the bus.
+ */
+int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s);
+void vfio_device_dma_end(struct vfio *v, struct vfio_device *d);
+/* Blocks until every container's mappings are in place; 0 or the first error. */
+int vfio_dma_wait(struct vfio *v);
 /* Closes devices, groups, containers (listeners unmap everything). Accepts NULL. */
 void vfio_destroy(struct vfio *v);
 /* Validates the BDF, refuses a device attached twice, opens it; p2p: map DEVICE_RAM too. */
@@ -47,7 +72,9 @@ void vfio_report(struct vfio *v);
  *     "mappings":[{"name":"ram-low","iova":"0x0","size":"0x4000000","hva":"0x7f..",
  *                  "writable":true}],
  *     "stats":{"maps":1,"unmaps":0,"bytes_mapped":67108864,"map_ms":12.3,
- *              "max_map_ms":12.3,"unmap_ms":0.0}}]}
+ *              "max_map_ms":12.3,"unmap_ms":0.0,"background":true,"pending":0,
+ *              "in_place_ms":480.2,"dma_waits":1,"dma_wait_ms":35.0,"max_dma_wait_ms":35.0},
+ *     "devices_dma":[{"bdf":"0000:00:01.0","bus_master":true,"waits":1,"wait_ms":35.0}]}]}
  * Addresses are hex strings (JSON numbers lose precision above 2^53). space is what the
  * container mirrors: "memmap" (guest RAM), a vIOMMU domain ("viommu-domain3") or null.
  */

@@ -33,6 +33,11 @@ struct vfio_device {
 	struct vfio_group *group;
 	uint32_t num_regions, num_irqs;
 	bool reset_works;
+	/* bus mastering, as iommu/vfio.c's DMA gate saw it */
+	bool dma_on;
+	unsigned dma_waits; /* bus-master enables that waited for the mappings */
+	double dma_wait_seconds, max_dma_wait_seconds;
+	double cur_wait_seconds; /* this enable's, across calls that timed out */
 };
 
 /* VFIO_GROUP_GET_DEVICE_FD + VFIO_DEVICE_GET_INFO; the device must be a PCI device. */

@@ -201,6 +201,9 @@ static int device_balloon_create(struct device_set *ds, const union device_optio
 		virtio_balloon_destroy(vdev);
 	if (!ret)
 		ds->balloon = vdev;
+	/* a passthrough device given before --balloon pinned guest RAM already */
+	if (!ret && ds->vfio)
+		virtio_balloon_set_pinned(vdev, true);
 	return ret;
 }
 
@@ -223,8 +226,17 @@ static int device_vfio_parse(const char *arg, union device_options *o)
 	return vfio_pci_parse(arg, &o->vfio);
 }
 
+/* A DMA mapping failed in the background (already logged): the passthrough device cannot
+ * work, so the VM ends. */
+static void device_vfio_dma_failed(void *opaque, int err)
+{
+	vm_request_exit(opaque, PTVM_EXIT_ERROR, "guest RAM could not be mapped for DMA");
+}
+
 /*
- * The first passthrough device brings the VFIO containers. The balloon is told first: once
+ * The first passthrough device brings the VFIO containers, which map guest RAM in the
+ * background while the guest runs (a device's bus-master enable waits for it). The balloon is
+ * told first: once
  * guest RAM is pinned for DMA it must not be discarded, so inflation and free page reporting
  * are refused from here on.
  */
@@ -243,6 +255,7 @@ static int device_vfio_create(struct device_set *ds, const union device_options 
 		ret = vfio_create(ds->vm->mm, &ds->vfio);
 		if (ret)
 			return ret;
+		vfio_set_background_mapping(ds->vfio, device_vfio_dma_failed, ds->vm);
 	}
 	/* behind the vIOMMU its group gets a container of its own, mapping nothing until the
 	 * guest attaches it to a domain; vfio_pci_create detaches the device again on failure */

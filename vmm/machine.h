@@ -53,5 +53,7 @@ void vm_ioeventfd_deassign(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 
 /* Ends the VM with the given process status; the first request wins. Thread-safe. */
 void vm_request_exit(struct vm *vm, int status, const char *reason);
+/* The VM is ending (a device that blocks a vCPU polls this to let go). */
+bool vm_is_exiting(struct vm *vm);
 
 #endif

@@ -107,16 +107,20 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "pwrite64", M,
 	  .why = "--report rewritten (SIGUSR2, exit) into the file opened at start-up" },
 	{ "ftruncate", M, .why = "the same: the report may have shrunk" },
+	{ "getdents64", M,
+	  .why = "the report's open_fds: /proc/self/fd (opened with the report) is read again" },
+	{ "lseek", M, .why = "the same: back to that directory's start" },
 	{ "epoll_ctl", M | V | I,
 	  .why = "stdin leaves the loop at EOF; activation adds queue kicks to a device's I/O "
 		 "thread" },
 
 	/* vCPU threads: device registers */
 	{ "prctl", V | I | S, ARG(0, SCMP_CMP_EQ, PR_SET_NAME),
-	  .why = "a thread names itself (vcpuN, the device's name)" },
+	  .why = "a thread names itself (vcpuN, the device's name, dma-containerN)" },
 	{ "pread64", V | I,
 	  .why = "passthrough config space and trapped BARs (VFIO region reads); a refused DMA pin "
-		 "reads /proc/self/status (opened at start-up) to explain itself" },
+		 "(vCPU, or a container's DMA mapping worker on the I/O list) reads "
+		 "/proc/self/status (opened at start-up) to explain itself" },
 	{ "pwrite64", V, .why = "passthrough config space and trapped BARs (VFIO region writes)" },
 	{ "eventfd2", V, .why = "irqfds for MSI/MSI-X vectors the guest programs" },
 	{ "poll", V | I,
@@ -168,7 +172,8 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 	IOCTL(VFIO_DEVICE_SET_IRQS, M | V, "the guest enables/masks MSI, MSI-X, INTx; teardown"),
 	IOCTL(VFIO_IOMMU_MAP_DMA, V | I,
 	      "peer-to-peer BAR mappings follow BAR moves (p2p=on); the virtio-iommu's MAP "
-	      "requests and domain switches for passthrough endpoints"),
+	      "requests and domain switches for passthrough endpoints; a container's DMA "
+	      "mapping worker (an I/O-list thread) pins guest RAM while the guest boots"),
 	IOCTL(VFIO_IOMMU_UNMAP_DMA, M | V | I, "the same; teardown"),
 	IOCTL(VFIO_DEVICE_RESET, M, "quiesce a passthrough device at teardown"),
 	IOCTL(VFIO_GROUP_UNSET_CONTAINER, M, "teardown"),

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -68,6 +69,11 @@ void vm_request_exit(struct vm *vm, int status, const char *reason)
 		pr_warn("vm: cannot signal stop: %s", strerror(errno));
 }
 
+bool vm_is_exiting(struct vm *vm)
+{
+	return atomic_load(&vm->exiting);
+}
+
 /* ---- the KVM memslot listener: RAM, ROM (read-only) and DEVICE_RAM become memslots ---- */
 
 static int vm_memslot_alloc(struct vm *vm)
@@ -101,10 +107,23 @@ static int vm_memslot_region_add(struct memmap_listener *l, struct memmap_region
 		.memory_size = r->size,
 		.userspace_addr = (uint64_t)(uintptr_t)r->hva,
 	};
-	ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+	if (r->kind == MEMMAP_DEVICE_RAM) {
+		/* a passthrough BAR goes where the guest puts it, as often as it likes (beyond
+		 * the guest's physical address width, say): what KVM refuses there is the
+		 * guest's doing, told rate-limited */
+		ret = ptvm_ioctl_quiet(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		if (ret)
+			pr_warn_ratelimited("kvm: memslot %d for %s [0x%llx, +0x%llx) refused: "
+					    "KVM_SET_USER_MEMORY_REGION: %s",
+					    id, r->name, (unsigned long long)r->gpa,
+					    (unsigned long long)r->size, strerror(-ret));
+	} else {
+		ret = ptvm_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
+		if (ret)
+			pr_err("kvm: memslot %d for %s [0x%llx, +0x%llx) refused", id, r->name,
+			       (unsigned long long)r->gpa, (unsigned long long)r->size);
+	}
 	if (ret) {
-		pr_err("kvm: memslot %d for %s [0x%llx, +0x%llx) refused", id, r->name,
-		       (unsigned long long)r->gpa, (unsigned long long)r->size);
 		vm->used_slots &= ~(1ULL << id);
 		return ret;
 	}
@@ -239,40 +258,127 @@ out_destroy:
 	return ret;
 }
 
-int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
+const char *vm_thp_sysfs = "/sys/kernel/mm/transparent_hugepage";
+
+/* The bracketed value of a /sys/kernel/mm/transparent_hugepage file ("madvise"), or "". */
+static const char *vm_thp_setting(const char *file, char *buf, size_t len)
+{
+	char path[128], line[128], *l, *r;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", vm_thp_sysfs, file);
+	buf[0] = '\0';
+	f = fopen(path, "r");
+	if (!f)
+		return buf;
+	if (fgets(line, sizeof(line), f) && (l = strchr(line, '[')) && (r = strchr(l, ']'))) {
+		*r = '\0';
+		snprintf(buf, len, "%s", l + 1);
+	}
+	fclose(f);
+	return buf;
+}
+
+void vm_ram_backing_choose(uint64_t size, bool hugepages, bool dma, struct vm_ram_backing *out)
+{
+	char shmem[32], anon[32];
+
+	memset(out, 0, sizeof(*out));
+	vm_thp_setting("shmem_enabled", shmem, sizeof(shmem));
+	vm_thp_setting("enabled", anon, sizeof(anon));
+	if (hugepages && IS_ALIGNED(size, SZ_2M)) {
+		/* an explicit hugetlb pool is what pins cheapest for VFIO */
+		out->kind = VM_RAM_HUGETLB;
+		snprintf(out->why, sizeof(out->why), "hugetlb (hugepages=on)");
+		return;
+	}
+	if (!strcmp(shmem, "always") || !strcmp(shmem, "within_size") || !strcmp(shmem, "advise") ||
+	    !strcmp(shmem, "force")) {
+		out->kind = VM_RAM_MEMFD;
+		out->thp = true;
+		snprintf(out->why, sizeof(out->why),
+			 "memfd with transparent huge pages (shmem_enabled %s)", shmem);
+		return;
+	}
+	if ((dma || hugepages) && (!strcmp(anon, "always") || !strcmp(anon, "madvise"))) {
+		/*
+		 * Pinned for DMA, RAM is not discarded (the balloon refuses), so it needs no memfd;
+		 * anonymous memory gets THP where shmem does not, and pins ~3x faster than 4 KiB
+		 * pages (VFIO_IOMMU_MAP_DMA faults every page in).
+		 */
+		out->kind = VM_RAM_ANON;
+		out->thp = true;
+		snprintf(out->why, sizeof(out->why),
+			 "anonymous memory with transparent huge pages (%s; shmem_enabled %s)",
+			 dma ? "pinned for DMA" : "hugepages=on but not 2 MiB aligned",
+			 shmem[0] ? shmem : "unknown");
+		return;
+	}
+	out->kind = VM_RAM_MEMFD;
+	snprintf(out->why, sizeof(out->why),
+		 "memfd with 4 KiB pages (shmem_enabled %s, enabled %s)",
+		 shmem[0] ? shmem : "unknown", anon[0] ? anon : "unknown");
+}
+
+/* A mapping of size bytes whose start is 2 MiB aligned (huge pages need it), or MAP_FAILED. */
+static void *vm_ram_map_aligned(uint64_t size, int fd)
+{
+	uint64_t span = size + SZ_2M;
+	uint8_t *res, *at;
+	void *p;
+
+	res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	at = (uint8_t *)ALIGN_UP((uintptr_t)res, SZ_2M);
+	if (fd >= 0)
+		p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED,
+			 fd, 0);
+	else
+		p = mmap(at, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED) {
+		munmap(res, span);
+		return MAP_FAILED;
+	}
+	if (at > res)
+		munmap(res, (size_t)(at - res));
+	if (at + size < res + span)
+		munmap(at + size, (size_t)(res + span - (at + size)));
+	return p;
+}
+
+int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages, bool dma)
 {
 	struct memmap_region r = { .kind = MEMMAP_RAM };
 	struct arch_ram_layout layout;
-	unsigned flags = MFD_CLOEXEC;
+	struct vm_ram_backing b;
 	uint64_t offset = 0;
 	int ret;
 
 	ret = arch_ram_layout(size, &layout);
 	if (ret)
 		return ret;
-	if (hugepages) {
-		/* An explicit hugetlb pool is what pins cheapest for VFIO; without one,
-		 * transparent huge pages on the shmem mapping are the fallback. */
-		if (IS_ALIGNED(size, SZ_2M))
-			flags |= MFD_HUGETLB;
-		else
-			pr_warn("--memory: %llu bytes is not a multiple of 2 MiB, using THP",
-				(unsigned long long)size);
+	vm_ram_backing_choose(size, hugepages, dma, &b);
+	if (hugepages && b.kind != VM_RAM_HUGETLB)
+		pr_warn("--memory: %llu bytes is not a multiple of 2 MiB, using THP",
+			(unsigned long long)size);
+	if (b.kind != VM_RAM_ANON) {
+		vm->ram_fd = memfd_create(
+		    "ptvm-ram", MFD_CLOEXEC | (b.kind == VM_RAM_HUGETLB ? MFD_HUGETLB : 0));
+		if (vm->ram_fd < 0) {
+			ret = -errno;
+			pr_err("guest RAM: memfd_create: %s", strerror(-ret));
+			return ret;
+		}
+		if (ftruncate(vm->ram_fd, (off_t)size) < 0) {
+			ret = -errno;
+			pr_err("guest RAM: cannot size memfd to %llu bytes: %s",
+			       (unsigned long long)size, strerror(-ret));
+			return ret;
+		}
 	}
-	vm->ram_fd = memfd_create("ptvm-ram", flags);
-	if (vm->ram_fd < 0) {
-		ret = -errno;
-		pr_err("guest RAM: memfd_create: %s", strerror(-ret));
-		return ret;
-	}
-	if (ftruncate(vm->ram_fd, (off_t)size) < 0) {
-		ret = -errno;
-		pr_err("guest RAM: cannot size memfd to %llu bytes: %s", (unsigned long long)size,
-		       strerror(-ret));
-		return ret;
-	}
-	vm->ram =
-	    mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->ram_fd, 0);
+	vm->ram = vm_ram_map_aligned(size, vm->ram_fd);
 	if (vm->ram == MAP_FAILED) {
 		ret = -errno;
 		vm->ram = NULL;
@@ -285,9 +391,9 @@ int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 	if (madvise(vm->ram, size, MADV_DONTDUMP) < 0)
 		pr_warn("guest RAM: MADV_DONTDUMP: %s (a core dump would include guest memory)",
 			strerror(errno));
-	if (hugepages && !(flags & MFD_HUGETLB))
-		madvise(vm->ram, size, MADV_HUGEPAGE);
-	if (flags & MFD_HUGETLB) {
+	if (b.thp && madvise(vm->ram, size, MADV_HUGEPAGE))
+		pr_warn("guest RAM: madvise(MADV_HUGEPAGE): %s", strerror(errno));
+	if (b.kind == VM_RAM_HUGETLB) {
 		/* hugetlb pages are taken at fault time: fail now, clearly, not with a SIGBUS
 		 * when the guest first touches them */
 		if (fallocate(vm->ram_fd, 0, 0, (off_t)size) < 0) {
@@ -299,13 +405,13 @@ int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 		}
 	}
 
-	r.hugepages = hugepages;
+	r.hugepages = b.kind == VM_RAM_HUGETLB || b.thp;
 	r.fd = vm->ram_fd;
 	for (unsigned i = 0; i < layout.nr_banks; i++) {
 		r.gpa = layout.banks[i].gpa;
 		r.size = layout.banks[i].size;
 		r.hva = (uint8_t *)vm->ram + offset;
-		r.fd_offset = offset;
+		r.fd_offset = vm->ram_fd >= 0 ? offset : 0;
 		snprintf(r.name, sizeof(r.name), "%s", layout.banks[i].name);
 		ret = memmap_add_region(vm->mm, &r);
 		if (ret)
@@ -313,11 +419,10 @@ int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages)
 		offset += r.size;
 	}
 	vm->mmio64_start = layout.mmio64_start;
-	pr_info("guest RAM: %llu MiB in %u bank(s), the first %llu MiB at 0x%llx%s",
+	pr_info("guest RAM: %llu MiB in %u bank(s), the first %llu MiB at 0x%llx; %s",
 		(unsigned long long)(size >> 20), layout.nr_banks,
 		(unsigned long long)(layout.banks[0].size >> 20),
-		(unsigned long long)layout.banks[0].gpa,
-		hugepages ? (flags & MFD_HUGETLB ? ", hugetlb" : ", THP") : "");
+		(unsigned long long)layout.banks[0].gpa, b.why);
 	return 0;
 }
 

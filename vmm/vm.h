@@ -69,8 +69,33 @@ int vm_require_caps(struct vm *vm, const struct vm_cap *caps, unsigned n);
 /* Opens /dev/kvm, checks the API version and every capability ptvm relies on. */
 int vm_create(struct vm **out);
 void vm_destroy(struct vm *vm);
-/* Creates guest RAM (memfd, optionally hugetlb) and adds its banks to the map; -errno. */
-int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages);
+/*
+ * How guest RAM is backed, chosen for fast pinning (VFIO_IOMMU_MAP_DMA faults in every page:
+ * huge pages cost a fraction of 4 KiB ones):
+ *   hugepages=on (size 2 MiB aligned)             a hugetlb memfd, reserved at once;
+ *   shmem THP allowed (shmem_enabled always, within_size, advise, force)
+ *                                                  a memfd with MADV_HUGEPAGE;
+ *   else, pinned for DMA (or hugepages=on unaligned) and anonymous THP allowed (enabled
+ *   always or madvise)                             anonymous memory with MADV_HUGEPAGE: the
+ *                                                  balloon discards nothing of pinned RAM, so
+ *                                                  it needs no memfd;
+ *   else                                           a memfd with 4 KiB pages.
+ * The balloon punches holes in the memfd (or MADV_REMOVEs anonymous RAM) either way.
+ */
+enum vm_ram_kind { VM_RAM_MEMFD, VM_RAM_HUGETLB, VM_RAM_ANON };
+
+struct vm_ram_backing {
+	enum vm_ram_kind kind;
+	bool thp;      /* MADV_HUGEPAGE on the mapping */
+	char why[160]; /* for the log: what and why */
+};
+
+/* Where vm_ram_backing_choose reads the THP settings (tests point it elsewhere). */
+extern const char *vm_thp_sysfs;
+void vm_ram_backing_choose(uint64_t size, bool hugepages, bool dma, struct vm_ram_backing *out);
+/* Creates guest RAM as vm_ram_backing_choose says (dma: a passthrough device will pin it)
+ * and adds its banks to the map; -errno. */
+int vm_memory_create(struct vm *vm, uint64_t size, bool hugepages, bool dma);
 /*
  * Makes the GSI routing table and asks KVM what MSI routes need (KVM_CAP_MSI_DEVID: arm64's
  * ITS wants device IDs), once the irqchip is complete: at set-up, so that a route the guest

@@ -87,6 +87,17 @@ void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 	fuzz_fail("vfio_detach_device without a vfio");
 }
 
+/* the bus-master hold's DMA gate: the device is created with no vfio, so never reached */
+int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s)
+{
+	fuzz_fail("vfio_device_dma_begin without a vfio");
+}
+
+void vfio_device_dma_end(struct vfio *v, struct vfio_device *d)
+{
+	fuzz_fail("vfio_device_dma_end without a vfio");
+}
+
 int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_region *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -33,3 +33,4 @@ host_pre_edu_msi() { vfio_edu_bound 1; }
 host_pre_edu_dma_unmapped() { vfio_edu_bound 1; }
 host_pre_edu_soak() { vfio_edu_bound 1; }
 host_pre_edu_two() { vfio_edu_bound 2; }
+host_pre_pt_attack() { vfio_edu_bound 1; }

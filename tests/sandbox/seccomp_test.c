@@ -17,8 +17,10 @@
  * One PASS/FAIL line per case, then "seccomp: N passed, N failed".
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -249,6 +251,83 @@ static int call_pin_refused(void)
 	return memmap_add_region(mm, &r) == -ENOMEM ? 0 : 12;
 }
 
+/*
+ * A container's DMA mapping worker, started once the sandbox is on (dma_listener_start, as ptvm
+ * run does after start-up): it runs under the device I/O list, where VFIO_IOMMU_MAP_DMA is
+ * allowed (on a pipe: ENOTTY, not a trap); the main thread unmaps at teardown.
+ */
+static int fake_map_ioctl(struct dma_listener *l, uint64_t iova, uint64_t size, void *vaddr,
+			  bool writable)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map), .vaddr = (uintptr_t)vaddr, .iova = iova, .size = size
+	};
+
+	return ioctl(test_pipe[0], VFIO_IOMMU_MAP_DMA, &map) < 0 && errno == ENOTTY ? 0 : -EIO;
+}
+
+static int fake_unmap_ioctl(struct dma_listener *l, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap),
+						    .iova = iova,
+						    .size = size };
+
+	return ioctl(test_pipe[0], VFIO_IOMMU_UNMAP_DMA, &unmap) < 0 && errno == ENOTTY ? 0 : -EIO;
+}
+
+static const struct dma_backend_ops fake_ioctl_ops = { .map = fake_map_ioctl,
+						       .unmap = fake_unmap_ioctl };
+
+static void dma_failed(void *opaque, int err)
+{
+	(void)opaque;
+	(void)err;
+}
+
+static int call_dma_worker(void)
+{
+	static struct vfio_container c = { .fd = -1, .pgsize_bitmap = 0x1000 };
+	struct memmap_region r = { .gpa = 0,
+				   .size = 0x100000,
+				   .kind = MEMMAP_RAM,
+				   .fd = -1,
+				   .hva = (void *)0x7f0000000000ULL };
+	struct dma_listener *l;
+	struct memmap *mm;
+
+	snprintf(r.name, sizeof(r.name), "ram-low");
+	if (memmap_create(&mm) || memmap_add_region(mm, &r) ||
+	    dma_listener_create_background(mm, &c, false, &fake_ioctl_ops, dma_failed, NULL, &l))
+		return 10;
+	if (sandbox_seccomp_enable(SANDBOX_SECCOMP_ON))
+		return 11;
+	if (dma_listener_start(l))
+		return 12;
+	if (dma_listener_wait(l, 10))
+		return 13;
+	dma_listener_destroy(l); /* unmaps on the main thread, joins the worker */
+	return 0;
+}
+
+/* --report's open_fds from the main thread: /proc/self/fd, opened before, read again */
+static int call_main_count_fds(void)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dir < 0)
+		return 10;
+	if (sandbox_seccomp_enter(SANDBOX_SECCOMP_ON, SANDBOX_THREAD_MAIN))
+		return 11;
+	for (int round = 0; round < 2; round++) {
+		if (lseek(dir, 0, SEEK_SET) < 0)
+			return 12;
+		if (getdents64(dir, buf, sizeof(buf)) <= 0)
+			return 13;
+	}
+	return 0;
+}
+
 /* ---- the harness ---- */
 
 static void result(bool ok, const char *name, const char *fmt, ...)
@@ -401,6 +480,8 @@ int main(void)
 		  NULL, 0 },
 		/* what ptvm opened lazily is open before the filter */
 		{ "dma-pin-refused-explained", ON, NONE, call_pin_refused, EXPECT_OK, NULL, 0 },
+		{ "dma-worker-io-list", ON, NONE, call_dma_worker, EXPECT_OK, NULL, 0 },
+		{ "main-report-open-fds", ON, NONE, call_main_count_fds, EXPECT_OK, NULL, 0 },
 		{ "enabled-main-fork", ON, NONE, call_enabled_main_fork, EXPECT_TRAP, "clone",
 		  NAMES(MAIN) },
 	};

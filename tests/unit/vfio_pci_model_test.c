@@ -160,6 +160,50 @@ void vm_irqfd_deassign(struct vm *v, int fd, unsigned gsi)
 	route_of(gsi)->irqfd = -1;
 }
 
+static bool vm_exiting;
+
+bool vm_is_exiting(struct vm *v)
+{
+	return vm_exiting;
+}
+
+/* ---- the fake DMA gate (iommu/vfio.c): mappings "in place" after dma_pending_calls ---- */
+
+static struct {
+	unsigned begins, ends, timeouts;
+	int pending_calls; /* calls that still time out */
+	int fail;	   /* -errno: a mapping failed */
+	bool on;
+	uint16_t cmd_at_begin; /* the device's command register when the gate was asked */
+} gate;
+
+static uint16_t fake_cmd(void);
+
+int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s)
+{
+	gate.cmd_at_begin = fake_cmd();
+	if (!gate.on)
+		gate.begins++;
+	gate.on = true;
+	if (gate.pending_calls > 0) {
+		gate.pending_calls--;
+		gate.timeouts++;
+		return -ETIMEDOUT;
+	}
+	if (gate.fail) {
+		gate.on = false;
+		return gate.fail;
+	}
+	return 0;
+}
+
+void vfio_device_dma_end(struct vfio *v, struct vfio_device *d)
+{
+	if (gate.on)
+		gate.ends++;
+	gate.on = false;
+}
+
 /* ---- the fake VFIO device ---- */
 
 #define BAR0_SIZE SZ_1M
@@ -364,6 +408,14 @@ int vfio_device_reset(struct vfio_device *d)
 	return 0;
 }
 
+static uint16_t fake_cmd(void)
+{
+	uint16_t c;
+
+	memcpy(&c, &fake.cfg[PCI_COMMAND], 2);
+	return c;
+}
+
 static void cfg_put(unsigned off, uint32_t v, unsigned len)
 {
 	memcpy(&fake.cfg[off], &v, len);
@@ -416,6 +468,8 @@ static struct vfio_pci_config default_cfg(void)
 
 static void machine_up(void)
 {
+	memset(&gate, 0, sizeof(gate));
+	vm_exiting = false;
 	memset(routes, 0, sizeof(routes));
 	nr_route_adds = nr_route_dels = nr_route_updates = nr_irqfd_assigns = nr_irqfd_deassigns =
 	    0;
@@ -506,7 +560,8 @@ static void enable_decoding(void)
 
 static void test_identity(void **state)
 {
-	assert_int_equal(fake.resets, 1); /* VFIO_DEVICE_RESET at start */
+	/* no VFIO_DEVICE_RESET at start: vfio-pci reset the device when it was opened */
+	assert_int_equal(fake.resets, 0);
 	assert_int_equal(cfg_read(PCI_VENDOR_ID, 2), 0x1234);
 	assert_int_equal(cfg_read(PCI_DEVICE_ID, 2), 0x11e8);
 	assert_int_equal(cfg_read(PCI_CLASS_REVISION, 4), 0x00ff0010);
@@ -685,6 +740,56 @@ static void test_command_forwarded(void **state)
 	assert_true(cfg_read(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
 	fake.cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
 	assert_false(cfg_read(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+}
+
+/* The bus-master hold: the device gets the bit only once its container's mappings are in
+ * place; the vCPU waits (the gate's timeouts), the memory bit goes through at once. */
+static void test_bus_master_waits_for_dma_mappings(void **state)
+{
+	gate.pending_calls = 3;
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(gate.begins, 0);
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	assert_int_equal(gate.begins, 1);
+	assert_int_equal(gate.timeouts, 3);
+	/* asked before the bit reached the device */
+	assert_false(gate.cmd_at_begin & PCI_COMMAND_MASTER);
+	assert_int_equal(fake_cmd(), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	/* set again, or another bit changes: no second wait */
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_SERR, 2);
+	assert_int_equal(gate.begins, 1);
+	/* cleared: the gate hears it after the device stopped mastering */
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(gate.ends, 1);
+	assert_int_equal(fake_cmd(), PCI_COMMAND_MEMORY);
+	/* and set once more: a new wait */
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+	assert_int_equal(gate.begins, 2);
+	assert_int_equal(fake_cmd(), PCI_COMMAND_MASTER);
+}
+
+/* A mapping that failed: the device never masters the bus, whatever the guest writes. */
+static void test_bus_master_refused_when_mapping_failed(void **state)
+{
+	gate.fail = -ENOMEM;
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	assert_int_equal(fake_cmd(), PCI_COMMAND_MEMORY);
+	/* the guest's view is its own: what it wrote */
+	assert_int_equal(cfg_read(PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_IO, 2);
+	assert_false(fake_cmd() & PCI_COMMAND_MASTER);
+	assert_false(gate.on);
+}
+
+/* The VM ends while a vCPU waits at the gate: it lets go, the device gets no bus mastering. */
+static void test_bus_master_wait_ends_with_the_vm(void **state)
+{
+	gate.pending_calls = 1000000;
+	vm_exiting = true;
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MASTER, 2);
+	assert_int_equal(gate.timeouts, 1);
+	assert_false(fake_cmd() & PCI_COMMAND_MASTER);
+	assert_false(gate.on);
 }
 
 static bool region_at(uint64_t gpa, uint64_t size, enum memmap_kind kind)
@@ -1124,7 +1229,7 @@ static void test_destroy_cleans_up(void **state)
 	assert_int_equal(nr_route_adds, 1);
 	vfio_pci_destroy(dp);
 	dp = NULL;
-	assert_int_equal(fake.resets, 2); /* start and exit */
+	assert_int_equal(fake.resets, 1); /* at exit: no DMA into RAM that is about to go */
 	assert_true(fake.detached);
 	assert_int_equal(vm.mm->nr_regions, 0);
 	assert_int_equal(vm.mmio.nr_devs, 1); /* only the ECAM window is left */
@@ -1229,6 +1334,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rom_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rom_exposed, setup_rom, teardown),
 		cmocka_unit_test_setup_teardown(test_command_forwarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bus_master_waits_for_dma_mappings, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bus_master_refused_when_mapping_failed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bus_master_wait_ends_with_the_vm, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bar_mmap_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move_storm_log_bounded, setup, teardown),

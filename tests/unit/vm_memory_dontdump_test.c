@@ -56,37 +56,53 @@ static bool vmflags_has(const char *flags, const char *flag)
 	return false;
 }
 
-static void test_guest_ram_not_dumped(void **state)
+/* dma: the backing chosen for a passthrough device (anonymous THP where the host allows it) */
+static void check_ram_not_dumped(bool dma)
 {
 	struct vm vm = { .ram_fd = -1 };
 	char flags[512];
 
-	(void)state;
 	assert_int_equal(memmap_create(&vm.mm), 0);
-	assert_int_equal(vm_memory_create(&vm, 8ULL << 20, false), 0);
+	assert_int_equal(vm_memory_create(&vm, 8ULL << 20, false, dma), 0);
 	assert_non_null(vm.ram);
 
 	smaps_vmflags(vm.ram, flags, sizeof(flags));
 	assert_true(flags[0] != '\0'); /* the mapping is there */
-	assert_true(vmflags_has(flags, "sh"));
+	if (vm.ram_fd >= 0)
+		assert_true(vmflags_has(flags, "sh"));
 	if (test_emulator_lacks("madvise(MADV_DONTDUMP)")) {
 		print_message("skipped: %s\n", test_emulator_lacks("madvise(MADV_DONTDUMP)"));
 		memmap_destroy(vm.mm);
 		munmap(vm.ram, vm.ram_size);
-		close(vm.ram_fd);
+		if (vm.ram_fd >= 0)
+			close(vm.ram_fd);
 		skip();
 	}
 	assert_true(vmflags_has(flags, "dd"));
 
 	memmap_destroy(vm.mm);
 	munmap(vm.ram, vm.ram_size);
-	close(vm.ram_fd);
+	if (vm.ram_fd >= 0)
+		close(vm.ram_fd);
+}
+
+static void test_guest_ram_not_dumped(void **state)
+{
+	(void)state;
+	check_ram_not_dumped(false);
+}
+
+static void test_guest_ram_for_dma_not_dumped(void **state)
+{
+	(void)state;
+	check_ram_not_dumped(true);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guest_ram_not_dumped),
+		cmocka_unit_test(test_guest_ram_for_dma_not_dumped),
 	};
 
 	return cmocka_run_group_tests_name("vm_memory_dontdump", tests, NULL, NULL);

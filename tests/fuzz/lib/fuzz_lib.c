@@ -466,6 +466,11 @@ void vm_request_exit(struct vm *vm, int status, const char *reason)
 		vm->exit_status = status;
 }
 
+bool vm_is_exiting(struct vm *vm)
+{
+	return vm->exit_status >= 0;
+}
+
 static bool fuzz_vm_access(struct vm *vm, struct bus *bus, bool pio, uint64_t addr, void *data,
 			   unsigned len, bool is_write)
 {
