@@ -30,7 +30,18 @@ if [ $# -gt 0 ]; then
 	elfs=""
 	for n in "$@"; do elfs="$elfs $BUILD/guest/$n.elf"; done
 else
-	elfs=$(ls "$BUILD"/guest/*.elf 2>/dev/null)
+	# only this tree's programs: an .elf whose guest/<name>.c is gone is another branch's,
+	# left in this build/
+	elfs=
+	for e in "$BUILD"/guest/*.elf; do
+		[ -e "$e" ] || break
+		n=$(basename "$e" .elf)
+		if [ -f "guest/$n.c" ]; then
+			elfs="$elfs $e"
+		else
+			echo "run.sh: leaving out $e: guest/$n.c is not in this tree (a stale build)" >&2
+		fi
+	done
 fi
 if [ -z "$elfs" ]; then
 	echo "FAIL all: no guest programs in $BUILD/guest (run make guest)"

@@ -52,8 +52,13 @@ mkdir -p "$STAGE/elf"
 for elf in "$BUILD"/guest/*.elf; do
 	[ -e "$elf" ] || break
 	name=$(basename "$elf" .elf)
-	cp "$elf" "$STAGE/elf/"
 	src=$TOP/guest/$name.c
+	# a program whose source is gone (another branch's, left in this build/) is not this tree's
+	if [ ! -f "$src" ]; then
+		echo "mkhost: leaving out $elf: guest/$name.c is not in this tree (a stale build)" >&2
+		continue
+	fi
+	cp "$elf" "$STAGE/elf/"
 	args=
 	# as tests/guest/run.sh: the build's copy wins, else the line in the source; the suite
 	# expands it the same way (eval, after the program's host-side hook)
