@@ -260,6 +260,36 @@ static inline uint64_t test_now_ms(void)
 }
 
 /*
+ * Whether the queue interrupts reach @want in all within @timeout_ms. The device publishes a
+ * used entry first and raises the interrupt after it, from its own thread: a test that saw
+ * the used index move must wait for the interrupt too, not read the count at once.
+ */
+static inline bool test_irqs_wait_queue_total(unsigned want, unsigned timeout_ms)
+{
+	uint64_t end = test_now_ms() + timeout_ms;
+
+	while (test_irqs_queue_total() < want) {
+		if (test_now_ms() >= end)
+			return false;
+		usleep(500);
+	}
+	return true;
+}
+
+/* The same for the interrupts of queue @q alone. */
+static inline bool test_irqs_wait_queue(unsigned q, unsigned want, unsigned timeout_ms)
+{
+	uint64_t end = test_now_ms() + timeout_ms;
+
+	while (test_irqs_queue[q] < want) {
+		if (test_now_ms() >= end)
+			return false;
+		usleep(500);
+	}
+	return true;
+}
+
+/*
  * Plays the transport's part for @vq up to DRIVER_OK: ring addresses, enable, a kick
  * eventfd, virtqueue_start. Features that change the ring (event_idx, indirect) are set
  * by the caller beforehand. @r gets the driver's view of the rings.

@@ -225,7 +225,7 @@ static void test_queue_write_then_read(void **state)
 	assert_int_equal(used_elem(f, 0).id, head);
 	assert_int_equal(used_elem(f, 0).len, 1);
 	assert_int_equal(req_status(f, &w), VIRTIO_BLK_S_OK);
-	assert_true(test_irqs_queue_total() >= 1);
+	assert_true(test_irqs_wait_queue_total(1, 5000));
 	fd = open(f->path, O_RDONLY);
 	assert_int_equal(pread(fd, back, sizeof(back), 40 * SECTOR), sizeof(back));
 	close(fd);
@@ -282,7 +282,7 @@ static void test_queue_wraps(void **state)
 		}
 		done = (uint16_t)(done + n);
 	}
-	assert_true(test_irqs_queue_total() >= 1);
+	assert_true(test_irqs_wait_queue_total(1, 5000));
 	assert_false(virtio_needs_reset(f->vdev));
 }
 

@@ -268,7 +268,7 @@ static void test_tx_frame_reaches_backend(void **state)
 	/* header and data as one frame, header passed as is */
 	assert_int_equal(recv(f->host_fd, got, sizeof(got), MSG_DONTWAIT), sizeof(frame));
 	assert_memory_equal(got, frame, sizeof(frame));
-	assert_true(test_irqs_queue[VIRTIO_NET_TXQ] >= 1);
+	assert_true(test_irqs_wait_queue(VIRTIO_NET_TXQ, 1, 5000));
 	virtio_net_get_stats(f->vdev, &st);
 	assert_int_equal(st.tx_frames, 1);
 	assert_int_equal(st.tx_bytes, 60);
@@ -412,7 +412,7 @@ static void test_rx_single_chain(void **state)
 	assert_int_equal(f->ram[a], VIRTIO_NET_HDR_F_DATA_VALID);
 	assert_int_equal(f->ram[a + 10] | f->ram[a + 11] << 8, 1);
 	assert_memory_equal(f->ram + a + HDR, frame + HDR, 100);
-	assert_true(test_irqs_queue[VIRTIO_NET_RXQ] >= 1);
+	assert_true(test_irqs_wait_queue(VIRTIO_NET_RXQ, 1, 5000));
 	virtio_net_get_stats(f->vdev, &st);
 	assert_int_equal(st.rx_frames, 1);
 	assert_int_equal(st.rx_bytes, 100);
