@@ -170,6 +170,10 @@ void vfio_pci_bar_read(struct pci_device *pdev, unsigned bar, uint64_t off, void
 	struct vfio_pci_bar *b = &dp->bars.bar[bar];
 
 	atomic_fetch_add(&b->exits, 1);
+	if (!vfio_pci_wait_open(dp)) {
+		memset(data, 0xff, len);
+		return;
+	}
 	if (msix_bar_read(&dp->irq.msix, bar, off, data, len))
 		return;
 	if (vfio_device_region_read(dp->vdev, &b->region, off, data, len))
@@ -183,6 +187,8 @@ void vfio_pci_bar_write(struct pci_device *pdev, unsigned bar, uint64_t off, con
 	struct vfio_pci_bar *b = &dp->bars.bar[bar];
 
 	atomic_fetch_add(&b->exits, 1);
+	if (!vfio_pci_wait_open(dp))
+		return;
 	if (msix_bar_write(&dp->irq.msix, bar, off, data, len))
 		return;
 	vfio_device_region_write(dp->vdev, &b->region, off, data, len);
@@ -220,6 +226,9 @@ int vfio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t addr, bool 
 		vp_debug(dp, "BAR%u no longer decoded at 0x%llx", bar, (unsigned long long)addr);
 		return 0;
 	}
+	/* the pieces to map are known once the device is open */
+	if (!vfio_pci_wait_open(dp))
+		return -EIO;
 	/* The trap covers the whole BAR; the mmap'd pieces are memslots on top of it, so
 	 * only accesses to the holes (MSI-X table, PBA, unmappable parts) exit. */
 	b->addr = addr;
@@ -271,6 +280,34 @@ int vfio_pci_bar_map(struct pci_device *pdev, unsigned bar, uint64_t addr, bool 
 }
 
 /* ---- expansion ROM (rom=on): a read-only trap while the guest enables it ---- */
+
+int vfio_pci_bars_attach(struct vfio_pci *dp)
+{
+	for (unsigned i = 0; i <= VFIO_PCI_ROM_BAR; i++) {
+		struct vfio_pci_bar *b = &dp->bars.bar[i];
+		/* the upper half of a 64-bit BAR was never asked: VFIO sizes it 0 too */
+		uint64_t want = b->region.size;
+		int ret;
+
+		if (i == VFIO_PCI_ROM_BAR && !b->present)
+			continue; /* hidden: whatever VFIO says of it does not reach the guest */
+		ret = vfio_device_region_info(dp->vdev, VFIO_PCI_BAR0_REGION_INDEX + i, &b->region);
+		if (ret)
+			return ret;
+		if (b->region.size != want) {
+			char what[8] = "ROM";
+
+			if (i < VFIO_PCI_ROM_BAR)
+				snprintf(what, sizeof(what), "BAR%u", i);
+			vp_err(dp,
+			       "%s: VFIO sizes it 0x%llx bytes, sysfs said 0x%llx: the device "
+			       "changed under ptvm",
+			       what, (unsigned long long)b->region.size, (unsigned long long)want);
+			return -EIO;
+		}
+	}
+	return 0;
+}
 
 void vfio_pci_rom_init(struct vfio_pci *dp)
 {

@@ -143,6 +143,71 @@ int vfio_pci_config_init(struct vfio_pci *dp)
 	if (ret)
 		return ret;
 	vfio_pci_rom_init(dp);
+	/* which parts of a BAR can be mmap'd is known once the device is open */
+	if (!dp->open.deferred)
+		vfio_pci_bars_mmap(dp);
+	return 0;
+}
+
+/*
+ * The read-only copies of PM and vendor-specific capabilities, again from raw (the device's
+ * config through VFIO, once open). Before its open vfio-pci keeps an idle device in D3hot, so
+ * sysfs showed that power state in PM's control register; a guest that saw it would find its
+ * device unusable (Linux refuses MSI-X to a function not in D0).
+ */
+static void vfio_pci_caps_refresh(struct vfio_pci *dp, const uint8_t *raw)
+{
+	uint8_t *cfg = dp->pci.cfg;
+	unsigned ptr = cfg[PCI_CAPABILITY_LIST];
+
+	for (unsigned n = 0; ptr && n < VFIO_PCI_MAX_CAPS; n++) {
+		unsigned len = 0;
+
+		if (ptr < PCI_STD_HEADER_SIZEOF || ptr > PCI_CFG_SPACE_SIZE - 4)
+			break;
+		if (cfg[ptr] == PCI_CAP_ID_PM)
+			len = PCI_PM_SIZEOF;
+		else if (cfg[ptr] == PCI_CAP_ID_VNDR)
+			len = raw[ptr + 2];
+		len = MIN(len, PCI_CFG_SPACE_SIZE - ptr);
+		/* the list's own bytes (ID, the guest's next pointer) stay ptvm's */
+		if (len > 2 && raw[ptr] == cfg[ptr])
+			memcpy(&cfg[ptr + 2], &raw[ptr + 2], len - 2);
+		ptr = cfg[ptr + PCI_CAP_LIST_NEXT];
+	}
+}
+
+int vfio_pci_config_attach(struct vfio_pci *dp)
+{
+	struct vfio_region *cr = &dp->config.region;
+	uint8_t raw[PCI_CFG_SPACE_SIZE] = { 0 };
+	uint16_t ids[2];
+	int ret;
+
+	ret = vfio_device_region_info(dp->vdev, VFIO_PCI_CONFIG_REGION_INDEX, cr);
+	if (ret)
+		return ret;
+	ret = vfio_device_region_read(dp->vdev, cr, 0, raw, MIN(cr->size, (uint64_t)sizeof(raw)));
+	if (ret) {
+		vp_err(dp, "cannot read config space: %s", strerror(-ret));
+		return ret;
+	}
+	memcpy(ids, raw, sizeof(ids));
+	if (ids[0] != pci_config_get(&dp->pci, PCI_VENDOR_ID, 2) ||
+	    ids[1] != pci_config_get(&dp->pci, PCI_DEVICE_ID, 2)) {
+		vp_err(dp,
+		       "VFIO shows %04x:%04x, sysfs showed %04x:%04x: the device changed under "
+		       "ptvm",
+		       ids[0], ids[1], pci_config_get(&dp->pci, PCI_VENDOR_ID, 2),
+		       pci_config_get(&dp->pci, PCI_DEVICE_ID, 2));
+		return -EIO;
+	}
+	vfio_pci_caps_refresh(dp, raw);
+	ret = vfio_pci_bars_attach(dp);
+	if (!ret)
+		ret = vfio_pci_irqs_attach(dp);
+	if (ret)
+		return ret;
 	vfio_pci_bars_mmap(dp);
 	return 0;
 }
@@ -152,6 +217,8 @@ void vfio_pci_config_read(struct pci_device *pdev, unsigned offset, void *data, 
 	struct vfio_pci *dp = to_vfio_pci(pdev);
 	uint16_t st;
 
+	if (!vfio_pci_wait_open(dp))
+		return;
 	/* the one live bit: whether the device asserts INTx right now */
 	if (!ranges_overlap(offset, len, PCI_STATUS, 1))
 		return;
@@ -227,6 +294,8 @@ void vfio_pci_config_write(struct pci_device *pdev, unsigned offset, const void 
 {
 	struct vfio_pci *dp = to_vfio_pci(pdev);
 
+	if (!vfio_pci_wait_open(dp))
+		return;
 	if (ranges_overlap(offset, len, PCI_COMMAND, 2))
 		vfio_pci_command_forward(dp);
 	vfio_pci_irqs_config_write(dp, offset, len);

@@ -60,7 +60,7 @@ static int vfio_pci_intx_enable(struct vfio_pci *dp)
 	return 0;
 }
 
-int vfio_pci_intx_start(struct vfio_pci *dp)
+int vfio_pci_intx_open(struct vfio_pci *dp)
 {
 	struct vfio_pci_intx *x = &dp->irq.intx;
 	int ret;
@@ -75,6 +75,16 @@ int vfio_pci_intx_start(struct vfio_pci *dp)
 		return ret;
 	}
 	x->gsi = pci_device_intx_gsi(&dp->pci);
+	return 0;
+}
+
+int vfio_pci_intx_start(struct vfio_pci *dp)
+{
+	struct vfio_pci_intx *x = &dp->irq.intx;
+	int ret;
+
+	if (!x->present)
+		return 0;
 	pthread_mutex_lock(&dp->irq.lock);
 	ret = vfio_pci_intx_enable(dp);
 	pthread_mutex_unlock(&dp->irq.lock);
@@ -374,6 +384,40 @@ void vfio_pci_irqs_probe(struct vfio_pci *dp, uint8_t pin)
 		dp->pci.cfg[PCI_INTERRUPT_PIN] = pin;
 	else
 		vp_debug(dp, "no INTx (pin %u, VFIO offers %u)", pin, nr_intx);
+}
+
+int vfio_pci_irqs_attach(struct vfio_pci *dp)
+{
+	struct vfio_pci_irqs *irq = &dp->irq;
+	uint32_t nr_intx = 0, nr_msi = 0, nr_msix = 0, flags;
+	int ret;
+
+	ret = vfio_device_irq_count(dp->vdev, VFIO_PCI_INTX_IRQ_INDEX, &nr_intx, &flags);
+	if (!ret)
+		ret = vfio_device_irq_count(dp->vdev, VFIO_PCI_MSI_IRQ_INDEX, &nr_msi, &flags);
+	if (!ret)
+		ret = vfio_device_irq_count(dp->vdev, VFIO_PCI_MSIX_IRQ_INDEX, &nr_msix, &flags);
+	if (ret)
+		return ret;
+	if ((irq->msi.cap && nr_msi < irq->msi.max) ||
+	    (irq->msix.table && nr_msix < irq->msix.nr_vectors)) {
+		vp_err(dp,
+		       "VFIO offers %u MSI and %u MSI-X vectors, config space said %u and %u: the "
+		       "device changed under ptvm",
+		       nr_msi, nr_msix, irq->msi.cap ? irq->msi.max : 0,
+		       irq->msix.table ? irq->msix.nr_vectors : 0);
+		return -EIO;
+	}
+	irq->nr_msi = nr_msi;
+	irq->nr_msix = nr_msix;
+	if (irq->intx.present && !nr_intx) {
+		/* no guest access has happened yet: the pin can still go */
+		vp_info(dp, "VFIO offers no INTx (the host gave pin %c no interrupt): pin hidden",
+			'A' + dp->pci.cfg[PCI_INTERRUPT_PIN] - 1);
+		irq->intx.present = false;
+		dp->pci.cfg[PCI_INTERRUPT_PIN] = 0;
+	}
+	return 0;
 }
 
 void vfio_pci_irqs_config_write(struct vfio_pci *dp, unsigned offset, unsigned len)

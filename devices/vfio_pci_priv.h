@@ -89,6 +89,27 @@ struct vfio_pci_irqs {
 	bool msix_on;	  /* VFIO has the MSI-X eventfds */
 };
 
+/*
+ * The device's open (vfio_pci.c). ptvm run opens a passthrough device in a thread of its own
+ * while the guest boots (iommu/vfio.h: vfio_start_device_opens); until then the model is built
+ * from sysfs. Every guest access waits in vfio_pci_wait_open until the open is done.
+ */
+enum vfio_pci_open_state {
+	VFIO_PCI_OPEN_READY,   /* open and set up: accesses go through */
+	VFIO_PCI_OPEN_PENDING, /* the open thread is not done */
+	VFIO_PCI_OPEN_DONE,    /* opened and checked; the first access finishes the set-up */
+	VFIO_PCI_OPEN_FAILED,  /* the VM is ending: accesses are dropped */
+};
+
+struct vfio_pci_open {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vfio_pci_open_state state;
+	atomic_bool ready;   /* state is READY: the fast path takes no lock */
+	bool deferred;	     /* created before its open */
+	double wait_seconds; /* how long the guest's first access waited */
+};
+
 struct vfio_pci {
 	struct pci_device pci;
 	struct vm *vm;
@@ -100,6 +121,7 @@ struct vfio_pci {
 	bool on_bus;
 	struct log_ratelimit rl; /* messages the guest can trigger */
 
+	struct vfio_pci_open open;
 	struct vfio_pci_config_space config;
 	struct vfio_pci_bars bars;
 	struct vfio_pci_irqs irq;
@@ -124,11 +146,17 @@ static inline struct vfio_pci *to_vfio_pci(struct pci_device *pdev)
 /* ---- vfio_pci.c ---- */
 
 extern const struct pci_device_ops vfio_pci_ops;
+/* Every guest access starts here: waits (a vCPU) until the device is open and set up. False
+ * when it never will be (the open failed, or the VM is ending): then the access is dropped. */
+bool vfio_pci_wait_open(struct vfio_pci *dp);
 
 /* ---- vfio_pci_config.c ---- */
 
 /* Reads the device's config space and builds the guest's: identity, BARs, capabilities, ROM. */
 int vfio_pci_config_init(struct vfio_pci *dp);
+/* After a deferred open (the open thread): what VFIO says now replaces what sysfs predicted;
+ * -errno (logged) where they disagree on what the guest may already rely on. */
+int vfio_pci_config_attach(struct vfio_pci *dp);
 /* The pci_device_ops config hooks. */
 void vfio_pci_config_read(struct pci_device *pdev, unsigned offset, void *data, unsigned len);
 void vfio_pci_config_write(struct pci_device *pdev, unsigned offset, const void *data,
@@ -138,6 +166,9 @@ void vfio_pci_config_write(struct pci_device *pdev, unsigned offset, const void 
 
 /* Sizes each BAR from its VFIO region, declares it on the function (raw: the device's config). */
 int vfio_pci_bars_init(struct vfio_pci *dp, const uint8_t *raw);
+/* After a deferred open: each BAR's and the ROM's VFIO region, which must size them as sysfs
+ * did (-EIO, logged, otherwise). */
+int vfio_pci_bars_attach(struct vfio_pci *dp);
 /* The ROM BAR: exposed with rom=on when the device has one. */
 void vfio_pci_rom_init(struct vfio_pci *dp);
 /* Works out and mmaps the DEVICE_RAM pieces of every BAR (after MSI-X is known). */
@@ -159,12 +190,17 @@ void vfio_pci_bars_report(struct vfio_pci *dp);
 void vfio_pci_irqs_init(struct vfio_pci *dp);
 /* What VFIO offers, and INTx's pin; before the capabilities are walked. */
 void vfio_pci_irqs_probe(struct vfio_pci *dp, uint8_t intx_pin);
+/* After a deferred open: VFIO's vector counts against the emulated capabilities' (-EIO, logged,
+ * when it offers fewer); INTx dropped, pin hidden, when VFIO has none for it. */
+int vfio_pci_irqs_attach(struct vfio_pci *dp);
 /* The MSI capability at cap of the device's config (raw) becomes emulated; false when it
  * cannot be (then it is hidden). */
 bool vfio_pci_msi_init(struct vfio_pci *dp, unsigned cap, const uint8_t *raw);
 /* The same for MSI-X: 1 emulated, 0 hidden, -errno when the device is unusable. */
 int vfio_pci_msix_init(struct vfio_pci *dp, unsigned cap, const uint8_t *raw);
-/* After the function is on the bus: INTx's eventfds, bound to its GSI. */
+/* After the function is on the bus: INTx's eventfds and its GSI. */
+int vfio_pci_intx_open(struct vfio_pci *dp);
+/* Once the device is open: those eventfds bound (KVM irqfd, VFIO trigger and unmask). */
 int vfio_pci_intx_start(struct vfio_pci *dp);
 /* A guest write to config space that may touch MSI or MSI-X (bus lock held). */
 void vfio_pci_irqs_config_write(struct vfio_pci *dp, unsigned offset, unsigned len);

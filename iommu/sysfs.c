@@ -78,6 +78,46 @@ static int sysfs_read_line(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+int vfio_sysfs_config(const char *bdf, uint8_t *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/config", vfio_sysfs_root, bdf);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, 0);
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n < len)
+		ret = -EPERM;
+	close(fd);
+	return ret;
+}
+
+int vfio_sysfs_resource_sizes(const char *bdf, uint64_t sizes[7])
+{
+	char path[PATH_MAX], line[128];
+	unsigned i = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/resource", vfio_sysfs_root, bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	for (; i < 7 && fgets(line, sizeof(line), f); i++) {
+		unsigned long long start, end, flags;
+
+		if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3)
+			break;
+		sizes[i] = end > start || (end == start && end) ? end - start + 1 : 0;
+	}
+	fclose(f);
+	return i == 7 ? 0 : -EINVAL;
+}
+
 /* One write(2) of s: sysfs attributes act on each write as a whole. */
 static int sysfs_write(const char *path, const char *s)
 {

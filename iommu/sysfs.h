@@ -64,6 +64,18 @@ struct vfio_reserved_region {
 int vfio_sysfs_reserved_regions(int group, struct vfio_reserved_region *out, unsigned max,
 				unsigned *nr);
 
+/*
+ * The first len bytes of bdf's config space from sysfs (what vfio-pci will show, read before the
+ * device is opened). 0, or -errno; -EPERM also when fewer bytes came (an unprivileged reader
+ * gets only the first 64).
+ */
+int vfio_sysfs_config(const char *bdf, uint8_t *buf, size_t len);
+/*
+ * Sizes of bdf's BARs 0-5 and its expansion ROM (index 6) from sysfs `resource`: the sizes
+ * VFIO gives their regions (0: none). 0 or -errno.
+ */
+int vfio_sysfs_resource_sizes(const char *bdf, uint64_t sizes[7]);
+
 /* `ptvm vfio list`: host IOMMU state, then every group with its devices and verdict. */
 int vfio_sysfs_list(FILE *out);
 /*

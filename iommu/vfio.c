@@ -13,6 +13,7 @@
 #include "iommu/vfio_container.h"
 #include "iommu/vfio_group.h"
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/util.h"
 
 #define VFIO_MAX_DEVICES 16
@@ -255,6 +256,7 @@ static int vfio_attach(struct vfio *v, const char *arg, bool p2p, bool viommu,
 	char bdf[VFIO_BDF_LEN];
 	struct vfio_group *g;
 	struct vfio_device *d;
+	double t0, group_seconds;
 	int id, ret;
 
 	if (vfio_bdf_parse(arg, bdf)) {
@@ -277,14 +279,24 @@ static int vfio_attach(struct vfio *v, const char *arg, bool p2p, bool viommu,
 	ret = vfio_sysfs_iommu_group(bdf, &id);
 	if (ret)
 		return ret;
+	t0 = monotonic_seconds();
 	ret = vfio_group_get(v, id, p2p, viommu, &g);
 	if (ret)
 		return ret;
-	ret = vfio_device_open(g, bdf, &d);
+	group_seconds = monotonic_seconds() - t0;
+	/*
+	 * ptvm run opens the device later, in a thread of its own while the guest boots
+	 * (vfio_start_device_opens): vfio-pci resets the function when it is opened, an FLR
+	 * waits 100 ms or more. What the guest sees of it meanwhile comes from sysfs.
+	 */
+	ret = v->on_error && !viommu ? vfio_device_prepare(g, bdf, &d) : -EAGAIN;
+	if (ret)
+		ret = vfio_device_open(g, bdf, &d);
 	if (ret) {
 		vfio_group_put(v, g);
 		return ret;
 	}
+	d->times.group = group_seconds;
 	v->devices[v->nr_devices++] = d;
 	*out = d;
 	return 0;
@@ -318,18 +330,10 @@ static struct dma_listener *vfio_device_listener(struct vfio_device *d)
 	return d->group && d->group->container ? d->group->container->listener : NULL;
 }
 
-static double vfio_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s)
 {
 	struct dma_listener *l = vfio_device_listener(d);
-	double t0 = vfio_now(), dt;
+	double t0 = monotonic_seconds(), dt;
 	int ret;
 
 	if (!l)
@@ -342,7 +346,7 @@ int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_
 		d->cur_wait_seconds = 0;
 	}
 	ret = dma_listener_wait(l, timeout_s);
-	dt = vfio_now() - t0;
+	dt = monotonic_seconds() - t0;
 	d->dma_wait_seconds += dt;
 	d->cur_wait_seconds += dt;
 	if (ret != -ETIMEDOUT) {
@@ -365,6 +369,60 @@ void vfio_device_dma_end(struct vfio *v, struct vfio_device *d)
 		return;
 	dma_listener_dma_users(l, false);
 	d->dma_on = false;
+}
+
+void vfio_device_open_later(struct vfio_device *d, void (*opened)(void *opaque, int err),
+			    void *opaque)
+{
+	d->opened = opened;
+	d->opened_opaque = opaque;
+}
+
+static void *vfio_device_opener(void *arg)
+{
+	struct vfio_device *d = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "open-%s", d->bdf + 5); /* "open-00:03.0" */
+	pthread_setname_np(pthread_self(), name);
+	d->opened(d->opened_opaque, vfio_device_open_fd(d));
+	return NULL;
+}
+
+int vfio_start_device_opens(struct vfio *v)
+{
+	for (unsigned i = 0; v && i < v->nr_devices; i++) {
+		struct vfio_device *d = v->devices[i];
+		int ret;
+
+		if (vfio_device_is_open(d) || !d->opened || d->opener_running)
+			continue;
+		ret = -sandbox_thread_create(SANDBOX_THREAD_IO, &d->opener, vfio_device_opener, d);
+		if (ret) {
+			pr_err("%s: cannot start the thread that opens it: %s", d->bdf,
+			       strerror(-ret));
+			return ret;
+		}
+		d->opener_running = true;
+	}
+	return 0;
+}
+
+unsigned vfio_late_fds(struct vfio *v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; v && i < v->nr_devices; i++)
+		n += v->devices[i]->opened_late;
+	return n;
+}
+
+void vfio_device_open_join(struct vfio_device *d)
+{
+	if (!d || !d->opener_running)
+		return;
+	pthread_join(d->opener, NULL);
+	d->opener_running = false;
 }
 
 int vfio_start_background_mapping(struct vfio *v)
@@ -395,6 +453,7 @@ void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 
 	if (!d)
 		return;
+	vfio_device_open_join(d);
 	vfio_device_dma_end(v, d);
 	g = d->group;
 	ptr_array_remove((void **)v->devices, &v->nr_devices, d);
@@ -538,9 +597,12 @@ static void vfio_container_json(struct vfio *v, struct vfio_container *c, FILE *
 		fprintf(out, "%s{\"bdf\":", n++ ? "," : "");
 		json_string(out, d->bdf);
 		fprintf(out,
-			",\"bus_master\":%s,\"waits\":%u,\"wait_ms\":%.3f,\"max_wait_ms\":%.3f}",
+			",\"bus_master\":%s,\"waits\":%u,\"wait_ms\":%.3f,\"max_wait_ms\":%.3f,"
+			"\"setup\":{\"group_ms\":%.3f,\"open_ms\":%.3f,\"region_info_ms\":%.3f,"
+			"\"mmap_ms\":%.3f,\"irq_ms\":%.3f}}",
 			d->dma_on ? "true" : "false", d->dma_waits, d->dma_wait_seconds * 1e3,
-			d->max_dma_wait_seconds * 1e3);
+			d->max_dma_wait_seconds * 1e3, d->times.group * 1e3, d->times.open * 1e3,
+			d->times.region_info * 1e3, d->times.mmap * 1e3, d->times.irqs * 1e3);
 	}
 	fprintf(out, "]}");
 }

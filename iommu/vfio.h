@@ -40,6 +40,22 @@ int vfio_start_background_mapping(struct vfio *v);
  */
 int vfio_device_dma_begin(struct vfio *v, struct vfio_device *d, double timeout_s);
 void vfio_device_dma_end(struct vfio *v, struct vfio_device *d);
+/*
+ * Devices attached while background mapping is on are not opened at attach: their group and
+ * container are (so a device in host use or a group that is not viable is refused there), but
+ * VFIO_GROUP_GET_DEVICE_FD, where vfio-pci enables and resets the function, waits for this:
+ * a thread per such device (sandbox_thread_create, so after start-up) opens it and calls the
+ * opened() its model registered with vfio_device_open_later, from that thread, with 0 or
+ * -errno (logged). 0 or -errno (logged) when a thread cannot start. Accepts NULL.
+ */
+int vfio_start_device_opens(struct vfio *v);
+/* Who to tell when d's deferred open is done (vfio_device_is_open(d) false until then). */
+void vfio_device_open_later(struct vfio_device *d, void (*opened)(void *opaque, int err),
+			    void *opaque);
+/* Device fds the deferred opens added so far (one each): set-up's, not leaks. */
+unsigned vfio_late_fds(struct vfio *v);
+/* Waits for d's open thread, if it runs (before d's model is torn down). Accepts NULL. */
+void vfio_device_open_join(struct vfio_device *d);
 /* Blocks until every container's mappings are in place; 0 or the first error. */
 int vfio_dma_wait(struct vfio *v);
 /* Closes devices, groups, containers (listeners unmap everything). Accepts NULL. */
@@ -74,7 +90,11 @@ void vfio_report(struct vfio *v);
  *     "stats":{"maps":1,"unmaps":0,"bytes_mapped":67108864,"map_ms":12.3,
  *              "max_map_ms":12.3,"unmap_ms":0.0,"background":true,"pending":0,
  *              "in_place_ms":480.2,"dma_waits":1,"dma_wait_ms":35.0,"max_dma_wait_ms":35.0},
- *     "devices_dma":[{"bdf":"0000:00:01.0","bus_master":true,"waits":1,"wait_ms":35.0}]}]}
+ *     "devices_dma":[{"bdf":"0000:00:01.0","bus_master":true,"waits":1,"wait_ms":35.0,
+ *                     "setup":{"group_ms":1.2,"open_ms":180.0,"region_info_ms":0.4,
+ *                              "mmap_ms":0.1,"irq_ms":0.9}}]}]}
+ * setup: where the device's set-up time went (struct vfio_device_times; irq_ms counts every
+ * interrupt ioctl so far, the guest's MSI-X enables too).
  * Addresses are hex strings (JSON numbers lose precision above 2^53). space is what the
  * container mirrors: "memmap" (guest RAM), a vIOMMU domain ("viommu-domain3") or null.
  */

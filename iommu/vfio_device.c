@@ -8,50 +8,114 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/pci_regs.h>
 
+#include "iommu/sysfs.h"
 #include "iommu/vfio_container.h"
 #include "iommu/vfio_group.h"
 #include "vmm/ioctl.h"
 #include "vmm/log.h"
+#include "vmm/util.h"
 
-int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device **out)
+int vfio_device_open_fd(struct vfio_device *d)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct vfio_device *d;
-	int ret;
+	struct vfio_group *g = d->group;
+	double t0 = monotonic_seconds();
+	int fd, ret;
 
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
-	d->fd = ptvm_ioctl_quiet(g->fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
-	if (d->fd < 0) {
-		ret = d->fd;
-		pr_err("%s: VFIO_GROUP_GET_DEVICE_FD on IOMMU group %d: %s", bdf, g->id,
-		       strerror(-ret));
-		goto out_free;
+	fd = ptvm_ioctl_quiet(g->fd, VFIO_GROUP_GET_DEVICE_FD, (const char *)d->bdf);
+	if (fd < 0) {
+		pr_err("%s: VFIO_GROUP_GET_DEVICE_FD on IOMMU group %d: %s", d->bdf, g->id,
+		       strerror(-fd));
+		return fd;
 	}
-	ret = ptvm_ioctl(d->fd, VFIO_DEVICE_GET_INFO, &info);
+	ret = ptvm_ioctl(fd, VFIO_DEVICE_GET_INFO, &info);
 	if (ret < 0)
 		goto out_close;
 	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI)) {
-		pr_err("%s: not a PCI device (VFIO_DEVICE_GET_INFO flags 0x%x)", bdf, info.flags);
+		pr_err("%s: not a PCI device (VFIO_DEVICE_GET_INFO flags 0x%x)", d->bdf,
+		       info.flags);
 		ret = -ENODEV;
 		goto out_close;
 	}
-	d->group = g;
 	d->num_regions = info.num_regions;
 	d->num_irqs = info.num_irqs;
 	d->reset_works = info.flags & VFIO_DEVICE_FLAGS_RESET;
-	g->nr_devices++;
-	pr_info("%s: opened (IOMMU group %d, %u regions, %u irq indexes, reset %s)", bdf, g->id,
-		d->num_regions, d->num_irqs, d->reset_works ? "yes" : "no");
-	*out = d;
+	d->times.open = monotonic_seconds() - t0;
+	d->fd = fd;
+	d->opened_late = d->early != NULL;
+	pr_info("%s: opened in %.1f ms (IOMMU group %d, %u regions, %u irq indexes, reset %s)",
+		d->bdf, d->times.open * 1e3, g->id, d->num_regions, d->num_irqs,
+		d->reset_works ? "yes" : "no");
 	return 0;
 
 out_close:
-	close(d->fd);
+	close(fd);
+	return ret;
+}
+
+bool vfio_device_is_open(const struct vfio_device *d)
+{
+	return d->fd >= 0;
+}
+
+static struct vfio_device *vfio_device_alloc(struct vfio_group *g, const char *bdf)
+{
+	struct vfio_device *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
+	d->fd = -1;
+	d->group = g;
+	return d;
+}
+
+int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device **out)
+{
+	struct vfio_device *d = vfio_device_alloc(g, bdf);
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	ret = vfio_device_open_fd(d);
+	if (ret) {
+		free(d);
+		return ret;
+	}
+	g->nr_devices++;
+	*out = d;
+	return 0;
+}
+
+int vfio_device_prepare(struct vfio_group *g, const char *bdf, struct vfio_device **out)
+{
+	struct vfio_device *d = vfio_device_alloc(g, bdf);
+	int ret = -ENOMEM;
+
+	if (!d)
+		return ret;
+	d->early = calloc(1, sizeof(*d->early));
+	if (!d->early)
+		goto out_free;
+	ret = vfio_sysfs_config(bdf, d->early->config, sizeof(d->early->config));
+	if (!ret)
+		ret = vfio_sysfs_resource_sizes(bdf, d->early->sizes);
+	if (ret) {
+		pr_debug("%s: sysfs cannot describe it before the open (%s): opening it now", bdf,
+			 strerror(-ret));
+		goto out_free;
+	}
+	/* what the queries below may ask before the open */
+	d->num_regions = VFIO_PCI_NUM_REGIONS;
+	d->num_irqs = VFIO_PCI_NUM_IRQS;
+	g->nr_devices++;
+	*out = d;
+	return 0;
+
 out_free:
+	free(d->early);
 	free(d);
 	return ret;
 }
@@ -64,6 +128,7 @@ void vfio_device_close(struct vfio_device *d)
 		close(d->fd);
 	if (d->group)
 		d->group->nr_devices--;
+	free(d->early);
 	free(d);
 }
 
@@ -93,12 +158,30 @@ static void vfio_region_parse_sparse(struct vfio_device *d, struct vfio_region_i
 	}
 }
 
+/* Before the open: the config region and the BARs and ROM as sysfs sizes them, not mmap'able
+ * (that is known only once open). */
+static int vfio_device_early_region(struct vfio_device *d, uint32_t index, struct vfio_region *out)
+{
+	if (!d->early || index > VFIO_PCI_CONFIG_REGION_INDEX)
+		return -EAGAIN;
+	*out = (struct vfio_region){
+		.index = index,
+		.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE,
+		.size = index == VFIO_PCI_CONFIG_REGION_INDEX ? sizeof(d->early->config)
+							      : d->early->sizes[index],
+	};
+	return 0;
+}
+
 int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_region *out)
 {
 	struct vfio_region_info *info;
 	uint32_t argsz = sizeof(*info);
+	double t0 = monotonic_seconds();
 	int ret;
 
+	if (d->fd < 0)
+		return vfio_device_early_region(d, index, out);
 	for (int tries = 0;; tries++) {
 		info = calloc(1, argsz);
 		if (!info)
@@ -128,6 +211,7 @@ int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_r
 			vfio_region_parse_sparse(d, info, out);
 	}
 	free(info);
+	d->times.region_info += monotonic_seconds() - t0;
 	return 0;
 }
 
@@ -150,6 +234,14 @@ int vfio_device_region_read(struct vfio_device *d, const struct vfio_region *r, 
 
 	if (ret)
 		return ret;
+	if (d->fd < 0) {
+		/* before the open only config space is known (from sysfs) */
+		if (!d->early || r->index != VFIO_PCI_CONFIG_REGION_INDEX ||
+		    off + len > sizeof(d->early->config))
+			return -EAGAIN;
+		memcpy(buf, &d->early->config[off], len);
+		return 0;
+	}
 	n = pread(d->fd, buf, len, (off_t)(r->offset + off));
 	if (n < 0)
 		return -errno;
@@ -164,6 +256,8 @@ int vfio_device_region_write(struct vfio_device *d, const struct vfio_region *r,
 
 	if (ret)
 		return ret;
+	if (d->fd < 0)
+		return -EAGAIN;
 	n = pwrite(d->fd, buf, len, (off_t)(r->offset + off));
 	if (n < 0)
 		return -errno;
@@ -173,10 +267,11 @@ int vfio_device_region_write(struct vfio_device *d, const struct vfio_region *r,
 void *vfio_device_region_mmap(struct vfio_device *d, const struct vfio_region *r, uint64_t off,
 			      uint64_t size)
 {
+	double t0 = monotonic_seconds();
 	int prot = 0;
 	void *p;
 
-	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP) || d->fd < 0) {
 		pr_warn("%s: region %u cannot be mmap'd; it stays trapped", d->bdf, r->index);
 		return NULL;
 	}
@@ -191,6 +286,7 @@ void *vfio_device_region_mmap(struct vfio_device *d, const struct vfio_region *r
 	if (r->flags & VFIO_REGION_INFO_FLAG_WRITE)
 		prot |= PROT_WRITE;
 	p = mmap(NULL, size, prot, MAP_SHARED, d->fd, (off_t)(r->offset + off));
+	d->times.mmap += monotonic_seconds() - t0;
 	if (p == MAP_FAILED) {
 		pr_warn("%s: mmap of region %u [0x%" PRIx64 ", +0x%" PRIx64
 			"): %s; it stays trapped",
@@ -200,9 +296,35 @@ void *vfio_device_region_mmap(struct vfio_device *d, const struct vfio_region *r
 	return p;
 }
 
+/*
+ * Before the open, what VFIO_DEVICE_GET_IRQ_INFO will say, from config space: INTx when the
+ * function has a pin, MSI's and MSI-X's vector counts from their capabilities. VFIO may offer
+ * no INTx where the host gave the pin no interrupt: vfio_pci checks once it is open.
+ */
+static uint32_t vfio_device_early_irqs(const uint8_t *cfg, uint32_t index)
+{
+	unsigned ptr = cfg[PCI_CAPABILITY_LIST] & ~3U;
+
+	if (index == VFIO_PCI_INTX_IRQ_INDEX)
+		return cfg[PCI_INTERRUPT_PIN] ? 1 : 0;
+	if (!(cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST))
+		return 0;
+	for (unsigned n = 0; ptr >= PCI_STD_HEADER_SIZEOF && ptr <= 256 - 4 && n < 48; n++) {
+		uint16_t flags = (uint16_t)(cfg[ptr + 2] | cfg[ptr + 3] << 8);
+
+		if (index == VFIO_PCI_MSI_IRQ_INDEX && cfg[ptr] == PCI_CAP_ID_MSI)
+			return 1U << ((flags & PCI_MSI_FLAGS_QMASK) >> 1);
+		if (index == VFIO_PCI_MSIX_IRQ_INDEX && cfg[ptr] == PCI_CAP_ID_MSIX)
+			return (flags & PCI_MSIX_FLAGS_QSIZE) + 1U;
+		ptr = cfg[ptr + PCI_CAP_LIST_NEXT] & ~3U;
+	}
+	return 0;
+}
+
 int vfio_device_irq_count(struct vfio_device *d, uint32_t index, uint32_t *count, uint32_t *flags)
 {
 	struct vfio_irq_info info = { .argsz = sizeof(info), .index = index };
+	double t0 = monotonic_seconds();
 	int ret;
 
 	*count = 0;
@@ -210,7 +332,14 @@ int vfio_device_irq_count(struct vfio_device *d, uint32_t index, uint32_t *count
 		*flags = 0;
 	if (index >= d->num_irqs)
 		return 0;
+	if (d->fd < 0) {
+		if (!d->early)
+			return -EAGAIN;
+		*count = vfio_device_early_irqs(d->early->config, index);
+		return 0;
+	}
 	ret = ptvm_ioctl_quiet(d->fd, VFIO_DEVICE_GET_IRQ_INFO, &info);
+	d->times.irqs += monotonic_seconds() - t0;
 	if (ret < 0) {
 		pr_err("%s: VFIO_DEVICE_GET_IRQ_INFO index %u: %s", d->bdf, index, strerror(-ret));
 		return ret;
@@ -227,10 +356,15 @@ static int vfio_device_set_irqs(struct vfio_device *d, uint32_t index, uint32_t 
 {
 	size_t argsz = sizeof(struct vfio_irq_set) + (fds ? count * sizeof(int32_t) : 0);
 	struct vfio_irq_set *set = calloc(1, argsz);
+	double t0 = monotonic_seconds();
 	int ret;
 
 	if (!set)
 		return -ENOMEM;
+	if (d->fd < 0) {
+		free(set);
+		return -EAGAIN;
+	}
 	set->argsz = (uint32_t)argsz;
 	set->flags = action | (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
 	set->index = index;
@@ -239,6 +373,7 @@ static int vfio_device_set_irqs(struct vfio_device *d, uint32_t index, uint32_t 
 	if (fds)
 		memcpy(set->data, fds, count * sizeof(int32_t));
 	ret = ptvm_ioctl_quiet(d->fd, VFIO_DEVICE_SET_IRQS, set);
+	d->times.irqs += monotonic_seconds() - t0;
 	if (ret < 0)
 		pr_err("%s: VFIO_DEVICE_SET_IRQS index %u action 0x%x vectors [%u, +%u): %s",
 		       d->bdf, index, action, start, count, strerror(-ret));

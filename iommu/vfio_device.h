@@ -8,6 +8,7 @@
 #define PTVM_IOMMU_VFIO_DEVICE_H
 
 #include <linux/vfio.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,9 +28,25 @@ struct vfio_region {
 	} sparse[VFIO_MAX_SPARSE];
 };
 
+/*
+ * What VFIO will say of a device that is not open yet, predicted from sysfs (its config space
+ * and BAR sizes): enough to build the guest's view of it before the slow open.
+ */
+struct vfio_device_early {
+	uint8_t config[256];
+	uint64_t sizes[7]; /* BAR0-5, the ROM */
+};
+
 struct vfio_device {
 	char bdf[16];
-	int fd;
+	int fd;				 /* -1 until opened (vfio_device_open_fd) */
+	struct vfio_device_early *early; /* set while the open is deferred */
+	/* the deferred open: run by a thread of its own (iommu/vfio.c), then opened() */
+	void (*opened)(void *opaque, int err);
+	void *opened_opaque;
+	pthread_t opener;
+	bool opener_running;
+	_Atomic bool opened_late; /* its fd came from the deferred open */
 	struct vfio_group *group;
 	uint32_t num_regions, num_irqs;
 	bool reset_works;
@@ -38,10 +55,27 @@ struct vfio_device {
 	unsigned dma_waits; /* bus-master enables that waited for the mappings */
 	double dma_wait_seconds, max_dma_wait_seconds;
 	double cur_wait_seconds; /* this enable's, across calls that timed out */
+	/* where its set-up time went (--log-level debug, --report): the group and container
+	 * (0 when its group was open already), VFIO_GROUP_GET_DEVICE_FD (vfio-pci enables and
+	 * resets the function there), region info, mmaps, interrupt info and SET_IRQS */
+	struct vfio_device_times {
+		double group, open, region_info, mmap, irqs;
+	} times;
 };
 
 /* VFIO_GROUP_GET_DEVICE_FD + VFIO_DEVICE_GET_INFO; the device must be a PCI device. */
 int vfio_device_open(struct vfio_group *g, const char *bdf, struct vfio_device **out);
+/*
+ * The same without the open: the device joins g with no fd, and the region and interrupt
+ * queries below answer from sysfs (config space, BAR and ROM sizes) as VFIO will once it is
+ * open; -EAGAIN for anything else. -errno when sysfs cannot tell (an unprivileged reader sees
+ * 64 bytes of config space): then open it now instead.
+ */
+int vfio_device_prepare(struct vfio_group *g, const char *bdf, struct vfio_device **out);
+/* The open that vfio_device_prepare left for later (any thread): 0 or -errno, logged. */
+int vfio_device_open_fd(struct vfio_device *d);
+/* True once the device has its fd. */
+bool vfio_device_is_open(const struct vfio_device *d);
 void vfio_device_close(struct vfio_device *d);
 int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_region *out);
 /* pread/pwrite on the region; -EIO on a short access. */

@@ -252,8 +252,9 @@ static int ptvm_report_write(struct ptvm *p)
 	fprintf(f,
 		"{\"memory_bytes\": %llu, \"cpus\": %u, \"msi_routes\": {\"in_use\": %u, "
 		"\"peak\": %u}, \"open_fds\": {\"start\": %u, \"exit\": %u}, \"vfio\": ",
-		(unsigned long long)p->cfg.mem_size, p->cfg.nr_cpus, routes, peak, p->fds_at_start,
-		fds);
+		(unsigned long long)p->cfg.mem_size, p->cfg.nr_cpus, routes, peak,
+		/* a passthrough device's fd, opened while the guest boots, is set-up's */
+		p->fds_at_start + vfio_late_fds(p->devices.vfio), fds);
 	if (p->devices.vfio)
 		vfio_report_json(p->devices.vfio, f);
 	else
@@ -313,13 +314,17 @@ static int ptvm_sandbox_init(struct ptvm *p)
 {
 	struct jail_limits limits = {
 		/* main, the spawner, the vCPUs, an I/O thread per device (a passthrough device
-		 * has none: its container's DMA mapping worker, at most one each, takes its place)
-		 */
+		 * has none: its container's DMA mapping worker, at most one each, takes its place;
+		 * its open thread is counted below) */
 		.threads = 2 + p->vm->nr_vcpus + p->cfg.nr_devices,
 		.memlock = p->devices.vfio ? p->cfg.mem_size + (64ULL << 20) : 0,
 	};
-	int ret = jail_enter(&p->jail, &limits);
+	int ret;
 
+	/* a passthrough device's open thread, while the guest boots */
+	for (unsigned i = 0; i < p->cfg.nr_devices; i++)
+		limits.threads += p->cfg.devices[i].type->passthrough;
+	ret = jail_enter(&p->jail, &limits);
 	if (ret)
 		return ret;
 	return sandbox_seccomp_enable(p->cfg.seccomp);
@@ -501,10 +506,14 @@ static int ptvm_run_vm(struct ptvm *p)
 	unsigned started = 0;
 	int ret = 0;
 
-	/* the containers' DMA mapping workers first: threads start only now that the sandbox is
-	 * on (vmm/sandbox.h), and the mappings go on while the guest boots */
-	ret = vfio_start_background_mapping(p->devices.vfio);
+	/* the passthrough devices' opens and the containers' DMA mapping workers first: threads
+	 * start only now that the sandbox is on (vmm/sandbox.h), and both go on while the guest
+	 * boots (a guest access to a device waits for its open, a bus-master enable for the
+	 * mappings) */
+	ret = vfio_start_device_opens(p->devices.vfio);
 	if (ret)
+		vm_request_exit(vm, PTVM_EXIT_ERROR, "passthrough open thread start failed");
+	if (!ret && (ret = vfio_start_background_mapping(p->devices.vfio)))
 		vm_request_exit(vm, PTVM_EXIT_ERROR, "DMA mapping thread start failed");
 	for (; !ret && started < vm->nr_vcpus; started++) {
 		ret = vcpu_start(vm->vcpus[started]);
@@ -558,8 +567,11 @@ static int ptvm_cmd_run(int argc, char **argv)
 
 	for (; done < ARRAY_SIZE(ptvm_steps); done++) {
 		unsigned errors = log_error_count();
+		double t0 = ptvm_elapsed(&p);
 
 		ret = ptvm_steps[done].init(&p);
+		pr_debug("start-up step '%s': %.1f ms", ptvm_steps[done].name,
+			 (ptvm_elapsed(&p) - t0) * 1e3);
 		if (ret) {
 			/* every non-zero exit says why, even from a path that did not */
 			if (log_error_count() == errors)

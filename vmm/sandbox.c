@@ -176,6 +176,15 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 	      "mapping worker (an I/O-list thread) pins guest RAM while the guest boots"),
 	IOCTL(VFIO_IOMMU_UNMAP_DMA, M | V | I, "the same; teardown"),
 	IOCTL(VFIO_DEVICE_RESET, M, "quiesce a passthrough device at teardown"),
+	IOCTL(
+	    VFIO_GROUP_GET_DEVICE_FD, I,
+	    "a passthrough device is opened (and reset by vfio-pci) by a thread of its own on the "
+	    "I/O list while the guest boots"),
+	IOCTL(VFIO_DEVICE_GET_INFO, I, "the same: what the opened device offers"),
+	IOCTL(VFIO_DEVICE_GET_REGION_INFO, I,
+	      "the same: its config, BAR and ROM regions (sizes checked against sysfs', mmap "
+	      "areas)"),
+	IOCTL(VFIO_DEVICE_GET_IRQ_INFO, I, "the same: its interrupt vector counts"),
 	IOCTL(VFIO_GROUP_UNSET_CONTAINER, M, "teardown"),
 	IOCTL(TUNSETOFFLOAD, V, "virtio-net offloads follow the features the guest accepts"),
 };

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int parse_size(const char *s, uint64_t *out)
@@ -98,4 +99,12 @@ int read_file(const char *path, uint8_t **buf, size_t *len)
 out_close:
 	close(fd);
 	return ret;
+}
+
+double monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -43,4 +43,7 @@ int parse_size(const char *s, uint64_t *out);
 /* Reads a whole file into a malloc'd buffer; -errno on failure. */
 int read_file(const char *path, uint8_t **buf, size_t *len);
 
+/* CLOCK_MONOTONIC in seconds, for the durations the logs and --report give. */
+double monotonic_seconds(void);
+
 #endif

@@ -240,6 +240,22 @@ int vfio_device_reset(struct vfio_device *d)
 	return 0;
 }
 
+/* the device is open from the start: no deferred open */
+bool vfio_device_is_open(const struct vfio_device *d)
+{
+	return true;
+}
+
+void vfio_device_open_later(struct vfio_device *d, void (*opened)(void *opaque, int err),
+			    void *opaque)
+{
+	fuzz_fail("deferred open of a device that is open");
+}
+
+void vfio_device_open_join(struct vfio_device *d)
+{
+}
+
 /* ---- the device the input describes ---- */
 
 static void fake_build(struct fuzz_in *in, struct vfio_pci_config *c)

@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,11 +162,20 @@ void vm_irqfd_deassign(struct vm *v, int fd, unsigned gsi)
 	route_of(gsi)->irqfd = -1;
 }
 
-static bool vm_exiting;
+static _Atomic bool vm_exiting;
+static _Atomic int exit_status = -1; /* the status of the first vm_request_exit */
 
 bool vm_is_exiting(struct vm *v)
 {
 	return vm_exiting;
+}
+
+void vm_request_exit(struct vm *v, int status, const char *reason)
+{
+	int none = -1;
+
+	atomic_compare_exchange_strong(&exit_status, &none, status);
+	vm_exiting = true;
 }
 
 /* ---- the fake DMA gate (iommu/vfio.c): mappings "in place" after dma_pending_calls ---- */
@@ -257,8 +268,61 @@ void vfio_detach_device(struct vfio *v, struct vfio_device *d)
 	fake.detached = true;
 }
 
+/*
+ * The deferred open (iommu/vfio.c): while pending, the device has no fd, reads of anything but
+ * config space fail as the real ones do, and region info answers as sysfs would (no mmap);
+ * the test opens it (fake_open_release) from a thread of its own, as vfio_start_device_opens
+ * does, and the model's opened() runs there.
+ */
+static struct {
+	bool pending;
+	void (*opened)(void *opaque, int err);
+	void *opaque;
+	pthread_t thread;
+	bool running;
+	int err;		 /* what the open returns */
+	uint64_t bar0_size_open; /* VFIO's size for BAR0 once open, when not 0 */
+} fake_open;
+
+bool vfio_device_is_open(const struct vfio_device *d)
+{
+	return !fake_open.pending;
+}
+
+void vfio_device_open_later(struct vfio_device *d, void (*opened)(void *opaque, int err),
+			    void *opaque)
+{
+	assert_ptr_equal(d, &fake.vdev);
+	fake_open.opened = opened;
+	fake_open.opaque = opaque;
+}
+
+void vfio_device_open_join(struct vfio_device *d)
+{
+	if (fake_open.running)
+		pthread_join(fake_open.thread, NULL);
+	fake_open.running = false;
+}
+
+static void *fake_opener(void *arg)
+{
+	if (!fake_open.err)
+		fake_open.pending = false;
+	fake_open.opened(fake_open.opaque, fake_open.err);
+	return NULL;
+}
+
+static void fake_open_release(void)
+{
+	assert_non_null(fake_open.opened);
+	assert_int_equal(pthread_create(&fake_open.thread, NULL, fake_opener, NULL), 0);
+	fake_open.running = true;
+}
+
 int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_region *out)
 {
+	bool pending = fake_open.pending;
+
 	memset(out, 0, sizeof(*out));
 	out->index = index;
 	out->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
@@ -291,6 +355,13 @@ int vfio_device_region_info(struct vfio_device *d, uint32_t index, struct vfio_r
 	default:
 		out->size = 0; /* BAR3 (BAR2's upper half), BAR4, BAR5 */
 		break;
+	}
+	if (pending) {
+		/* sysfs tells sizes, not which parts the kernel lets us mmap */
+		out->flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
+		out->nr_sparse = 0;
+	} else if (index == VFIO_PCI_BAR0_REGION_INDEX && fake_open.bar0_size_open) {
+		out->size = fake_open.bar0_size_open;
 	}
 	return 0;
 }
@@ -325,11 +396,16 @@ int vfio_device_region_read(struct vfio_device *d, const struct vfio_region *r, 
 	uint64_t size;
 	uint8_t *p = fake_region(r->index, &size);
 
+	if (fake_open.pending && r->index != VFIO_PCI_CONFIG_REGION_INDEX)
+		return -EAGAIN;
 	if (off + len > size)
 		return -EIO;
 	if (r->index <= VFIO_PCI_ROM_REGION_INDEX)
 		fake.bar_reads[r->index]++;
 	memcpy(buf, p + off, len);
+	/* before its open vfio-pci keeps the function in D3hot, as sysfs then shows */
+	if (fake_open.pending && ranges_overlap(off, len, 0x40 + PCI_PM_CTRL, 1))
+		((uint8_t *)buf)[0x40 + PCI_PM_CTRL - off] |= 3; /* D3hot */
 	/* the edu liveness register at 4 reads back inverted */
 	if (r->index == VFIO_PCI_BAR0_REGION_INDEX && off == 4 && len == 4)
 		*(uint32_t *)buf = ~*(uint32_t *)buf;
@@ -342,6 +418,8 @@ int vfio_device_region_write(struct vfio_device *d, const struct vfio_region *r,
 	uint64_t size;
 	uint8_t *p = fake_region(r->index, &size);
 
+	if (fake_open.pending)
+		return -EAGAIN;
 	if (off + len > size)
 		return -EIO;
 	if (r->index == VFIO_PCI_CONFIG_REGION_INDEX) {
@@ -378,6 +456,7 @@ int vfio_device_set_irq_eventfds(struct vfio_device *d, uint32_t index, uint32_t
 {
 	struct irq_state *s = &fake.irq[index];
 
+	assert_false(fake_open.pending);
 	assert_true(index < 3);
 	assert_int_equal(start, 0);
 	/* VFIO refuses to switch interrupt types without disabling the old one first */
@@ -428,6 +507,8 @@ static void cfg_put(unsigned off, uint32_t v, unsigned len)
  */
 static void fake_reset(void)
 {
+	memset(&fake_open, 0, sizeof(fake_open));
+	exit_status = -1;
 	memset(&fake, 0, sizeof(fake));
 	fake.vdev.fd = -1;
 	fake.vdev.reset_works = true;
@@ -1182,6 +1263,137 @@ static void test_intx(void **state)
 	assert_int_equal(intx_gsi_bound, cfg_read(PCI_INTERRUPT_LINE, 1));
 }
 
+/* ---- the deferred open (ptvm run opens the device while the guest boots) ---- */
+
+static int setup_deferred(void **state)
+{
+	struct vfio_pci_config c = default_cfg();
+
+	fake_reset();
+	fake_open.pending = true;
+	device_up(&c);
+	return 0;
+}
+
+struct vcpu_read {
+	pthread_t thread;
+	unsigned off, len;
+	uint32_t val;
+	atomic_bool done;
+};
+
+static void *vcpu_read_thread(void *arg)
+{
+	struct vcpu_read *r = arg;
+
+	r->val = cfg_read(r->off, r->len);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void vcpu_read_start(struct vcpu_read *r, unsigned off, unsigned len)
+{
+	r->off = off;
+	r->len = len;
+	atomic_store(&r->done, false);
+	assert_int_equal(pthread_create(&r->thread, NULL, vcpu_read_thread, r), 0);
+}
+
+/* still waiting after 100 ms: it would have returned at once had it not waited */
+static void assert_still_waiting(struct vcpu_read *r)
+{
+	usleep(100 * 1000);
+	assert_false(atomic_load(&r->done));
+}
+
+/*
+ * Built before its open: the BARs are sized and placed, nothing is mmap'd and no interrupt is
+ * wired; the guest's first config read waits until the open is done, then sees the device as
+ * it is (the live INTx status bit, which only the open device can tell), and INTx is wired.
+ */
+static void test_deferred_open_guest_waits(void **state)
+{
+	struct vcpu_read r;
+
+	uint32_t bar0;
+
+	/* placed in the window before the open (read behind the guest's back: a guest read
+	 * would wait)... */
+	memcpy(&bar0, &vfio_pci_device(dp)->cfg[PCI_BASE_ADDRESS_0], 4);
+	assert_true((bar0 & PCI_BASE_ADDRESS_MEM_MASK) >= PCI_MMIO32_START);
+	assert_int_equal(bar0 & (BAR0_SIZE - 1) & PCI_BASE_ADDRESS_MEM_MASK, 0);
+	assert_int_equal(fake.mmaps, 0); /* ...but nothing mmap'd */
+	assert_int_equal(intx_irqfd, -1);
+	fake.cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT; /* the open device asserts INTx */
+	vcpu_read_start(&r, PCI_STATUS, 2);
+	assert_still_waiting(&r);
+	fake_open_release();
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	assert_true(r.done);
+	assert_true(r.val & PCI_STATUS_INTERRUPT);
+	assert_int_equal(cfg_read(PCI_VENDOR_ID, 2), 0x1234);
+	/* the power state the guest sees is the open device's (D0), not sysfs' D3hot */
+	assert_int_equal(cfg_read(0x40 + PCI_PM_CTRL, 2) & PCI_PM_CTRL_STATE_MASK, 0);
+	/* the open thread worked out and mapped BAR0's and BAR2's mmap'able pieces */
+	assert_true(fake.mmaps > 0);
+	assert_true(intx_irqfd >= 0);
+	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].fds[0], intx_irqfd);
+	assert_int_equal(exit_status, -1);
+}
+
+/*
+ * A BAR is decoded only after a config write, which waits: once open, the guest's decoding
+ * maps the pieces VFIO allows (not what sysfs could tell) and traps the rest, forwarded.
+ */
+static void test_deferred_open_then_bars_work(void **state)
+{
+	fake_open_release();
+	enable_decoding();
+	assert_true(fake_cmd() & PCI_COMMAND_MEMORY);
+	/* BAR0: two sparse areas around a trapped page */
+	assert_true(region_at(bar_addr(0), 0x1000, MEMMAP_DEVICE_RAM));
+	assert_true(region_at(bar_addr(0) + 0x2000, BAR0_SIZE - 0x2000, MEMMAP_DEVICE_RAM));
+	memcpy(&fake.bar0[0x1000], &(uint32_t){ 0xfeedf00d }, 4);
+	assert_int_equal(mmio_read(bar_addr(0) + 0x1000, 4), 0xfeedf00d);
+}
+
+/* The open fails: the VM is told to end (error status), and the waiting access lets go. */
+static void test_deferred_open_failure_ends_vm(void **state)
+{
+	struct vcpu_read r;
+
+	fake_open.err = -EBUSY;
+	vcpu_read_start(&r, PCI_COMMAND, 2);
+	assert_still_waiting(&r);
+	fake_open_release();
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	assert_int_equal(exit_status, PTVM_EXIT_ERROR);
+	assert_int_equal(intx_irqfd, -1);
+	/* nothing reaches the device */
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(fake.config_writes, 0);
+}
+
+/* VFIO sizes a BAR differently from what sysfs said (and the guest was shown): refused. */
+static void test_deferred_open_size_mismatch(void **state)
+{
+	struct vcpu_read r;
+
+	fake_open.bar0_size_open = BAR0_SIZE * 2;
+	vcpu_read_start(&r, PCI_VENDOR_ID, 2);
+	fake_open_release();
+	assert_int_equal(pthread_join(r.thread, NULL), 0);
+	assert_int_equal(exit_status, PTVM_EXIT_ERROR);
+	assert_int_equal(fake.mmaps, 0);
+}
+
+/* Torn down while its open still runs: destroy waits for it, nothing leaks. */
+static void test_deferred_open_destroy_while_opening(void **state)
+{
+	fake_open_release();
+	/* teardown joins the open thread before the model goes */
+}
+
 /* ---- hostile config accesses ---- */
 
 static void test_hostile_config(void **state)
@@ -1353,6 +1565,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msi_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_open_guest_waits, setup_deferred,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_open_then_bars_work, setup_deferred,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_open_failure_ends_vm, setup_deferred,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_open_size_mismatch, setup_deferred,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_open_destroy_while_opening,
+						setup_deferred, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_cleans_up, setup, teardown),
 		cmocka_unit_test(test_create_fails_cleanly),
 		cmocka_unit_test(test_parse),
