@@ -26,7 +26,7 @@ FUZZ_WARN = -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Wshadow -Wno-unused-para
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_COV := -fprofile-instr-generate -fcoverage-mapping
 # device I/O threads are tracked through these (tests/fuzz/lib/fuzz_lib.c)
-FUZZ_LDFLAGS := -Wl,--wrap=pthread_create,--wrap=epoll_wait $(LDLIBS)
+FUZZ_LDFLAGS := -Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=epoll_wait $(LDLIBS)
 
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 FUZZ_COV_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz-cov/obj/%.o)

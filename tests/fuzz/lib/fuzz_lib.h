@@ -9,9 +9,12 @@
  *   running, a KVM route/irqfd/ioeventfd registered, or logged more lines than
  *   PTVM_FUZZ_LOG_LIMIT (0, the default: counted and reported at exit, never a finding);
  * - I/O threads made deterministic: every thread a device starts during an input is tracked
- *   (pthread_create and epoll_wait are wrapped with ld --wrap), and fuzz_settle() waits (at
- *   most FUZZ_SETTLE_TIMEOUT_MS, else a finding: a hung thread) until each of them is blocked
- *   in epoll_wait with nothing ready, i.e. has done all the work the guest gave it;
+ *   (pthread_create, pthread_join and epoll_wait are wrapped with ld --wrap), and
+ *   fuzz_settle() waits (at most FUZZ_SETTLE_TIMEOUT_MS, else a finding: a hung thread)
+ *   until each of them is blocked in epoll_wait with nothing ready, i.e. has done all the
+ *   work the guest gave it. The threads are pooled: a device's thread function runs on a
+ *   real thread kept from input to input (no clone and no ASan thread record per
+ *   activation); a thread that returned but was never joined is a finding;
  * - a fake machine (the vm_* calls of vmm/machine.h): real vmm/bus.c port and MMIO buses,
  *   KVM's MSI routes, irqfds and ioeventfds kept in tables with KVM's rules checked (a
  *   device model that breaks them is a finding), and guest accesses that go through an
