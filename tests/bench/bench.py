@@ -795,8 +795,13 @@ class Bench:
         thb = self._th[0]
         log("test host: image %.0f MB with QEMU, %s RAM; running %s" % (
             self._th[2], mem, " ".join(suites)))
+        # the test host's own QEMU (fetch-qemu.sh, through make testhost-image) stays in the
+        # main build dir, not in the private one
+        qemu = os.path.abspath(os.path.join(self.build, "qemu", "root", "usr"))
         env = dict(os.environ, BUILD=thb, TH_MEM=mem,
                    TH_APPEND="TH_BENCH=1 TH_BENCH_REPS=%d" % 3)
+        env.setdefault("TH_QEMU", os.path.join(qemu, "bin", "qemu-system-x86_64"))
+        env.setdefault("TH_QEMU_DATA", os.path.join(qemu, "share", "qemu"))
         t0 = time.monotonic()
         out = os.path.join(self.raw, name + ".out")
         with open(out, "w") as f:
