@@ -120,14 +120,18 @@ static void vfio_pci_opened(void *opaque, int err)
 		    (dp->vdev->times.region_info + dp->vdev->times.mmap + dp->vdev->times.irqs) *
 			1e3,
 		    dp->vdev->times.region_info * 1e3, dp->vdev->times.mmap * 1e3);
+	/*
+	 * What failed is logged, naming the device; the VM cannot go on without it. The exit
+	 * is requested before the failure is published, so a vCPU that the failure lets go
+	 * already finds the VM ending (and cannot run on a moment with a dead device).
+	 */
+	if (err)
+		vm_request_exit(dp->vm, PTVM_EXIT_ERROR,
+				"a passthrough device could not be opened");
 	pthread_mutex_lock(&dp->open.lock);
 	dp->open.state = err ? VFIO_PCI_OPEN_FAILED : VFIO_PCI_OPEN_DONE;
 	pthread_cond_broadcast(&dp->open.cond);
 	pthread_mutex_unlock(&dp->open.lock);
-	/* what failed is logged, naming the device; the VM cannot go on without it */
-	if (err)
-		vm_request_exit(dp->vm, PTVM_EXIT_ERROR,
-				"a passthrough device could not be opened");
 }
 
 /* What needs the vCPU's allow-list (eventfds, KVM irqfds), on the first access. */
