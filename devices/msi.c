@@ -17,19 +17,35 @@ void msi_vector_init(struct msi_vector *v)
 
 int msi_vector_open(struct msi_vector *v, uint32_t devid)
 {
+	if (v->fd >= 0) { /* kept from an earlier enable (msi_vector_release) */
+		v->devid = devid;
+		return 0;
+	}
 	msi_vector_init(v);
 	v->devid = devid;
 	v->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return v->fd < 0 ? -errno : 0;
 }
 
-void msi_vector_close(struct vm *vm, struct msi_vector *v)
+void msi_vector_release(struct vm *vm, struct msi_vector *v)
 {
+	uint64_t n;
+
 	/* the irqfd goes before the route: KVM would keep injecting into a deleted GSI */
 	if (v->bound)
 		vm_irqfd_deassign(vm, v->fd, v->gsi);
 	if (v->routed)
 		vm_msi_route_del(vm, v->gsi);
+	v->bound = v->routed = false;
+	/* what the vector raised before its release is not delivered after the next open */
+	if (v->fd >= 0 && v->shared && read(v->fd, &n, sizeof(n)) < 0)
+		n = 0; /* EAGAIN: it was empty (a nonblocking eventfd) */
+	v->shared = false;
+}
+
+void msi_vector_close(struct vm *vm, struct msi_vector *v)
+{
+	msi_vector_release(vm, v);
 	if (v->fd >= 0)
 		close(v->fd);
 	msi_vector_init(v);

@@ -26,13 +26,27 @@ struct msi_vector {
 	uint64_t addr;
 	uint32_t data;
 	uint32_t devid; /* the device's PCI requester ID, which arm64's ITS translates by */
+	/*
+	 * The eventfd was handed to a writer outside ptvm's lock (VFIO): a count may wait in
+	 * it. ptvm itself writes only a bound eventfd, whose count KVM's irqfd consumes.
+	 */
+	bool shared;
 };
 
 /* A closed vector (fd -1, no route): what msi_vector_close leaves. */
 void msi_vector_init(struct msi_vector *v);
-/* Opens the eventfd for the device whose requester ID is devid; -errno. */
+/*
+ * Opens the eventfd for the device whose requester ID is devid, or keeps the one a release
+ * left open; -errno.
+ */
 int msi_vector_open(struct msi_vector *v, uint32_t devid);
-/* Unbinds, deletes the route (its GSI is free again) and closes the eventfd. */
+/*
+ * Unbinds and deletes the route (its GSI is free again) but keeps the eventfd, emptied, for
+ * the next open: a guest that toggles a 2048-vector MSI-X table costs no eventfd()/close()
+ * pair per vector and toggle (and no read() unless the eventfd was shared).
+ */
+void msi_vector_release(struct vm *vm, struct msi_vector *v);
+/* Releases the vector and closes its eventfd. */
 void msi_vector_close(struct vm *vm, struct msi_vector *v);
 /*
  * Brings the vector in line with the guest's view: a route for (addr, data) once unmasked, the

@@ -74,11 +74,14 @@ static void msix_vector_sync_locked(struct msix *m, unsigned v)
 	}
 }
 
-/* Every vector's eventfd closed, its irqfd and route gone (their GSIs are free again). */
-static void msix_vectors_close_locked(struct msix *m)
+/*
+ * Every vector's irqfd and route gone (their GSIs are free again) and nothing pending; the
+ * eventfds stay open, emptied, for the next enable (msix_exit closes them).
+ */
+static void msix_vectors_release_locked(struct msix *m)
 {
 	for (unsigned v = 0; v < m->nr_vectors; v++)
-		msi_vector_close(m->vm, &m->vec[v]);
+		msi_vector_release(m->vm, &m->vec[v]);
 	memset(m->pending, 0, msix_pba_size(m));
 }
 
@@ -91,7 +94,7 @@ static int msix_enable_locked(struct msix *m)
 	if (ret) {
 		msix_rl(m, LOG_ERR, "MSI-X: cannot open %u eventfds: %s", m->nr_vectors,
 			strerror(-ret));
-		msix_vectors_close_locked(m);
+		msix_vectors_release_locked(m);
 		return ret;
 	}
 	m->enabled = true;
@@ -99,7 +102,7 @@ static int msix_enable_locked(struct msix *m)
 		ret = m->ops->enable(m, true);
 		if (ret) {
 			m->enabled = false;
-			msix_vectors_close_locked(m);
+			msix_vectors_release_locked(m);
 			return ret;
 		}
 	}
@@ -114,7 +117,7 @@ static void msix_disable_locked(struct msix *m)
 	if (m->ops && m->ops->enable)
 		m->ops->enable(m, false);
 	m->enabled = false;
-	msix_vectors_close_locked(m);
+	msix_vectors_release_locked(m);
 	msix_rl(m, LOG_INFO, "MSI-X disabled");
 }
 
@@ -172,6 +175,8 @@ void msix_exit(struct msix *m)
 	if (m->table && m->pending && m->vec) {
 		pthread_mutex_lock(&m->lock);
 		msix_disable_locked(m);
+		for (unsigned v = 0; v < m->nr_vectors; v++)
+			msi_vector_close(m->vm, &m->vec[v]);
 		pthread_mutex_unlock(&m->lock);
 	}
 	pthread_mutex_destroy(&m->lock);
@@ -207,7 +212,11 @@ bool msix_enabled(struct msix *m)
 
 int msix_vector_fd(struct msix *m, unsigned v)
 {
-	return v < m->nr_vectors ? m->vec[v].fd : -1;
+	/* a disabled table keeps its eventfds for the next enable, but hands none out */
+	if (v >= m->nr_vectors || !m->enabled)
+		return -1;
+	m->vec[v].shared = true; /* its writer may leave a count: drained at the disable */
+	return m->vec[v].fd;
 }
 
 bool msix_vector_message(struct msix *m, unsigned v, uint64_t *addr, uint32_t *data)

@@ -98,7 +98,10 @@ void msix_config_write(struct msix *m, unsigned offset, unsigned len);
 bool msix_enabled(struct msix *m);
 /* Raises vector v (emulated devices); ignored when v is out of range or MSI-X is off. */
 void msix_notify(struct msix *m, unsigned v);
-/* Vector v's eventfd while MSI-X is enabled (for ops->enable), else -1. Lock held. */
+/*
+ * Vector v's eventfd while MSI-X is enabled (for ops->enable, which hands it to a writer of
+ * its own: VFIO), else -1. Lock held.
+ */
 int msix_vector_fd(struct msix *m, unsigned v);
 /* Vector v's message; false when v is out of range. */
 bool msix_vector_message(struct msix *m, unsigned v, uint64_t *addr, uint32_t *data);

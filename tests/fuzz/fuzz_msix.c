@@ -22,7 +22,8 @@
  * Checked after every operation: while MSI-X is on, a vector's irqfd is bound exactly when
  * it is unmasked and routed, and a routed, unmasked vector's KVM route carries the table's
  * message; an interrupt held in the PBA never stays on an unmasked, bound vector; with MSI-X
- * off no route, irqfd or eventfd is left; reads of the table give back what was written.
+ * off no route or irqfd is left (the eventfds stay open for the next enable); reads of the
+ * table give back what was written.
  *
  * FUZZ_SOURCES: devices/msix.c devices/msi.c
  */
@@ -86,8 +87,9 @@ FUZZ_CHECKER static void fuzz_msix_check(struct vm *vm, struct msix *m)
 		const struct fuzz_route *r = NULL;
 
 		if (!m->enabled) {
-			if (vec->fd >= 0 || vec->routed || vec->bound)
-				fuzz_fail("vector %u open with MSI-X off", v);
+			/* the eventfd stays open for the next enable (emptied: a unit test's) */
+			if (vec->routed || vec->bound)
+				fuzz_fail("vector %u routed or bound with MSI-X off", v);
 			continue;
 		}
 		if (vec->routed) {

@@ -1135,7 +1135,8 @@ static unsigned open_fds(void)
 }
 
 /* A guest toggling MSI-X 10,000 times with its vectors unmasked: every disable gives back
- * the routes (their GSIs), the irqfds and the eventfds; VFIO is told each time. */
+ * the routes (their GSIs) and the irqfds; the eventfds opened by the first enable are kept
+ * for the next ones, so the count of open fds does not grow; VFIO is told each time. */
 static void test_msix_toggle_storm_no_leak(void **state)
 {
 	uint64_t table;
@@ -1155,7 +1156,7 @@ static void test_msix_toggle_storm_no_leak(void **state)
 	}
 	assert_int_equal(nr_route_adds, 10000 * MSIX_VECTORS);
 	assert_int_equal(nr_irqfd_assigns - nr_irqfd_deassigns, 1); /* INTx, back on */
-	assert_int_equal(open_fds(), fds_before);
+	assert_int_equal(open_fds(), fds_before + MSIX_VECTORS);
 	assert_int_equal(fake.irq[VFIO_PCI_MSIX_IRQ_INDEX].sets, 20000);
 	assert_int_equal(fake.irq[VFIO_PCI_INTX_IRQ_INDEX].count, 1);
 }
