@@ -852,8 +852,6 @@ void dma_listener_for_each(struct dma_listener *l,
 
 void dma_listener_report(struct dma_listener *l)
 {
-	struct dma_listener_stats s;
-
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s%s", l->name,
@@ -861,6 +859,13 @@ void dma_listener_report(struct dma_listener *l)
 			l->maps[i].hva, l->maps[i].writable ? "" : " read-only",
 			l->maps[i].state == DMA_MAPPED ? "" : " (not mapped yet)");
 	pthread_mutex_unlock(&l->lock);
+	dma_listener_report_stats(l);
+}
+
+void dma_listener_report_stats(struct dma_listener *l)
+{
+	struct dma_listener_stats s;
+
 	dma_listener_stats_get(l, &s);
 	pr_info("%s:   %u mappings (%" PRIu64 " MiB) in place%s; %u maps (%" PRIu64
 		" MiB) took %.1f ms, slowest %.1f ms; %u unmaps took %.1f ms",

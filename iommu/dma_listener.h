@@ -121,6 +121,8 @@ int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t e
 			      const char *what);
 /* Logs every mapping and the stats at info level. */
 void dma_listener_report(struct dma_listener *l);
+/* Logs the stats alone at info level (the map time, the bus-master waits). */
+void dma_listener_report_stats(struct dma_listener *l);
 /* Calls fn for each mapping in place, in iova order of insertion (the JSON report). */
 void dma_listener_for_each(struct dma_listener *l,
 			   void (*fn)(void *opaque, const char *name, uint64_t iova, uint64_t size,

@@ -496,6 +496,13 @@ void vfio_report(struct vfio *v)
 	}
 }
 
+void vfio_report_dma(struct vfio *v)
+{
+	for (unsigned i = 0; v && i < v->nr_containers; i++)
+		if (v->containers[i]->listener)
+			dma_listener_report_stats(v->containers[i]->listener);
+}
+
 /* JSON strings here are BDFs, region names and reserved-range labels: escape what JSON needs. */
 static void json_string(FILE *out, const char *s)
 {

@@ -79,6 +79,11 @@ bool vfio_has_devices(struct vfio *v);
 /* Logs containers, groups and mappings at info level (and, later, to the JSON report). */
 void vfio_report(struct vfio *v);
 /*
+ * Logs each container's DMA figures at info level: at the VM's end, when the background
+ * mapping and the guest's bus-master waits are over (vfio_report runs at start-up).
+ */
+void vfio_report_dma(struct vfio *v);
+/*
  * The same as one JSON object, no trailing newline, for --report FILE:
  *   {"containers":[{"index":0,"iommu":"type1v2","pgsizes":"0x40201000",
  *     "iova_ranges":[{"start":"0x0","end":"0xfedfffff"}],

@@ -538,6 +538,7 @@ static int ptvm_run_vm(struct ptvm *p)
 		for (unsigned i = 0; i < started; i++)
 			arch_vcpu_dump_regs(vm->vcpus[i]);
 	pr_info("vm: stopped %.3f s after start", ptvm_elapsed(p));
+	vfio_report_dma(p->devices.vfio);
 	return vm->exit_status;
 }
 

@@ -242,9 +242,11 @@ while [ $i -lt "$REPS" ]; do
 				vm_finish 30
 				set -- $(run_times)
 				# the DMA mapping of guest RAM: in the background while the guest boots (then
-				# also how long the guest's bus-master enable waited for it), or before it
-				map=$(sed -n 's/.*container0:   mapped in the background: all in place \([0-9.]*\) ms after it began.*/\1/p' "$VM_LOG" | head -n 1)
-				bmwait=$(sed -n 's/.*container0:   mapped in the background: .*enable [0-9]* time(s), \([0-9.]*\) ms in all.*/\1/p' "$VM_LOG" | head -n 1)
+				# also how long the guest's bus-master enable waited for it), or before it;
+				# the figures ptvm logs at its end (the last such line: the one at start-up
+				# has seen no bus-master enable yet)
+				map=$(sed -n 's/.*container0:   mapped in the background: all in place \([0-9.]*\) ms after it began.*/\1/p' "$VM_LOG" | tail -n 1)
+				bmwait=$(sed -n 's/.*container0:   mapped in the background: .*enable [0-9]* time(s), \([0-9.]*\) ms in all.*/\1/p' "$VM_LOG" | tail -n 1)
 				[ -n "$map" ] || map=$(sed -n 's/.*container0: [0-9]* DMA mappings, [0-9]* MiB pinned in \([0-9.]*\) ms.*/\1/p' "$VM_LOG" | head -n 1)
 				if [ "$VM_RC" != 0 ] || [ "$2" = - ] || [ "$VM_TIMEDOUT" = 1 ]; then
 					th_fail "bench-pt-start-$name" "run $i: status $VM_RC, init ${2} ms: $(th_last_err "$VM_LOG")" "$VM_LOG"

@@ -6,7 +6,8 @@
 # lines; this side checks what the test host sees before and after.
 #
 #   boot A  NVMe, 2 vCPUs: reads what the test host wrote, O_DIRECT and buffered writes,
-#           multi-queue MSI-X (vectors counted in the guest and in ptvm's log)
+#           multi-queue MSI-X (vectors counted in the guest and in ptvm's log); the DMA gate
+#           (guest RAM mapped in the background, the bus-master enables counted at ptvm's end)
 #   (between: ptvm reset the controller at exit: CSTS.RDY is 0)
 #   boot B  NVMe again (the same device in a second VM: reads boot A's data), the NIC (rom=on)
 #           and the ivshmem BAR (p2p=on) together: ping both ways, a TCP transfer each way
@@ -232,6 +233,17 @@ nvec=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | sed -n "s/.*vfio-pci $NVME: MSI-X ena
 MSIX_ERR=
 [ -n "$gvec" ] && [ "$pvec" -lt "$gvec" ] && MSIX_ERR="the guest uses $gvec vectors but ptvm routed only $pvec (MSI-X vector N -> gsi lines)"
 vm_result pt-nvme-msix nvme-msix "$MSIX_ERR" "ptvm routed $pvec distinct vectors of the $nvec the device offers"
+# the DMA gate, from the figures ptvm logs at its end: guest RAM all mapped in the background,
+# and the guest's bus-master enables went through the gate (each counted, waiting or not)
+gate=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep 'container0:   mapped in the background:' | tail -n 1)
+if [ -n "$BOOT_ERR" ]; then
+	th_fail pt-nvme-dma-gate "$BOOT_ERR" "$VM_LOG"
+else
+	case $gate in
+	*"all in place"*"enable "[1-9]*) th_pass pt-nvme-dma-gate "${gate#*container0:   }" ;;
+	*) th_fail pt-nvme-dma-gate "ptvm's last background-mapping line is '${gate:-missing}': want all in place and at least one bus-master enable" "$VM_LOG" ;;
+	esac
+fi
 [ $VM_RC = 0 ] || [ -n "$BOOT_ERR" ] || th_fail pt-nvme-exit "ptvm ended with $(th_status_reason $VM_RC) after the guest's power-off" "$VM_LOG"
 
 # ---- between: the controller the guest had enabled is disabled again (ptvm's reset at exit)
