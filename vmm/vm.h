@@ -87,7 +87,7 @@ enum vm_ram_kind { VM_RAM_MEMFD, VM_RAM_HUGETLB, VM_RAM_ANON };
 struct vm_ram_backing {
 	enum vm_ram_kind kind;
 	bool thp;      /* MADV_HUGEPAGE on the mapping */
-	char why[160]; /* for the log: what and why */
+	char why[224]; /* for the log: what and why */
 };
 
 /* Where vm_ram_backing_choose reads the THP settings (tests point it elsewhere). */

@@ -2,8 +2,8 @@
 /*
  * vmm/vm.c's guest RAM backing, chosen for fast pinning: the choice against every THP setting
  * the kernel can report (a fake /sys/kernel/mm/transparent_hugepage), and the RAM it makes:
- * 2 MiB aligned, MADV_HUGEPAGE where THP was chosen, a memfd the balloon can punch holes in
- * unless the RAM is pinned for DMA, one region per bank pointing at it.
+ * 2 MiB aligned, MADV_HUGEPAGE where THP was chosen, anonymous memory the balloon can discard
+ * or a memfd it can punch holes in, one region per bank pointing at it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -59,8 +59,9 @@ static void test_choice(void **state)
 	/* Debian's defaults: no shmem THP, anonymous THP on madvise */
 	thp(ANON_MADVISE, SHMEM_NEVER);
 	vm_ram_backing_choose(512 << 20, false, false, &b);
-	assert_int_equal(b.kind, VM_RAM_MEMFD); /* the balloon's memfd, 4 KiB */
-	assert_false(b.thp);
+	assert_int_equal(b.kind, VM_RAM_ANON); /* anonymous THP, as QEMU's RAM */
+	assert_true(b.thp);
+	assert_non_null(strstr(b.why, "not pinned"));
 	vm_ram_backing_choose(512 << 20, false, true, &b);
 	assert_int_equal(b.kind, VM_RAM_ANON); /* pinned: anonymous THP */
 	assert_true(b.thp);
@@ -71,6 +72,9 @@ static void test_choice(void **state)
 	/* no THP at all: 4 KiB memfd either way */
 	thp(ANON_NEVER, SHMEM_NEVER);
 	vm_ram_backing_choose(512 << 20, false, true, &b);
+	assert_int_equal(b.kind, VM_RAM_MEMFD);
+	assert_false(b.thp);
+	vm_ram_backing_choose(512 << 20, false, false, &b);
 	assert_int_equal(b.kind, VM_RAM_MEMFD);
 	assert_false(b.thp);
 	/* shmem THP allowed: the memfd gets it, with or without DMA */
@@ -173,13 +177,33 @@ static void test_pinned_ram_is_anonymous_thp(void **state)
 	vm_down(vm);
 }
 
-static void test_unpinned_ram_is_a_memfd(void **state)
+static void test_unpinned_ram(void **state)
 {
 	struct vm *vm = vm_up();
 	struct memmap_region r;
 	struct stat st;
 
+	/* Debian's defaults: anonymous THP, as for pinned RAM */
 	thp(ANON_MADVISE, SHMEM_NEVER);
+	assert_int_equal(vm_memory_create(vm, 64 << 20, false, false), 0);
+	assert_int_equal(vm->ram_fd, -1);
+	assert_true(IS_ALIGNED((uintptr_t)vm->ram, SZ_2M));
+	if (!test_emulator_lacks("madvise(MADV_HUGEPAGE)"))
+		assert_true(mapping_has_flag(vm->ram, "hg"));
+	assert_true(memmap_find(vm->mm, ram_gpa(64 << 20), &r));
+	assert_int_equal(r.fd, -1);
+	assert_true(r.hugepages);
+	assert_log_contains("anonymous memory with transparent huge pages (not pinned");
+	/* what the balloon discards (MADV_DONTNEED: private anonymous memory) reads back as 0 */
+	memset(vm->ram, 0x5a, 2 << 20);
+	assert_int_equal(madvise(vm->ram, 4096, MADV_DONTNEED), 0);
+	assert_int_equal(((uint8_t *)vm->ram)[0], 0);
+	assert_int_equal(((uint8_t *)vm->ram)[4096], 0x5a);
+	vm_down(vm);
+
+	/* no THP anywhere: a 4 KiB memfd, whose holes the balloon punches */
+	vm = vm_up();
+	thp(ANON_NEVER, SHMEM_NEVER);
 	assert_int_equal(vm_memory_create(vm, 64 << 20, false, false), 0);
 	assert_true(vm->ram_fd >= 0);
 	assert_int_equal(fstat(vm->ram_fd, &st), 0);
@@ -232,7 +256,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_choice),
 		cmocka_unit_test(test_pinned_ram_is_anonymous_thp),
-		cmocka_unit_test(test_unpinned_ram_is_a_memfd),
+		cmocka_unit_test(test_unpinned_ram),
 	};
 
 	log_level = LOG_INFO;
