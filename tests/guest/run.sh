@@ -30,17 +30,10 @@ if [ $# -gt 0 ]; then
 	elfs=""
 	for n in "$@"; do elfs="$elfs $BUILD/guest/$n.elf"; done
 else
-	# only this tree's programs: an .elf whose guest/<name>.c is gone is another branch's,
-	# left in this build/
+	# this tree's programs (guest/*.c), not whatever .elf another branch left in this build/
 	elfs=
-	for e in "$BUILD"/guest/*.elf; do
-		[ -e "$e" ] || break
-		n=$(basename "$e" .elf)
-		if [ -f "guest/$n.c" ]; then
-			elfs="$elfs $e"
-		else
-			echo "run.sh: leaving out $e: guest/$n.c is not in this tree (a stale build)" >&2
-		fi
+	for c in guest/*.c; do
+		elfs="$elfs $BUILD/guest/$(basename "$c" .c).elf"
 	done
 fi
 if [ -z "$elfs" ]; then

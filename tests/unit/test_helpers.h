@@ -260,33 +260,33 @@ static inline uint64_t test_now_ms(void)
 }
 
 /*
+ * Whether @cond (any expression) holds within @timeout_ms, polled every 0.5 ms: for what a
+ * device does on its own thread's time. A statement expression, so @cond is re-evaluated.
+ */
+#define test_wait_until(cond, timeout_ms)                                                          \
+	({                                                                                         \
+		uint64_t _twu_end = test_now_ms() + (timeout_ms);                                  \
+		bool _twu_ok;                                                                      \
+                                                                                                   \
+		while (!(_twu_ok = (cond)) && test_now_ms() < _twu_end)                            \
+			usleep(500);                                                               \
+		_twu_ok;                                                                           \
+	})
+
+/*
  * Whether the queue interrupts reach @want in all within @timeout_ms. The device publishes a
  * used entry first and raises the interrupt after it, from its own thread: a test that saw
  * the used index move must wait for the interrupt too, not read the count at once.
  */
 static inline bool test_irqs_wait_queue_total(unsigned want, unsigned timeout_ms)
 {
-	uint64_t end = test_now_ms() + timeout_ms;
-
-	while (test_irqs_queue_total() < want) {
-		if (test_now_ms() >= end)
-			return false;
-		usleep(500);
-	}
-	return true;
+	return test_wait_until(test_irqs_queue_total() >= want, timeout_ms);
 }
 
 /* The same for the interrupts of queue @q alone. */
 static inline bool test_irqs_wait_queue(unsigned q, unsigned want, unsigned timeout_ms)
 {
-	uint64_t end = test_now_ms() + timeout_ms;
-
-	while (test_irqs_queue[q] < want) {
-		if (test_now_ms() >= end)
-			return false;
-		usleep(500);
-	}
-	return true;
+	return test_wait_until(test_irqs_queue[q] >= want, timeout_ms);
 }
 
 /*
@@ -464,15 +464,7 @@ static inline uint16_t test_vring_used_idx(struct test_vring *r)
 /* Whether the device's used index reaches @idx (modulo 2^16) within @timeout_ms. */
 static inline bool test_vring_wait_used(struct test_vring *r, uint16_t idx, unsigned timeout_ms)
 {
-	uint64_t end = test_now_ms() + timeout_ms;
-
-	for (;;) {
-		if ((int16_t)(test_vring_used_idx(r) - idx) >= 0)
-			return true;
-		if (test_now_ms() >= end)
-			return false;
-		usleep(500);
-	}
+	return test_wait_until((int16_t)(test_vring_used_idx(r) - idx) >= 0, timeout_ms);
 }
 
 /* Waits up to 2 s for the device to have used @want chains in all: exactly that many. */

@@ -314,11 +314,8 @@ static void test_queue_io_error_status(void **state)
 static void assert_needs_reset_and_stopped(struct fixture *f, uint16_t used)
 {
 	struct req r;
-	uint64_t end = test_now_ms() + 2000;
 
-	while (!virtio_needs_reset(f->vdev) && test_now_ms() < end)
-		usleep(500);
-	assert_true(virtio_needs_reset(f->vdev));
+	assert_true(test_wait_until(virtio_needs_reset(f->vdev), 2000));
 	assert_int_equal(test_vring_used_idx(&f->ring), used);
 	r = req_make(f, VIRTIO_BLK_T_IN, 0, SECTOR);
 	req_post(f, &r, false, false);
