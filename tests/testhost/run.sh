@@ -90,7 +90,18 @@ else
 	# the PIT's interrupts, does not run for that long: the test host then panicked at boot ("timer
 	# doesn't work through Interrupt-remapped IO-APIC", seen at load 2 on 2 cores). Ticks are late
 	# under TCG, not missing; the check is for broken chipsets.
-	APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check $MODE $PT_APPEND ${TH_APPEND:-}"
+	# nohz=off highres=off: the local APIC timer ticks periodically (HZ) instead of one-shot.
+	# QEMU 10.0's TCG can lose the wakeup of a halted vCPU: at every #VMEXIT of a nested guest
+	# the vCPU thread clears CPU_INTERRUPT_VIRQ in cpu->interrupt_request with a plain '&=',
+	# without the BQL (target/i386/tcg/system/svm_helper.c, do_vmexit), racing the main loop's
+	# '|= CPU_INTERRUPT_POLL' that the APIC timer raises (upstream reworked these updates after
+	# 10.0: Paolo Bonzini's series of Aug 2025, "treewide: clear bits of cs->interrupt_request
+	# with cpu_reset_interrupt()", whose review points at this unlocked clear). The vector stays
+	# in IRR with nothing asking the vCPU to take it; a test host that then went idle on a
+	# one-shot tick never woke (seen: HLT=1, IF=1, IRR 236 = the local timer vector, PPR 0x10,
+	# the one-shot timer at 0). A periodic tick raises the request again HZ times a second, so
+	# a lost one costs 4 ms instead of the run.
+	APPEND="console=ttyS0 panic=-1 intel_iommu=on no_timer_check nohz=off highres=off $MODE $PT_APPEND ${TH_APPEND:-}"
 
 	# ---- The machine. Another machine type or more devices: change these lists, nothing below.
 	# TH_QEMU: the QEMU binary; TH_QEMU_DATA: its firmware directory (-L). By default Debian's
