@@ -219,6 +219,19 @@ int msix_vector_fd(struct msix *m, unsigned v)
 	return m->vec[v].fd;
 }
 
+unsigned msix_eventfds(struct msix *m)
+{
+	unsigned n = 0;
+
+	if (!m->table)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	for (unsigned v = 0; v < m->nr_vectors; v++)
+		n += m->vec[v].fd >= 0;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 bool msix_vector_message(struct msix *m, unsigned v, uint64_t *addr, uint32_t *data)
 {
 	if (v >= m->nr_vectors)

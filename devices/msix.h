@@ -103,6 +103,8 @@ void msix_notify(struct msix *m, unsigned v);
  * its own: VFIO), else -1. Lock held.
  */
 int msix_vector_fd(struct msix *m, unsigned v);
+/* The eventfds the table holds (enabled, or kept from an earlier enable for the next one). */
+unsigned msix_eventfds(struct msix *m);
 /* Vector v's message; false when v is out of range. */
 bool msix_vector_message(struct msix *m, unsigned v, uint64_t *addr, uint32_t *data);
 /* Vector v's GSI when it has a KVM route; false otherwise. */

@@ -292,6 +292,11 @@ struct pci_device *vfio_pci_device(struct vfio_pci *dp)
 	return &dp->pci;
 }
 
+unsigned vfio_pci_msix_eventfds(struct vfio_pci *dp)
+{
+	return msix_eventfds(&dp->irq.msix);
+}
+
 void vfio_pci_report(struct vfio_pci *dp)
 {
 	vfio_pci_bars_report(dp);

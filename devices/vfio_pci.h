@@ -65,5 +65,7 @@ uint64_t vfio_pci_bar_exits(struct vfio_pci *dev, unsigned bar);
 /* Logs, at info, per BAR: placement, mmap'd bytes, trapped accesses; and the interrupt routes. */
 void vfio_pci_report(struct vfio_pci *dev);
 struct pci_device *vfio_pci_device(struct vfio_pci *dev);
+/* The eventfds its MSI-X table holds (msix_eventfds). */
+unsigned vfio_pci_msix_eventfds(struct vfio_pci *dev);
 
 #endif

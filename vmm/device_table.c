@@ -474,6 +474,19 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 	return 0;
 }
 
+unsigned device_set_msix_eventfds(const struct device_set *ds)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ds->nr_devs; i++) {
+		if (ds->devs[i].vfio)
+			n += vfio_pci_msix_eventfds(ds->devs[i].vfio);
+		if (ds->devs[i].vp)
+			n += msix_eventfds(&ds->devs[i].vp->msix);
+	}
+	return n;
+}
+
 void device_set_iommu_topology(const struct device_set *ds, struct platform_iommu *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -103,6 +103,11 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 /* Destroys every device, last created first. Accepts a half-built set. */
 void device_set_destroy(struct device_set *ds);
 /* The vIOMMU's requester ID and its endpoints', for the firmware tables. */
+/*
+ * The eventfds the devices' MSI-X tables hold: opened at a guest's first MSI-X enable and kept
+ * for the next ones (part of --report's open fd count, not a leak).
+ */
+unsigned device_set_msix_eventfds(const struct device_set *ds);
 void device_set_iommu_topology(const struct device_set *ds, struct platform_iommu *out);
 
 #endif

@@ -251,10 +251,12 @@ static int ptvm_report_write(struct ptvm *p)
 	vm_irq_route_stats(p->vm, &routes, &peak);
 	fprintf(f,
 		"{\"memory_bytes\": %llu, \"cpus\": %u, \"msi_routes\": {\"in_use\": %u, "
-		"\"peak\": %u}, \"open_fds\": {\"start\": %u, \"exit\": %u}, \"vfio\": ",
+		"\"peak\": %u}, \"open_fds\": {\"start\": %u, \"exit\": %u, "
+		"\"msix_eventfds\": %u}, \"vfio\": ",
 		(unsigned long long)p->cfg.mem_size, p->cfg.nr_cpus, routes, peak,
 		/* a passthrough device's fd, opened while the guest boots, is set-up's */
-		p->fds_at_start + vfio_late_fds(p->devices.vfio), fds);
+		p->fds_at_start + vfio_late_fds(p->devices.vfio), fds,
+		device_set_msix_eventfds(&p->devices));
 	if (p->devices.vfio)
 		vfio_report_json(p->devices.vfio, f);
 	else
