@@ -508,16 +508,8 @@ static int ptvm_run_vm(struct ptvm *p)
 	unsigned started = 0;
 	int ret = 0;
 
-	/* the passthrough devices' opens and the containers' DMA mapping workers first: threads
-	 * start only now that the sandbox is on (vmm/sandbox.h), and both go on while the guest
-	 * boots (a guest access to a device waits for its open, a bus-master enable for the
-	 * mappings) */
-	ret = vfio_start_device_opens(p->devices.vfio);
-	if (ret)
-		vm_request_exit(vm, PTVM_EXIT_ERROR, "passthrough open thread start failed");
-	if (!ret && (ret = vfio_start_background_mapping(p->devices.vfio)))
-		vm_request_exit(vm, PTVM_EXIT_ERROR, "DMA mapping thread start failed");
-	for (; !ret && started < vm->nr_vcpus; started++) {
+	/* threads start only now that the sandbox is on (vmm/sandbox.h) */
+	for (; started < vm->nr_vcpus; started++) {
 		ret = vcpu_start(vm->vcpus[started]);
 		if (ret) {
 			vm_request_exit(vm, PTVM_EXIT_ERROR, "vCPU thread start failed");
@@ -525,6 +517,16 @@ static int ptvm_run_vm(struct ptvm *p)
 		}
 	}
 	pr_info("vm: %u vCPU(s) running, %.3f s after start", started, ptvm_elapsed(p));
+	/*
+	 * Then the passthrough devices' opens and the containers' DMA mapping workers, which go
+	 * on while the guest boots (a guest access to a device waits for its open, a bus-master
+	 * enable for the mappings). After the vCPUs: on a host with few free CPUs, pinning guest
+	 * RAM (seconds of page clearing) must not stand between exec and the first instruction.
+	 */
+	if (!ret && (ret = vfio_start_device_opens(p->devices.vfio)))
+		vm_request_exit(vm, PTVM_EXIT_ERROR, "passthrough open thread start failed");
+	if (!ret && (ret = vfio_start_background_mapping(p->devices.vfio)))
+		vm_request_exit(vm, PTVM_EXIT_ERROR, "DMA mapping thread start failed");
 	if (!ret) {
 		ret = eventloop_run(vm->loop);
 		if (ret)
