@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "iommu/dma_prefault.h"
 #include "vmm/log.h"
 #include "vmm/sandbox.h"
 #include "vmm/util.h"
@@ -69,6 +70,8 @@ struct dma_listener {
 	double t_created;
 	void (*on_error)(void *opaque, int err);
 	void *on_error_opaque;
+	/* threads that fault guest RAM in before the worker pins it (dma_prefault.h); < 2: none */
+	unsigned prefault_threads;
 };
 
 /* Whether the guest chose what it mirrors (a vIOMMU domain, or bypass to guest RAM). */
@@ -414,6 +417,37 @@ static int dma_listener_map_locked(struct dma_listener *l, uint64_t seq, uint64_
 	return 0;
 }
 
+/*
+ * On the worker only (its I/O list allows MADV_POPULATE_WRITE; a vCPU's does not): guest RAM
+ * about to be pinned is faulted in by several threads first (dma_prefault.h says why). The
+ * mapping is DMA_MAPPING meanwhile, so region_del waits for it. A failure is not one: the map
+ * faults in what is left, and says what is wrong if anything is.
+ */
+static void dma_listener_prefault_locked(struct dma_listener *l, uint64_t seq)
+{
+	struct dma_mapping job = *dma_listener_find_seq(l, seq);
+	double t0, dt;
+	int ret;
+
+	pthread_mutex_unlock(&l->lock);
+	t0 = now_seconds();
+	ret = dma_prefault_range(job.hva, job.size, l->prefault_threads);
+	dt = now_seconds() - t0;
+	pthread_mutex_lock(&l->lock);
+	if (ret < 0) {
+		pr_debug("%s: faulting %s in before pinning it: %s (the map does it)", l->name,
+			 job.name, strerror(-ret));
+		return;
+	}
+	if (!ret)
+		return;
+	l->stats.prefault_bytes += job.size;
+	l->stats.prefault_seconds += dt;
+	l->stats.prefault_threads = MAX(l->stats.prefault_threads, (unsigned)ret);
+	pr_info("%s: faulted %s in (%" PRIu64 " MiB) with %d threads in %.1f ms, before pinning it",
+		l->name, job.name, job.size >> 20, ret, dt * 1e3);
+}
+
 /* The background worker: makes queued mappings, oldest first, until the listener stops. */
 static void *dma_listener_worker(void *arg)
 {
@@ -440,6 +474,8 @@ static void *dma_listener_worker(void *arg)
 		next->state = DMA_MAPPING;
 		seq = next->seq;
 		ram = next->device_ram ? 0 : l->stats.guest_ram_bytes;
+		if (!next->device_ram && next->writable && l->prefault_threads > 1)
+			dma_listener_prefault_locked(l, seq);
 		ret = dma_listener_map_locked(l, seq, ram);
 		if (ret && !l->error) {
 			l->error = ret;
@@ -650,6 +686,13 @@ out_free:
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 	return ret;
+}
+
+void dma_listener_set_prefault_threads(struct dma_listener *l, unsigned nr_threads)
+{
+	pthread_mutex_lock(&l->lock);
+	l->prefault_threads = nr_threads;
+	pthread_mutex_unlock(&l->lock);
 }
 
 int dma_listener_start(struct dma_listener *l)
@@ -872,6 +915,11 @@ void dma_listener_report_stats(struct dma_listener *l)
 		l->name, s.nr_mappings, s.bytes_in_place >> 20,
 		l->limit ? "" : ", no entry limit reported", s.nr_maps, s.bytes_mapped >> 20,
 		s.map_seconds * 1e3, s.max_map_seconds * 1e3, s.nr_unmaps, s.unmap_seconds * 1e3);
+	if (s.prefault_bytes)
+		pr_info("%s:   faulted in before pinning, by up to %u threads: %" PRIu64
+			" MiB in %.1f ms",
+			l->name, s.prefault_threads, s.prefault_bytes >> 20,
+			s.prefault_seconds * 1e3);
 	if (s.background)
 		pr_info("%s:   mapped in the background: %s %.1f ms after it began; devices "
 			"waited for it at bus-master enable %u time(s), %.1f ms in all (longest "

@@ -48,6 +48,10 @@ struct dma_listener_stats {
 	double in_place_seconds; /* from the listener's creation to every mapping in place */
 	unsigned nr_dma_waits;	 /* a device waited for the mappings at bus-master enable */
 	double dma_wait_seconds, max_dma_wait_seconds;
+	/* guest RAM faulted in by several threads before it was pinned (dma_prefault.h) */
+	uint64_t prefault_bytes;
+	double prefault_seconds;
+	unsigned prefault_threads; /* the most threads one range was faulted in by */
 };
 
 /* The real backend: VFIO_IOMMU_MAP_DMA/UNMAP_DMA on the listener's container. */
@@ -80,6 +84,11 @@ int dma_listener_create_background(struct memmap *mm, struct vfio_container *c, 
  * -errno (logged); nothing for a synchronous listener or a started one.
  */
 int dma_listener_start(struct dma_listener *l);
+/*
+ * A background listener's worker has guest RAM faulted in by up to nr_threads threads before
+ * it pins it (dma_prefault.h); 0 or 1 (the default): the map faults it in alone.
+ */
+void dma_listener_set_prefault_threads(struct dma_listener *l, unsigned nr_threads);
 /* A device of the container may DMA from now on (on) or no longer may (off). */
 void dma_listener_dma_users(struct dma_listener *l, bool on);
 /* Blocks until every mapping is in place, at most timeout_s: 0, -ETIMEDOUT, or the error of a

@@ -27,6 +27,7 @@ struct vfio {
 	unsigned next_container_index;
 	void (*on_error)(void *opaque, int err); /* set: containers map in the background */
 	void *on_error_opaque;
+	unsigned prefault_threads; /* their workers' helpers (dma_listener_set_prefault_threads) */
 };
 
 int vfio_create(struct memmap *mm, struct vfio **out)
@@ -40,11 +41,12 @@ int vfio_create(struct memmap *mm, struct vfio **out)
 	return 0;
 }
 
-void vfio_set_background_mapping(struct vfio *v, void (*on_error)(void *opaque, int err),
-				 void *opaque)
+void vfio_set_background_mapping(struct vfio *v, unsigned prefault_threads,
+				 void (*on_error)(void *opaque, int err), void *opaque)
 {
 	v->on_error = on_error;
 	v->on_error_opaque = opaque;
+	v->prefault_threads = prefault_threads;
 }
 
 void vfio_destroy(struct vfio *v)
@@ -157,10 +159,12 @@ static int vfio_group_new_container(struct vfio *v, struct vfio_group *g, bool p
 	c->viommu = viommu;
 	/* guest RAM is mapped in the background when ptvm run asked for it; a vIOMMU endpoint's
 	 * container starts on no space (its domains' mappings are the guest's requests) */
-	if (v->on_error && !viommu)
+	if (v->on_error && !viommu) {
 		ret = dma_listener_create_background(v->mm, c, p2p, &dma_backend_vfio, v->on_error,
 						     v->on_error_opaque, &l);
-	else
+		if (!ret)
+			dma_listener_set_prefault_threads(l, v->prefault_threads);
+	} else
 		ret = dma_listener_create(viommu ? NULL : v->mm, c, p2p && !viommu,
 					  &dma_backend_vfio, &l);
 	if (ret)

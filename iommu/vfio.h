@@ -21,10 +21,12 @@ int vfio_create(struct memmap *mm, struct vfio **out);
  * Containers created from now on map guest RAM in the background (the DMA listener's worker)
  * instead of before vfio_attach_device returns. A mapping that fails there is logged and
  * reported through on_error (from that thread), once. Off by default: tools that drive a
- * device's DMA themselves expect RAM mapped once attach returns.
+ * device's DMA themselves expect RAM mapped once attach returns. prefault_threads: how many
+ * threads fault guest RAM in before each worker pins it (dma_prefault_threads_choose; < 2:
+ * none, the pin faults it in).
  */
-void vfio_set_background_mapping(struct vfio *v, void (*on_error)(void *opaque, int err),
-				 void *opaque);
+void vfio_set_background_mapping(struct vfio *v, unsigned prefault_threads,
+				 void (*on_error)(void *opaque, int err), void *opaque);
 /*
  * Starts the background mapping of every such container: a worker thread each, created
  * through the sandbox (so once it is on, after start-up). Until then their RAM stays queued.

@@ -9,6 +9,7 @@
 
 #include "arch.h"
 #include "device_table.h"
+#include "iommu/dma_prefault.h"
 #include "util.h"
 
 void cli_usage(void)
@@ -30,6 +31,9 @@ void cli_run_usage(void)
 	       "  --initrd FILE          initial ramdisk\n"
 	       "  --cmdline STRING       kernel command line\n"
 	       "  --memory SIZE          guest RAM, e.g. 512M (default) or size=1G,hugepages=on\n"
+	       "                         prefault-threads=N|auto: with a passthrough device, N\n"
+	       "                         threads fault RAM in before DMA pins it (auto: the\n"
+	       "                         CPUs the vCPUs leave, at most 8; 0 or 1: none)\n"
 	       "  --cpus N               vCPUs (default 1)\n"
 	       "  --serial MODE          the serial console goes to: stdio (default), file=PATH,\n"
 	       "                         off\n"
@@ -56,7 +60,7 @@ void cli_run_usage(void)
 	       arch_usage_debug_exit);
 }
 
-int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages)
+int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages, int *prefault_threads)
 {
 	char *copy = strdup(arg), *save = NULL, *tok;
 	bool have_size = false;
@@ -65,6 +69,7 @@ int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages)
 	if (!copy)
 		return -ENOMEM;
 	*hugepages = false;
+	*prefault_threads = -1;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		const char *val = tok;
 
@@ -76,8 +81,29 @@ int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages)
 		} else if (!strcmp(tok, "hugepages=off")) {
 			*hugepages = false;
 			continue;
+		} else if (!strncmp(tok, "prefault-threads=", 17)) {
+			char *end;
+			unsigned long n;
+
+			if (!strcmp(tok + 17, "auto")) {
+				*prefault_threads = -1;
+				continue;
+			}
+			errno = 0;
+			n = strtoul(tok + 17, &end, 10);
+			if (errno || end == tok + 17 || *end || tok[17] == '-' ||
+			    n > DMA_PREFAULT_MAX_THREADS) {
+				pr_err("--memory: prefault-threads '%s' is not auto or 0 to %u",
+				       tok + 17, DMA_PREFAULT_MAX_THREADS);
+				ret = -EINVAL;
+				break;
+			}
+			*prefault_threads = (int)n;
+			continue;
 		} else if (strchr(tok, '=')) {
-			pr_err("--memory: unknown setting '%s' (size=, hugepages=on|off)", tok);
+			pr_err("--memory: unknown setting '%s' (size=, hugepages=on|off, "
+			       "prefault-threads=N|auto)",
+			       tok);
 			ret = -EINVAL;
 			break;
 		}
@@ -230,6 +256,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 
 	*cfg = (struct vm_config){
 		.mem_size = CLI_DEFAULT_MEMORY,
+		.prefault_threads = -1,
 		.nr_cpus = 1,
 		.serial = SERIAL_STDIO,
 		.boot_protocol = 0,
@@ -250,7 +277,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg)
 			cfg->cmdline = optarg;
 			break;
 		case OPT_MEMORY:
-			ret = cli_parse_memory(optarg, &cfg->mem_size, &cfg->hugepages);
+			ret = cli_parse_memory(optarg, &cfg->mem_size, &cfg->hugepages,
+					       &cfg->prefault_threads);
 			if (!ret && cfg->mem_size == 0) {
 				pr_err("--memory: 0 bytes of guest RAM");
 				ret = -EINVAL;

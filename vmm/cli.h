@@ -31,6 +31,7 @@ struct vm_config {
 	const char *cmdline;
 	uint64_t mem_size;
 	bool hugepages;
+	int prefault_threads; /* --memory prefault-threads=N; -1: auto (dma_prefault.h) */
 	unsigned nr_cpus;
 	enum serial_mode serial;
 	const char *serial_path;
@@ -41,7 +42,7 @@ struct vm_config {
 	/* the devices, in command-line order, each value checked by its type's parser */
 	struct cli_device devices[CLI_MAX_DEVICES];
 	unsigned nr_devices;
-	const char *report; /* --report FILE: JSON of what passthrough did */
+	const char *report;	      /* --report FILE: JSON of what passthrough did */
 	enum sandbox_seccomp seccomp; /* --seccomp on|log|off */
 	const char *jail;	      /* --jail DIR: checked and entered by vmm/jail.c */
 	const char *user;	      /* --user U[:G] */
@@ -58,8 +59,11 @@ struct vm_config {
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg);
 /* How many devices of this type cfg holds. */
 unsigned cli_count_devices(const struct vm_config *cfg, const struct device_type *type);
-/* Parses --memory's value: "512M" or "size=1G,hugepages=on". */
-int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages);
+/*
+ * Parses --memory's value: "512M" or "size=1G,hugepages=on,prefault-threads=4"
+ * (*prefault_threads: -1 for auto, the default).
+ */
+int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages, int *prefault_threads);
 void cli_usage(void);
 void cli_run_usage(void);
 

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "devices/virtio_iommu.h"
 #include "devices/virtio_pci.h"
+#include "iommu/dma_prefault.h"
 #include "iommu/vfio.h"
 #include "iommu/viommu.h"
 #include "log.h"
@@ -244,6 +245,7 @@ static int device_vfio_create(struct device_set *ds, const union device_options 
 			      struct device_instance *di)
 {
 	struct vfio_pci_config c;
+	unsigned prefault;
 	int ret;
 
 	if (!ds->vfio) {
@@ -255,7 +257,13 @@ static int device_vfio_create(struct device_set *ds, const union device_options 
 		ret = vfio_create(ds->vm->mm, &ds->vfio);
 		if (ret)
 			return ret;
-		vfio_set_background_mapping(ds->vfio, device_vfio_dma_failed, ds->vm);
+		/* pinning clears every page it faults in: the CPUs the vCPUs leave free do
+		 * that beforehand, in parallel (iommu/dma_prefault.h), unless told otherwise */
+		prefault = ds->prefault_threads >= 0
+			       ? (unsigned)ds->prefault_threads
+			       : dma_prefault_threads_choose(dma_prefault_cpus_allowed(),
+							     ds->vm->nr_vcpus);
+		vfio_set_background_mapping(ds->vfio, prefault, device_vfio_dma_failed, ds->vm);
 	}
 	/* behind the vIOMMU its group gets a container of its own, mapping nothing until the
 	 * guest attaches it to a domain; vfio_pci_create detaches the device again on failure */
@@ -462,6 +470,7 @@ int device_set_create(struct device_set *ds, struct vm *vm, struct pci_bus *pci,
 	memset(ds, 0, sizeof(*ds));
 	ds->vm = vm;
 	ds->pci = pci;
+	ds->prefault_threads = cfg->prefault_threads;
 	ret = device_set_create_pass(ds, cfg, false);
 	if (!ret)
 		ret = device_set_create_pass(ds, cfg, true);

@@ -57,6 +57,7 @@ struct device_set {
 	struct virtio_device *console; /* --console virtio: stdin goes here instead of the UART */
 	struct virtio_device *balloon; /* told when guest RAM becomes pinned for DMA */
 	struct virtio_device *viommu;  /* --iommu virtio: the devices behind it are its endpoints */
+	int prefault_threads;	       /* --memory prefault-threads (-1: auto) */
 	struct device_instance devs[DEVICE_SET_MAX];
 	unsigned nr_devs;
 };

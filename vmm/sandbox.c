@@ -142,6 +142,9 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	  .why = "virtio-blk write zeroes" },
 	{ "madvise", I, ARG(2, SCMP_CMP_EQ, MADV_REMOVE),
 	  .why = "the balloon frees shared anonymous guest RAM" },
+	{ "madvise", I, ARG(2, SCMP_CMP_EQ, MADV_POPULATE_WRITE),
+	  .why = "a container's DMA mapping worker and its helpers fault guest RAM in, in "
+		 "parallel, before pinning it (iommu/dma_prefault.h)" },
 	{ "fstat", I, .why = "the balloon reads the RAM file's block size" },
 	{ "newfstatat", I, .why = "the same where libc implements fstat with fstatat" },
 	{ "timerfd_settime", M | V,

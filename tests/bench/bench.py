@@ -919,6 +919,18 @@ class Bench:
                      "ptvm's info line 'container0:   mapped in the background: all in place "
                      "T ms after it began' in the NVMe runs above (median); QEMU pins the same "
                      "before its first instruction", fmt="%.0f", chart=False)
+            f = get("ptvmpf2", mem, "nvme")
+            for i, title in ((3, "DMA-map time (ms)"), (1, "exec to guest init (ms)")):
+                self.row("passthrough: ptvm with prefault-threads=2 / auto, %d GiB, the NVMe: %s"
+                         % (mem // 1024, title),
+                         f[i] if f and f[i] is not None else "failed (raw/passthrough.out)",
+                         p[i] if p and p[i] is not None else "-",
+                         "QEMU column: ptvm with the default (auto: the test host's CPUs less "
+                         "the guest's vCPU; none with TH_SMP=1). --memory ...,prefault-threads=2: "
+                         "two threads fault guest RAM in (MADV_POPULATE_WRITE) before "
+                         "VFIO_IOMMU_MAP_DMA pins it. " + how % (mem, "the NVMe passed through",
+                                                                 "median", ""),
+                         fmt="%.0f", chart=False)
             self.row("passthrough goal (at most 0.1): the guest's wait at bus-master enable / "
                      "the DMA-map time, %d GiB" % (mem // 1024),
                      p[4] if p and p[4] is not None else "not logged",

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "iommu/dma_listener.h"
+#include "iommu/dma_prefault.h"
 #include "iommu/vfio_container.h"
 #include "vmm/memmap.h"
 #include "vmm/sandbox.h"
@@ -284,14 +285,17 @@ static void dma_failed(void *opaque, int err)
 	(void)err;
 }
 
-static int call_dma_worker(void)
+/*
+ * A background listener over one RAM region [0, size) at hva, its worker started once the
+ * sandbox is on; its figures in *st. 0, or the step that failed (10-13).
+ */
+static int dma_worker_run(void *hva, uint64_t size, unsigned prefault_threads,
+			  struct dma_listener_stats *st)
 {
 	static struct vfio_container c = { .fd = -1, .pgsize_bitmap = 0x1000 };
-	struct memmap_region r = { .gpa = 0,
-				   .size = 0x100000,
-				   .kind = MEMMAP_RAM,
-				   .fd = -1,
-				   .hva = (void *)0x7f0000000000ULL };
+	struct memmap_region r = {
+		.gpa = 0, .size = size, .kind = MEMMAP_RAM, .fd = -1, .hva = hva
+	};
 	struct dma_listener *l;
 	struct memmap *mm;
 
@@ -299,14 +303,52 @@ static int call_dma_worker(void)
 	if (memmap_create(&mm) || memmap_add_region(mm, &r) ||
 	    dma_listener_create_background(mm, &c, false, &fake_ioctl_ops, dma_failed, NULL, &l))
 		return 10;
+	dma_listener_set_prefault_threads(l, prefault_threads);
 	if (sandbox_seccomp_enable(SANDBOX_SECCOMP_ON))
 		return 11;
 	if (dma_listener_start(l))
 		return 12;
-	if (dma_listener_wait(l, 10))
+	if (dma_listener_wait(l, 30))
 		return 13;
+	dma_listener_stats_get(l, st);
 	dma_listener_destroy(l); /* unmaps on the main thread, joins the worker */
 	return 0;
+}
+
+static int call_dma_worker(void)
+{
+	struct dma_listener_stats st;
+
+	return dma_worker_run((void *)0x7f0000000000ULL, 0x100000, 0, &st);
+}
+
+/*
+ * The same worker with prefault threads (iommu/dma_prefault.h): it and its helpers, device I/O
+ * threads started through the spawner, fault 256 MiB of RAM in with MADV_POPULATE_WRITE before
+ * the map: every byte counted as faulted in, nothing trapped.
+ */
+static int call_dma_worker_prefault(void)
+{
+	uint64_t size = 4 * DMA_PREFAULT_MIN_SLICE;
+	void *ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct dma_listener_stats st;
+	int ret;
+
+	if (ram == MAP_FAILED)
+		return 9;
+	ret = dma_worker_run(ram, size, 3, &st);
+	if (!ret && (st.prefault_bytes != size || st.prefault_threads != 3))
+		ret = 14;
+	return ret;
+}
+
+/* MADV_POPULATE_WRITE is the I/O list's alone (the DMA worker's): a vCPU thread traps */
+static int call_madvise_populate(void)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+
+	return madvise(page, sizeof(page), MADV_POPULATE_WRITE) ? 1 : 0;
 }
 
 /* --report's open_fds from the main thread: /proc/self/fd, opened before, read again */
@@ -481,6 +523,13 @@ int main(void)
 		/* what ptvm opened lazily is open before the filter */
 		{ "dma-pin-refused-explained", ON, NONE, call_pin_refused, EXPECT_OK, NULL, 0 },
 		{ "dma-worker-io-list", ON, NONE, call_dma_worker, EXPECT_OK, NULL, 0 },
+		{ "dma-worker-prefault-io-list", ON, NONE, call_dma_worker_prefault, EXPECT_OK,
+		  NULL, 0 },
+		{ "io-madvise-populate", ON, IO, call_madvise_populate, EXPECT_OK, NULL, 0 },
+		{ "vcpu-madvise-populate", ON, VCPU, call_madvise_populate, EXPECT_TRAP, "madvise",
+		  0 },
+		{ "main-madvise-populate", ON, MAIN, call_madvise_populate, EXPECT_TRAP, "madvise",
+		  0 },
 		{ "main-report-open-fds", ON, NONE, call_main_count_fds, EXPECT_OK, NULL, 0 },
 		{ "enabled-main-fork", ON, NONE, call_enabled_main_fork, EXPECT_TRAP, "clone",
 		  NAMES(MAIN) },

@@ -199,36 +199,44 @@ static void test_memory_forms(void **state)
 		const char *arg;
 		uint64_t size;
 		bool huge;
+		int prefault; /* -1: auto */
 	} good[] = {
-		{ "512M", 512 * SZ_1M, false },
-		{ "1G", SZ_1G, false },
-		{ "1g", SZ_1G, false },
-		{ "2048M", 2 * SZ_1G, false },
-		{ "4G", 4 * SZ_1G, false },
-		{ "2M", 2 * SZ_1M, false }, /* the minimum */
-		{ "1GiB", SZ_1G, false },
-		{ "3145728K", 3 * SZ_1G, false },
-		{ "1073741824", SZ_1G, false },
-		{ "size=1G", SZ_1G, false },
-		{ "size=1G,hugepages=on", SZ_1G, true },
-		{ "hugepages=on,size=2G", 2 * SZ_1G, true },
-		{ "size=1G,hugepages=off", SZ_1G, false },
-		{ "512M,hugepages=on", 512 * SZ_1M, true },
+		{ "512M", 512 * SZ_1M, false, -1 },
+		{ "1G", SZ_1G, false, -1 },
+		{ "1g", SZ_1G, false, -1 },
+		{ "2048M", 2 * SZ_1G, false, -1 },
+		{ "4G", 4 * SZ_1G, false, -1 },
+		{ "2M", 2 * SZ_1M, false, -1 }, /* the minimum */
+		{ "1GiB", SZ_1G, false, -1 },
+		{ "3145728K", 3 * SZ_1G, false, -1 },
+		{ "1073741824", SZ_1G, false, -1 },
+		{ "size=1G", SZ_1G, false, -1 },
+		{ "size=1G,hugepages=on", SZ_1G, true, -1 },
+		{ "hugepages=on,size=2G", 2 * SZ_1G, true, -1 },
+		{ "size=1G,hugepages=off", SZ_1G, false, -1 },
+		{ "512M,hugepages=on", 512 * SZ_1M, true, -1 },
+		{ "size=1G,prefault-threads=4", SZ_1G, false, 4 },
+		{ "size=1G,prefault-threads=0", SZ_1G, false, 0 },
+		{ "prefault-threads=8,2G,hugepages=on", 2 * SZ_1G, true, 8 },
+		{ "1G,prefault-threads=3,prefault-threads=auto", SZ_1G, false, -1 },
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(good); i++) {
 		expect_ok(parse("--kernel", "k", "--memory", good[i].arg, NULL));
 		assert_int_equal(cfg.mem_size, good[i].size);
 		assert_int_equal(cfg.hugepages, good[i].huge);
+		assert_int_equal(cfg.prefault_threads, good[i].prefault);
 	}
 	/* the helper on its own */
 	{
 		uint64_t size = 0;
 		bool huge = true;
+		int prefault = 5;
 
-		assert_int_equal(cli_parse_memory("size=64M", &size, &huge), 0);
+		assert_int_equal(cli_parse_memory("size=64M", &size, &huge, &prefault), 0);
 		assert_int_equal(size, 64 * SZ_1M);
 		assert_false(huge);
+		assert_int_equal(prefault, -1);
 	}
 }
 
@@ -249,6 +257,11 @@ static void test_memory_refused(void **state)
 		"hugepages=on",
 		"size=1G,hugepages=maybe",
 		"size=1G,color=red",
+		"size=1G,prefault-threads=9",
+		"size=1G,prefault-threads=-1",
+		"size=1G,prefault-threads=",
+		"size=1G,prefault-threads=two",
+		"size=1G,prefault-threads=2x",
 		"1G,,junk",
 		"1M",
 		"1048575",

@@ -9,6 +9,8 @@
 #       medians of TH_BENCH_REPS runs (the VMMs, sizes and devices taking turns). The guest is
 #       the Debian cloud kernel with guest/linux's image ("ptvm.test=1 quiet", 1 vCPU), with
 #       the NVMe passed through or not. map: ptvm's own DMA-map time (its info line).
+#       <vmm> ptvmpf2: ptvm with --memory ...,prefault-threads=2 (guest RAM faulted in by
+#       two threads before it is pinned; auto gives none on a test host with one CPU).
 #   PASS bench-pt-io-<where> (randread iops=I lat_us=L; seqread mbps=M; runs ...)
 #       medians of TH_BENCH_REPS rounds of 4 KiB random reads and 1 MiB sequential reads, O_DIRECT, queue depth 1, TH_BENCH_IO_S
 #       seconds each within the first 256 MiB of the NVMe (written with random data first):
@@ -46,9 +48,9 @@ if [ -z "$NVME" ]; then
 	exit 0
 fi
 GROUP=$(th_group_of $NVME)
-VMMS=ptvm
+VMMS="ptvm ptvmpf2"
 if [ -n "$QEMU" ]; then
-	VMMS="ptvm qemu"
+	VMMS="ptvm ptvmpf2 qemu"
 else
 	th_skip bench-pt-qemu "qemu-system-x86_64 is not in this image (make bench carries it)"
 fi
@@ -227,10 +229,19 @@ while [ $i -lt "$REPS" ]; do
 			for v in $VMMS; do
 				name=$v-${mem}M-$dev
 				[ -f $R/$name.failed ] && continue
+				# ptvmpf2: guest RAM faulted in by 2 threads before it is pinned (what
+				# auto chooses where 2 CPUs are left beside the vCPU): with the device only
+				[ $v = ptvmpf2 ] && [ $dev = none ] && continue
 				log=$R/start-$name-$i.log
-				if [ $v = ptvm ]; then
+				# every run from the same memory state: no page cache to reclaim, free
+				# memory compacted for the huge pages both VMMs' RAM asks for
+				sync
+				echo 3 > /proc/sys/vm/drop_caches
+				echo 1 > /proc/sys/vm/compact_memory 2> /dev/null
+				if [ $v = ptvm ] || [ $v = ptvmpf2 ]; then
 					traced "$log" ptvm run --kernel $G/vmlinux --initrd $G/initramfs.cpio.gz \
-						--memory ${mem}M --log-level info --cmdline "$CMD_BOOT" \
+						--memory ${mem}M$([ $v = ptvmpf2 ] && echo ,prefault-threads=2) \
+						--log-level info --cmdline "$CMD_BOOT" \
 						$([ $dev = nvme ] && echo "--device vfio=$NVME")
 				else
 					traced "$log" $QEMU -M q35 -accel kvm -cpu host -m ${mem}M -smp 1 \

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/* Faulting guest RAM in with several threads before it is pinned (dma_prefault.h says why). */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#include "iommu/dma_prefault.h"
+#include "vmm/sandbox.h"
+#include "vmm/util.h"
+
+struct dma_prefault_slice {
+	uint8_t *start;
+	uint64_t size;
+	pthread_t thread;
+	bool running;
+	int ret;
+};
+
+unsigned dma_prefault_threads_choose(unsigned nr_cpus, unsigned nr_vcpus)
+{
+	unsigned spare = nr_cpus > nr_vcpus ? nr_cpus - nr_vcpus : 0;
+
+	return MIN(spare, DMA_PREFAULT_MAX_THREADS);
+}
+
+unsigned dma_prefault_cpus_allowed(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+static void *dma_prefault_slice_run(void *arg)
+{
+	struct dma_prefault_slice *s = arg;
+
+	s->ret = madvise(s->start, s->size, MADV_POPULATE_WRITE) ? -errno : 0;
+	return NULL;
+}
+
+int dma_prefault_range(void *hva, uint64_t size, unsigned nr_threads)
+{
+	struct dma_prefault_slice slices[DMA_PREFAULT_MAX_THREADS] = { 0 };
+	uint64_t per, done = 0;
+	unsigned n;
+	int ret = 0;
+
+	n = MIN(nr_threads, DMA_PREFAULT_MAX_THREADS);
+	n = (unsigned)MIN((uint64_t)n, size / DMA_PREFAULT_MIN_SLICE);
+	if (n < 2)
+		return 0;
+	/* equal slices on 2 MiB boundaries (a huge page is never split between two threads) */
+	per = ALIGN_UP(size / n, SZ_2M);
+	for (unsigned i = 0; i < n && done < size; i++) {
+		slices[i].start = (uint8_t *)hva + done;
+		slices[i].size = MIN(per, size - done);
+		done += slices[i].size;
+	}
+	/* the caller takes the first slice; a thread that cannot start leaves its slice to it */
+	for (unsigned i = 1; i < n && slices[i].size; i++)
+		slices[i].running = !sandbox_thread_create(SANDBOX_THREAD_IO, &slices[i].thread,
+							   dma_prefault_slice_run, &slices[i]);
+	for (unsigned i = 0; i < n && slices[i].size; i++)
+		if (!slices[i].running)
+			dma_prefault_slice_run(&slices[i]);
+	for (unsigned i = 0; i < n && slices[i].size; i++) {
+		if (slices[i].running)
+			pthread_join(slices[i].thread, NULL);
+		if (slices[i].ret && !ret)
+			ret = slices[i].ret;
+	}
+	return ret ? ret : (int)n;
+}
