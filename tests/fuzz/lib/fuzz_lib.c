@@ -565,19 +565,7 @@ bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool wr
 	return fuzz_vm_access(vm, &vm->pio, true, port, data, len, write);
 }
 
-const struct pci_bus_windows fuzz_pci_windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = 0x400000000ULL,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-	.ecam_base = PCI_ECAM_BASE,
-	.ecam_size = PCI_ECAM_SIZE,
-	.config_ports = true,
-	.intx_line_base = PCI_INTX_GSI_BASE,
-	.intx_line_count = PCI_INTX_GSI_COUNT,
-};
+const struct pci_bus_windows fuzz_pci_windows = PCI_BUS_WINDOWS(0x400000000ULL);
 
 unsigned fuzz_vm_deliver(struct vm *vm)
 {

@@ -171,7 +171,7 @@ void fuzz_vm_exit(struct vm *vm);
 bool fuzz_vm_mmio(struct vm *vm, uint64_t addr, void *data, unsigned len, bool write);
 bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool write);
 
-/* The PCI windows, ECAM and INTx lines of the x86 machine (vmm/x86/arch.c). */
+/* The PCI windows, ECAM and INTx lines of the x86 machine (vmm/x86/layout.h). */
 struct pci_bus_windows;
 extern const struct pci_bus_windows fuzz_pci_windows;
 
