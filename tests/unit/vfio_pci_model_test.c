@@ -48,6 +48,9 @@ struct vm {
 	struct memmap *mm;
 };
 
+/* vm_register_pio/mmio and their unregister calls */
+#include "fake_vm_bus.h"
+
 #define MAX_ROUTES 64
 
 struct route {
@@ -66,26 +69,6 @@ static unsigned nr_route_adds, nr_route_dels, nr_route_updates, nr_irqfd_assigns
 struct memmap *vm_memmap(struct vm *v)
 {
 	return v->mm;
-}
-
-int vm_register_pio(struct vm *v, struct bus_dev *dev)
-{
-	return bus_register(&v->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *v, struct bus_dev *dev)
-{
-	bus_unregister(&v->pio, dev);
-}
-
-int vm_register_mmio(struct vm *v, struct bus_dev *dev)
-{
-	return bus_register(&v->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *v, struct bus_dev *dev)
-{
-	bus_unregister(&v->mmio, dev);
 }
 
 /* GSIs 100.. are MSI routes, below are irqchip pins */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "devices/pci.h"
+#include "tests/unit/fake_vm_bus.h" /* vm_register_pio/mmio and their unregister calls */
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
@@ -384,26 +385,6 @@ struct memmap *vm_memmap(struct vm *vm)
 struct eventloop *vm_eventloop(struct vm *vm)
 {
 	return NULL;
-}
-
-int vm_register_pio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->pio, dev);
-}
-
-int vm_register_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->mmio, dev);
 }
 
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
