@@ -33,25 +33,8 @@ struct vm {
 	_Atomic unsigned exit_requests;
 };
 
-int vm_register_pio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->pio, dev);
-}
-
-int vm_register_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->mmio, dev);
-}
+/* vm_register_pio/mmio and their unregister calls */
+#include "fake_vm_bus.h"
 
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 {

@@ -4,6 +4,8 @@
  * everything here is static: a test that includes this header gets its own copy and the
  * Makefile needs no shared test object.
  *
+ * Guest-ABI bytes: little-endian fields and checksums read back by a spec's offsets.
+ *
  * Log capture: pr_err and friends written to a temporary file so a test can check what was
  * said (one line, naming the culprit) and keep it out of the test output.
  *
@@ -51,6 +53,33 @@ static inline const char *test_emulator_lacks(const char *what)
 	snprintf(reason, sizeof(reason), "%s does not emulate %s (the test runs on a real kernel)",
 		 emu, what);
 	return reason;
+}
+
+/* ---- guest-ABI bytes ---- */
+
+/*
+ * For tests that read a table the guest reads (ACPI, AML) by the offsets its spec gives, not
+ * through ptvm's own structs, so that a wrong struct layout fails the test.
+ */
+
+/* The little-endian value of the @bytes (at most 8) bytes at @p. */
+static inline uint64_t test_le_read(const uint8_t *p, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = bytes; i--;)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* The 8-bit sum of @n bytes at @p: 0 over a table whose checksum is right. */
+static inline uint8_t test_bytes_sum8(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+
+	while (n--)
+		s += *p++;
+	return s;
 }
 
 /* ---- log capture ---- */

@@ -48,6 +48,9 @@ struct vm {
 	struct memmap *mm;
 };
 
+/* vm_register_pio/mmio and their unregister calls */
+#include "fake_vm_bus.h"
+
 #define MAX_ROUTES 64
 
 struct route {
@@ -66,26 +69,6 @@ static unsigned nr_route_adds, nr_route_dels, nr_route_updates, nr_irqfd_assigns
 struct memmap *vm_memmap(struct vm *v)
 {
 	return v->mm;
-}
-
-int vm_register_pio(struct vm *v, struct bus_dev *dev)
-{
-	return bus_register(&v->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *v, struct bus_dev *dev)
-{
-	bus_unregister(&v->pio, dev);
-}
-
-int vm_register_mmio(struct vm *v, struct bus_dev *dev)
-{
-	return bus_register(&v->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *v, struct bus_dev *dev)
-{
-	bus_unregister(&v->mmio, dev);
 }
 
 /* GSIs 100.. are MSI routes, below are irqchip pins */
@@ -522,19 +505,7 @@ static void fake_reset(void)
 
 /* ---- fixture ---- */
 
-static const struct pci_bus_windows windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = 0x400000000ULL,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-	.ecam_base = PCI_ECAM_BASE,
-	.ecam_size = PCI_ECAM_SIZE,
-	.config_ports = true,
-	.intx_line_base = PCI_INTX_GSI_BASE,
-	.intx_line_count = PCI_INTX_GSI_COUNT,
-};
+static const struct pci_bus_windows windows = PCI_BUS_WINDOWS(0x400000000ULL);
 
 static struct pci_bus *pbus;
 static struct vfio_pci *dp;

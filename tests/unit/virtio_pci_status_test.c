@@ -78,19 +78,7 @@ struct fixture {
 	int fifo_wr;  /* rng on a FIFO: the writer end */
 };
 
-static const struct pci_bus_windows windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = 0x400000000ULL,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-	.ecam_base = PCI_ECAM_BASE,
-	.ecam_size = PCI_ECAM_SIZE,
-	.config_ports = true,
-	.intx_line_base = PCI_INTX_GSI_BASE,
-	.intx_line_count = PCI_INTX_GSI_COUNT,
-};
+static const struct pci_bus_windows windows = PCI_BUS_WINDOWS(0x400000000ULL);
 
 /* ---- the driver's registers ---- */
 

@@ -179,19 +179,7 @@ static void x86_com1_set_level(struct irq_line *line, bool level)
 int arch_platform_create(struct vm *vm, const struct vm_config *cfg, int serial_fd,
 			 struct platform *pl)
 {
-	struct pci_bus_windows win = {
-		.mmio32_start = PCI_MMIO32_START,
-		.mmio32_size = PCI_MMIO32_SIZE,
-		.mmio64_start = vm->mmio64_start,
-		.mmio64_size = PCI_MMIO64_SIZE,
-		.io_start = PCI_IO_START,
-		.io_size = PCI_IO_SIZE,
-		.ecam_base = PCI_ECAM_BASE,
-		.ecam_size = PCI_ECAM_SIZE,
-		.config_ports = true,
-		.intx_line_base = PCI_INTX_GSI_BASE,
-		.intx_line_count = PCI_INTX_GSI_COUNT,
-	};
+	struct pci_bus_windows win = PCI_BUS_WINDOWS(vm->mmio64_start);
 	struct arch_platform *ap;
 	int ret;
 

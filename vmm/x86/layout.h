@@ -77,4 +77,18 @@
 #define PCI_INTX_GSI_BASE 16
 #define PCI_INTX_GSI_COUNT 8
 
+/*
+ * The PCI host's windows, an initializer of devices/pci.h's struct pci_bus_windows: the
+ * machine (vmm/x86/arch.c) and the tests and fuzz targets that stand in for it take the same
+ * windows from here. Only the 64-bit window moves, with the RAM size (arch_ram_layout).
+ */
+#define PCI_BUS_WINDOWS(mmio64)                                                                    \
+	{                                                                                          \
+		.mmio32_start = PCI_MMIO32_START, .mmio32_size = PCI_MMIO32_SIZE,                  \
+		.mmio64_start = (mmio64), .mmio64_size = PCI_MMIO64_SIZE,                          \
+		.io_start = PCI_IO_START, .io_size = PCI_IO_SIZE, .ecam_base = PCI_ECAM_BASE,      \
+		.ecam_size = PCI_ECAM_SIZE, .config_ports = true,                                  \
+		.intx_line_base = PCI_INTX_GSI_BASE, .intx_line_count = PCI_INTX_GSI_COUNT,        \
+	}
+
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "devices/pci.h"
+#include "tests/unit/fake_vm_bus.h" /* vm_register_pio/mmio and their unregister calls */
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
@@ -386,26 +387,6 @@ struct eventloop *vm_eventloop(struct vm *vm)
 	return NULL;
 }
 
-int vm_register_pio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->pio, dev);
-}
-
-void vm_unregister_pio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->pio, dev);
-}
-
-int vm_register_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	return bus_register(&vm->mmio, dev);
-}
-
-void vm_unregister_mmio(struct vm *vm, struct bus_dev *dev)
-{
-	bus_unregister(&vm->mmio, dev);
-}
-
 int vm_set_irq_line(struct vm *vm, unsigned gsi, bool level)
 {
 	if (gsi >= FUZZ_IRQ_LINES)
@@ -565,19 +546,7 @@ bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool wr
 	return fuzz_vm_access(vm, &vm->pio, true, port, data, len, write);
 }
 
-const struct pci_bus_windows fuzz_pci_windows = {
-	.mmio32_start = PCI_MMIO32_START,
-	.mmio32_size = PCI_MMIO32_SIZE,
-	.mmio64_start = 0x400000000ULL,
-	.mmio64_size = PCI_MMIO64_SIZE,
-	.io_start = PCI_IO_START,
-	.io_size = PCI_IO_SIZE,
-	.ecam_base = PCI_ECAM_BASE,
-	.ecam_size = PCI_ECAM_SIZE,
-	.config_ports = true,
-	.intx_line_base = PCI_INTX_GSI_BASE,
-	.intx_line_count = PCI_INTX_GSI_COUNT,
-};
+const struct pci_bus_windows fuzz_pci_windows = PCI_BUS_WINDOWS(0x400000000ULL);
 
 unsigned fuzz_vm_deliver(struct vm *vm)
 {

@@ -15,10 +15,11 @@
  *   work the guest gave it. The threads are pooled: a device's thread function runs on a
  *   real thread kept from input to input (no clone and no ASan thread record per
  *   activation); a thread that returned but was never joined is a finding;
- * - a fake machine (the vm_* calls of vmm/machine.h): real vmm/bus.c port and MMIO buses,
- *   KVM's MSI routes, irqfds and ioeventfds kept in tables with KVM's rules checked (a
- *   device model that breaks them is a finding), and guest accesses that go through an
- *   ioeventfd when one matches, as KVM would.
+ * - a fake machine (the vm_* calls of vmm/machine.h): real vmm/bus.c port and MMIO buses
+ *   (tests/unit/fake_vm_bus.h, shared with the unit tests' fakes), KVM's MSI routes, irqfds
+ *   and ioeventfds kept in tables with KVM's rules checked (a device model that breaks them
+ *   is a finding), and guest accesses that go through an ioeventfd when one matches, as KVM
+ *   would.
  */
 #ifndef PTVM_TESTS_FUZZ_LIB_H
 #define PTVM_TESTS_FUZZ_LIB_H
@@ -171,7 +172,7 @@ void fuzz_vm_exit(struct vm *vm);
 bool fuzz_vm_mmio(struct vm *vm, uint64_t addr, void *data, unsigned len, bool write);
 bool fuzz_vm_pio(struct vm *vm, uint64_t port, void *data, unsigned len, bool write);
 
-/* The PCI windows, ECAM and INTx lines of the x86 machine (vmm/x86/arch.c). */
+/* The PCI windows, ECAM and INTx lines of the x86 machine (vmm/x86/layout.h). */
 struct pci_bus_windows;
 extern const struct pci_bus_windows fuzz_pci_windows;
 

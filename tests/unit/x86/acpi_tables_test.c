@@ -34,24 +34,6 @@ struct tables {
 	size_t used;
 };
 
-static uint64_t le(const uint8_t *p, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = bytes; i--;)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint8_t sum8(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-
-	while (n--)
-		s += *p++;
-	return s;
-}
-
 static struct tables *tables_build(unsigned nr_cpus, uint64_t mmio64_size)
 {
 	struct acpi_config cfg = {
@@ -71,30 +53,30 @@ static const uint8_t *table_at(const struct tables *t, uint64_t gpa)
 
 	assert_true(gpa >= BASE && gpa - BASE + 36 <= t->used);
 	p = t->buf + (gpa - BASE);
-	assert_true(le(p + 4, 4) >= 36 && gpa - BASE + le(p + 4, 4) <= t->used);
+	assert_true(test_le_read(p + 4, 4) >= 36 && gpa - BASE + test_le_read(p + 4, 4) <= t->used);
 	return p;
 }
 
 static const uint8_t *xsdt_of(const struct tables *t)
 {
-	return table_at(t, le(t->buf + 24, 8));
+	return table_at(t, test_le_read(t->buf + 24, 8));
 }
 
 /* Finds a table by signature through RSDP -> XSDT (-> FADT for the DSDT); fails if absent. */
 static const uint8_t *table_find(const struct tables *t, const char *sig)
 {
 	const uint8_t *xsdt = xsdt_of(t);
-	size_t n = (le(xsdt + 4, 4) - 36) / 8;
+	size_t n = (test_le_read(xsdt + 4, 4) - 36) / 8;
 
 	if (!memcmp(sig, "XSDT", 4))
 		return xsdt;
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p = table_at(t, le(xsdt + 36 + 8 * i, 8));
+		const uint8_t *p = table_at(t, test_le_read(xsdt + 36 + 8 * i, 8));
 
 		if (!memcmp(p, sig, 4))
 			return p;
 		if (!memcmp(sig, "DSDT", 4) && !memcmp(p, "FACP", 4))
-			return table_at(t, le(p + 140, 8)); /* X_DSDT */
+			return table_at(t, test_le_read(p + 140, 8)); /* X_DSDT */
 	}
 	fail_msg("table %s not reachable from the RSDP", sig);
 	return NULL;
@@ -106,7 +88,7 @@ static void assert_header(const uint8_t *p, const char *sig, uint8_t rev)
 	assert_int_equal(p[8], rev);
 	assert_memory_equal(p + 10, ACPI_OEM_ID, 6);
 	assert_memory_equal(p + 16, ACPI_OEM_TABLE_ID, 8);
-	assert_int_equal(sum8(p, le(p + 4, 4)), 0);
+	assert_int_equal(test_bytes_sum8(p, test_le_read(p + 4, 4)), 0);
 }
 
 static void test_rsdp(void **state)
@@ -116,11 +98,11 @@ static void test_rsdp(void **state)
 
 	/* At offset 0 (the caller put base_gpa on a 16-byte boundary for the legacy scan). */
 	assert_memory_equal(r, "RSD PTR ", 8);
-	assert_int_equal(sum8(r, 20), 0);
-	assert_int_equal(sum8(r, 36), 0);
+	assert_int_equal(test_bytes_sum8(r, 20), 0);
+	assert_int_equal(test_bytes_sum8(r, 36), 0);
 	assert_memory_equal(r + 9, ACPI_OEM_ID, 6);
 	assert_int_equal(r[15], 2);
-	assert_int_equal(le(r + 20, 4), 36);
+	assert_int_equal(test_le_read(r + 20, 4), 36);
 	assert_memory_equal(xsdt_of(t), "XSDT", 4);
 	free(t);
 }
@@ -132,15 +114,16 @@ static void test_every_table_checksums_and_pointers(void **state)
 	const uint8_t *xsdt = xsdt_of(t);
 
 	assert_header(xsdt, "XSDT", 1);
-	assert_int_equal(le(xsdt + 4, 4), 36 + 3 * 8);
+	assert_int_equal(test_le_read(xsdt + 4, 4), 36 + 3 * 8);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < i; j++)
-			assert_int_not_equal(le(xsdt + 36 + 8 * i, 8), le(xsdt + 36 + 8 * j, 8));
+			assert_int_not_equal(test_le_read(xsdt + 36 + 8 * i, 8),
+					     test_le_read(xsdt + 36 + 8 * j, 8));
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		const uint8_t *p = table_find(t, sigs[i]);
 
 		assert_memory_equal(p, sigs[i], 4);
-		assert_int_equal(sum8(p, le(p + 4, 4)), 0);
+		assert_int_equal(test_bytes_sum8(p, test_le_read(p + 4, 4)), 0);
 	}
 	free(t);
 }
@@ -150,11 +133,11 @@ static void test_fadt(void **state)
 	struct tables *t = tables_build(1, 0);
 	const uint8_t *f = table_find(t, "FACP");
 	const uint8_t *dsdt;
-	uint32_t flags = (uint32_t)le(f + 112, 4);
-	uint16_t boot_arch = (uint16_t)le(f + 109, 2);
+	uint32_t flags = (uint32_t)test_le_read(f + 112, 4);
+	uint16_t boot_arch = (uint16_t)test_le_read(f + 109, 2);
 
 	assert_header(f, "FACP", 6);
-	assert_int_equal(le(f + 4, 4), 276);
+	assert_int_equal(test_le_read(f + 4, 4), 276);
 	assert_true(flags & (1u << 20));     /* HW_REDUCED_ACPI */
 	assert_true(flags & (1u << 10));     /* RESET_REG_SUP */
 	assert_false(boot_arch & (1u << 1)); /* no 8042 */
@@ -165,21 +148,21 @@ static void test_fadt(void **state)
 	assert_int_equal(f[117], 8);
 	assert_int_equal(f[118], 0);
 	assert_int_equal(f[119], 1);
-	assert_int_equal(le(f + 120, 8), ACPI_RESET_PORT);
+	assert_int_equal(test_le_read(f + 120, 8), ACPI_RESET_PORT);
 	assert_int_equal(f[128], ACPI_RESET_VALUE);
 	/* SLEEP_CONTROL_REG and SLEEP_STATUS_REG likewise. */
 	assert_int_equal(f[244], 1);
 	assert_int_equal(f[245], 8);
-	assert_int_equal(le(f + 248, 8), ACPI_SLEEP_CTL_PORT);
+	assert_int_equal(test_le_read(f + 248, 8), ACPI_SLEEP_CTL_PORT);
 	assert_int_equal(f[256], 1);
 	assert_int_equal(f[257], 8);
-	assert_int_equal(le(f + 260, 8), ACPI_SLEEP_STS_PORT);
+	assert_int_equal(test_le_read(f + 260, 8), ACPI_SLEEP_STS_PORT);
 	/* No PM1 blocks, no SCI in hardware-reduced mode. */
-	assert_int_equal(le(f + 64, 4), 0);
-	assert_int_equal(le(f + 46, 2), 0);
+	assert_int_equal(test_le_read(f + 64, 4), 0);
+	assert_int_equal(test_le_read(f + 46, 2), 0);
 	/* DSDT and X_DSDT agree and point at the DSDT. */
-	assert_int_equal(le(f + 40, 4), le(f + 140, 8));
-	dsdt = table_at(t, le(f + 140, 8));
+	assert_int_equal(test_le_read(f + 40, 4), test_le_read(f + 140, 8));
+	dsdt = table_at(t, test_le_read(f + 140, 8));
 	assert_header(dsdt, "DSDT", 2);
 	assert_memory_equal(f + 268, "PTVM", 4);
 	free(t);
@@ -189,12 +172,12 @@ static void check_madt(unsigned nr_cpus)
 {
 	struct tables *t = tables_build(nr_cpus, 0);
 	const uint8_t *m = table_find(t, "APIC");
-	size_t len = le(m + 4, 4), off = 44;
+	size_t len = test_le_read(m + 4, 4), off = 44;
 	unsigned lapics = 0, ioapics = 0, isos = 0, nmis = 0;
 
 	assert_header(m, "APIC", m[8]);
-	assert_int_equal(le(m + 36, 4), LAPIC_GPA);
-	assert_int_equal(le(m + 40, 4) & 1, 1); /* PCAT_COMPAT */
+	assert_int_equal(test_le_read(m + 36, 4), LAPIC_GPA);
+	assert_int_equal(test_le_read(m + 40, 4) & 1, 1); /* PCAT_COMPAT */
 	while (off < len) {
 		const uint8_t *e = m + off;
 
@@ -204,22 +187,22 @@ static void check_madt(unsigned nr_cpus)
 			assert_int_equal(e[1], 8);
 			assert_int_equal(e[2], lapics);
 			assert_int_equal(e[3], lapics);
-			assert_int_equal(le(e + 4, 4) & 1, 1);
+			assert_int_equal(test_le_read(e + 4, 4) & 1, 1);
 			lapics++;
 			break;
 		case 1: /* IOAPIC */
 			assert_int_equal(e[1], 12);
 			assert_int_equal(e[2], 0);
-			assert_int_equal(le(e + 4, 4), IOAPIC_GPA);
-			assert_int_equal(le(e + 8, 4), 0);
+			assert_int_equal(test_le_read(e + 4, 4), IOAPIC_GPA);
+			assert_int_equal(test_le_read(e + 8, 4), 0);
 			ioapics++;
 			break;
 		case 2: /* IRQ0 -> GSI2, edge, active high */
 			assert_int_equal(e[1], 10);
 			assert_int_equal(e[2], 0);
 			assert_int_equal(e[3], 0);
-			assert_int_equal(le(e + 4, 4), 2);
-			assert_int_equal(le(e + 8, 2), 0x5);
+			assert_int_equal(test_le_read(e + 4, 4), 2);
+			assert_int_equal(test_le_read(e + 8, 2), 0x5);
 			isos++;
 			break;
 		case 4: /* LAPIC NMI: all processors, LINT1 */
@@ -255,9 +238,9 @@ static void test_mcfg(void **state)
 	const uint8_t *m = table_find(t, "MCFG");
 
 	assert_header(m, "MCFG", 1);
-	assert_int_equal(le(m + 4, 4), 60);
-	assert_int_equal(le(m + 44, 8), PCI_ECAM_BASE);
-	assert_int_equal(le(m + 52, 2), 0);
+	assert_int_equal(test_le_read(m + 4, 4), 60);
+	assert_int_equal(test_le_read(m + 44, 8), PCI_ECAM_BASE);
+	assert_int_equal(test_le_read(m + 52, 2), 0);
 	assert_int_equal(m[54], 0);
 	assert_int_equal(m[55], PCI_ECAM_BUSES - 1);
 	free(t);
@@ -273,7 +256,7 @@ static uint64_t aml_read_integer(const uint8_t **p)
 	if (op == 0x00 || op == 0x01)
 		return op;
 	assert_true(op < sizeof(sizes) / sizeof(sizes[0]) && sizes[op]);
-	v = le(*p, sizes[op]);
+	v = test_le_read(*p, sizes[op]);
 	*p += sizes[op];
 	return v;
 }
@@ -303,7 +286,7 @@ static void test_dsdt_prt(void **state)
 {
 	struct tables *t = tables_build(2, 0);
 	const uint8_t *d = table_find(t, "DSDT");
-	const uint8_t *p = memfind(d, le(d + 4, 4), "\x08_PRT\x12", 6);
+	const uint8_t *p = memfind(d, test_le_read(d + 4, 4), "\x08_PRT\x12", 6);
 	unsigned n = 0;
 
 	assert_non_null(p);
@@ -332,16 +315,16 @@ static void test_dsdt_mmio64_window(void **state)
 	struct tables *t = tables_build(2, 0);
 	const uint8_t *d = table_find(t, "DSDT"), *q;
 
-	assert_null(memfind(d, le(d + 4, 4), qword_mem, sizeof(qword_mem)));
+	assert_null(memfind(d, test_le_read(d + 4, 4), qword_mem, sizeof(qword_mem)));
 	free(t);
 
 	t = tables_build(2, PCI_MMIO64_SIZE);
 	d = table_find(t, "DSDT");
-	q = memfind(d, le(d + 4, 4), qword_mem, sizeof(qword_mem));
+	q = memfind(d, test_le_read(d + 4, 4), qword_mem, sizeof(qword_mem));
 	assert_non_null(q);
-	assert_int_equal(le(q + 14, 8), MMIO64_START);
-	assert_int_equal(le(q + 22, 8), MMIO64_START + PCI_MMIO64_SIZE - 1);
-	assert_int_equal(le(q + 38, 8), PCI_MMIO64_SIZE);
+	assert_int_equal(test_le_read(q + 14, 8), MMIO64_START);
+	assert_int_equal(test_le_read(q + 22, 8), MMIO64_START + PCI_MMIO64_SIZE - 1);
+	assert_int_equal(test_le_read(q + 38, 8), PCI_MMIO64_SIZE);
 	free(t);
 }
 
@@ -545,7 +528,7 @@ static void test_iasl_disassembles_every_table(void **state)
 		char *dsl;
 
 		snprintf(name, sizeof(name), "%s.dat", sigs[i]);
-		file_write(dir, name, p, le(p + 4, 4));
+		file_write(dir, name, p, test_le_read(p + 4, 4));
 		snprintf(args, sizeof(args), "-d %s", name);
 		if (iasl_run(dir, args, out, sizeof(out)) != 0)
 			fail_msg("iasl -d %s failed:\n%s", name, out);
@@ -602,7 +585,7 @@ static void test_iasl_dsdt_names_and_recompiles(void **state)
 	REQUIRE_IASL();
 	t = tables_build(2, PCI_MMIO64_SIZE);
 	d = table_find(t, "DSDT");
-	file_write(dir, "dsdt.aml", d, le(d + 4, 4));
+	file_write(dir, "dsdt.aml", d, test_le_read(d + 4, 4));
 	assert_int_equal(iasl_run(dir, "-d dsdt.aml", out, sizeof(out)), 0);
 	dsl = file_slurp(dir, "dsdt.dsl");
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
@@ -697,7 +680,7 @@ static void test_iasl_compiles_same_aml(void **state)
 	if (iasl_run(dir, "-p oracle oracle.asl", out, sizeof(out)) != 0)
 		fail_msg("iasl could not compile the oracle ASL:\n%s", out);
 	aml = file_slurp(dir, "oracle.aml");
-	assert_int_equal(le((uint8_t *)aml + 4, 4), 36 + a.len);
+	assert_int_equal(test_le_read((uint8_t *)aml + 4, 4), 36 + a.len);
 	for (size_t i = 0; i < a.len; i++) {
 		uint8_t want = (uint8_t)aml[36 + i];
 
@@ -739,7 +722,7 @@ static void test_acpiexec_loads_and_evaluates(void **state)
 		const uint8_t *p = table_find(t, sigs[i]);
 
 		snprintf(name, sizeof(name), "%s.dat", sigs[i]);
-		file_write(dir, name, p, le(p + 4, 4));
+		file_write(dir, name, p, test_le_read(p + 4, 4));
 	}
 	if (tool_run(dir, "acpiexec",
 		     "-b 'evaluate \\_S5; evaluate \\_SB.PCI0._PRT; evaluate \\_SB.PCI0._CRS;"

@@ -29,24 +29,6 @@
 static uint8_t buf[ACPI_TABLES_SIZE];
 static size_t used;
 
-static uint64_t le(const uint8_t *p, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = bytes; i--;)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint8_t sum8(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-
-	while (n--)
-		s += *p++;
-	return s;
-}
-
 static int build(bool viommu, uint16_t bdf, const uint16_t *eps, unsigned n)
 {
 	struct acpi_config cfg = { .nr_cpus = 2,
@@ -64,13 +46,13 @@ static int build(bool viommu, uint16_t bdf, const uint16_t *eps, unsigned n)
 /* The table with this signature, found through RSDP -> XSDT; NULL if the XSDT lacks it. */
 static const uint8_t *find(const char *sig)
 {
-	const uint8_t *xsdt = buf + (le(buf + 24, 8) - BASE);
-	unsigned n = (unsigned)(le(xsdt + 4, 4) - 36) / 8;
+	const uint8_t *xsdt = buf + (test_le_read(buf + 24, 8) - BASE);
+	unsigned n = (unsigned)(test_le_read(xsdt + 4, 4) - 36) / 8;
 
 	assert_memory_equal(xsdt, "XSDT", 4);
-	assert_int_equal(sum8(xsdt, le(xsdt + 4, 4)), 0);
+	assert_int_equal(test_bytes_sum8(xsdt, test_le_read(xsdt + 4, 4)), 0);
 	for (unsigned i = 0; i < n; i++) {
-		const uint8_t *t = buf + (le(xsdt + 36 + 8 * i, 8) - BASE);
+		const uint8_t *t = buf + (test_le_read(xsdt + 36 + 8 * i, 8) - BASE);
 
 		assert_true(t >= buf && t + 36 <= buf + used);
 		if (!memcmp(t, sig, 4))
@@ -82,20 +64,22 @@ static const uint8_t *find(const char *sig)
 /* The endpoint ID Linux gives requester ID @rid: viot_pci_dev_iommu_init's formula. */
 static long viot_epid(const uint8_t *viot, uint16_t rid, uint16_t *iommu_bdf)
 {
-	unsigned count = (unsigned)le(viot + 36, 2), off = (unsigned)le(viot + 38, 2);
+	unsigned count = (unsigned)test_le_read(viot + 36, 2);
+	unsigned off = (unsigned)test_le_read(viot + 38, 2);
 
 	for (unsigned i = 0; i < count; i++) {
 		const uint8_t *node = viot + off;
 
-		if (node[0] == 1 && rid >= le(node + 12, 2) && rid <= le(node + 14, 2)) {
-			const uint8_t *out = viot + le(node + 16, 2);
+		if (node[0] == 1 && rid >= test_le_read(node + 12, 2) &&
+		    rid <= test_le_read(node + 14, 2)) {
+			const uint8_t *out = viot + test_le_read(node + 16, 2);
 
 			assert_int_equal(out[0], 3); /* a virtio-pci IOMMU node */
-			assert_int_equal(le(out + 4, 2), 0);
-			*iommu_bdf = (uint16_t)le(out + 6, 2);
-			return (long)(rid - le(node + 12, 2) + le(node + 4, 4));
+			assert_int_equal(test_le_read(out + 4, 2), 0);
+			*iommu_bdf = (uint16_t)test_le_read(out + 6, 2);
+			return (long)(rid - test_le_read(node + 12, 2) + test_le_read(node + 4, 4));
 		}
-		off += (unsigned)le(node + 2, 2);
+		off += (unsigned)test_le_read(node + 2, 2);
 	}
 	return -1;
 }
@@ -110,24 +94,24 @@ static void test_viot_layout(void **state)
 	assert_int_equal(build(true, 0x08, eps, 4), 0);
 	v = find("VIOT");
 	assert_non_null(v);
-	assert_int_equal(le(v + 4, 4), 48 + 16 + 2 * 24);
+	assert_int_equal(test_le_read(v + 4, 4), 48 + 16 + 2 * 24);
 	assert_int_equal(v[8], 0); /* revision */
-	assert_int_equal(sum8(v, le(v + 4, 4)), 0);
-	assert_int_equal(le(v + 36, 2), 3); /* node count */
-	assert_int_equal(le(v + 38, 2), 48);
+	assert_int_equal(test_bytes_sum8(v, test_le_read(v + 4, 4)), 0);
+	assert_int_equal(test_le_read(v + 36, 2), 3); /* node count */
+	assert_int_equal(test_le_read(v + 38, 2), 48);
 	node = v + 48;
 	assert_int_equal(node[0], 3);
-	assert_int_equal(le(node + 2, 2), 16);
-	assert_int_equal(le(node + 6, 2), 0x08);
+	assert_int_equal(test_le_read(node + 2, 2), 16);
+	assert_int_equal(test_le_read(node + 6, 2), 0x08);
 	node += 16;
 	assert_int_equal(node[0], 1);
-	assert_int_equal(le(node + 2, 2), 24);
-	assert_int_equal(le(node + 4, 4), 0x10); /* endpoint_start */
-	assert_int_equal(le(node + 8, 2), 0);	 /* segments 0..0 */
-	assert_int_equal(le(node + 10, 2), 0);
-	assert_int_equal(le(node + 12, 2), 0x10);
-	assert_int_equal(le(node + 14, 2), 0x12);
-	assert_int_equal(le(node + 16, 2), 48); /* output node: the IOMMU's offset */
+	assert_int_equal(test_le_read(node + 2, 2), 24);
+	assert_int_equal(test_le_read(node + 4, 4), 0x10); /* endpoint_start */
+	assert_int_equal(test_le_read(node + 8, 2), 0);	   /* segments 0..0 */
+	assert_int_equal(test_le_read(node + 10, 2), 0);
+	assert_int_equal(test_le_read(node + 12, 2), 0x10);
+	assert_int_equal(test_le_read(node + 14, 2), 0x12);
+	assert_int_equal(test_le_read(node + 16, 2), 48); /* output node: the IOMMU's offset */
 	/* every endpoint gets its own requester ID as endpoint ID, through the vIOMMU */
 	for (unsigned i = 0; i < 4; i++) {
 		assert_int_equal(viot_epid(v, eps[i], &ibdf), eps[i]);
@@ -146,7 +130,7 @@ static void test_no_viot_without_viommu(void **state)
 	assert_non_null(find("MCFG"));
 	/* a vIOMMU with nothing behind it still has its node */
 	assert_int_equal(build(true, 0x08, NULL, 0), 0);
-	assert_int_equal(le(find("VIOT") + 36, 2), 1);
+	assert_int_equal(test_le_read(find("VIOT") + 36, 2), 1);
 }
 
 static void test_bad_configs(void **state)
@@ -190,7 +174,7 @@ static void test_iasl_disassembles_viot(void **state)
 	snprintf(path, sizeof(path), "%s/viot.dat", dir);
 	f = fopen(path, "wb");
 	assert_non_null(f);
-	assert_int_equal(fwrite(v, 1, le(v + 4, 4), f), le(v + 4, 4));
+	assert_int_equal(fwrite(v, 1, test_le_read(v + 4, 4), f), test_le_read(v + 4, 4));
 	assert_int_equal(fclose(f), 0);
 	snprintf(cmd, sizeof(cmd), "%s%s -d %s 2>&1 && cat %s/viot.dsl; rm -rf %s",
 		 iasl[0] == '/' ? "" : "./", iasl, path, dir, dir);

@@ -306,15 +306,6 @@ static void test_buffers(void **state)
 	assert_memory_equal(a->buf + 6, big, sizeof(big));
 }
 
-static uint8_t sum8(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-
-	while (n--)
-		s += *p++;
-	return s;
-}
-
 static void test_resource_template_com1(void **state)
 {
 	struct aml_fixture f;
@@ -331,7 +322,7 @@ static void test_resource_template_com1(void **state)
 		   0x22, 0x10, 0x00,				   /* IRQNoFlags {4} */
 		   0x79, 0x0e);					   /* EndTag */
 	/* The EndTag checksum makes the descriptors sum to zero. */
-	assert_int_equal(sum8(a->buf + 4, 13), 0);
+	assert_int_equal(test_bytes_sum8(a->buf + 4, 13), 0);
 }
 
 static void test_address_space_descriptors(void **state)
