@@ -55,6 +55,11 @@ update() {
 	apt-get $OPTS update >/dev/null
 	touch "$DIR/state/updated"
 }
+# One update at a time: two fetches of a fresh clone's `make -j2 test-unit` (the test host's
+# kernel and trixie's iasl) both found no lists and rewrote them together, and one failed.
+# apt's own locking is off (Debug::NoLocking: nothing here is the system's).
+exec 9> "$DIR/update.lock"
+flock 9
 if [ "${1:-}" = update ]; then
 	update
 	exit 0
@@ -62,6 +67,8 @@ fi
 if [ ! -e "$DIR/state/updated" ] || [ -n "$(find "$DIR/state/updated" -mmin +1440)" ]; then
 	update
 fi
+flock -u 9
+exec 9>&-
 
 unpack() { # unpack DIR PKG...
 	[ $# -ge 2 ] || { echo "usage: $0 unpack DIR PKG..." >&2; exit 2; }
@@ -71,7 +78,7 @@ unpack() { # unpack DIR PKG...
 	trap 'rm -rf "$tmp"' EXIT
 	trap 'exit 1' HUP INT TERM
 	# one apt-get for them all (the lists are read once, the downloads overlap); where it
-	# fails, one a package finds the package to name
+	# fails, one call per package finds the package to name
 	# shellcheck disable=SC2086
 	if ! (cd "$tmp" && apt-get $OPTS download "$@" 2>"$tmp/err"); then
 		for pkg in "$@"; do
