@@ -16,16 +16,14 @@ fi
 TOP=$(pwd)
 mkdir -p "$DIR"
 cd "$DIR"
-rm -rf acpica libc ./*.deb
-if ! APT_PRIVATE="$TOP/$BUILD/apt" "$TOP/tests/apt-private.sh" apt-get -q download \
-	acpica-tools/trixie libc6/trixie >download.log 2>&1; then
+rm -rf acpica libc
+export APT_PRIVATE="$TOP/$BUILD/apt"
+if ! { "$TOP/tests/apt-private.sh" unpack acpica acpica-tools/trixie &&
+	"$TOP/tests/apt-private.sh" unpack libc libc6/trixie; } >download.log 2>&1; then
 	echo "acpica-trixie: cannot download acpica-tools and libc6 from trixie (see $DIR/download.log);" \
 		"the VIOT disassembly test will skip" >&2
 	exit 0
 fi
-dpkg-deb -x acpica-tools_*.deb acpica
-dpkg-deb -x libc6_*.deb libc
-rm -f ./*.deb
 cat >iasl.new <<EOS
 #!/bin/sh
 # trixie's iasl with trixie's libc (tests/acpica-trixie.sh)

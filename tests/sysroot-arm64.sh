@@ -15,13 +15,8 @@ PKGS="libfdt-dev libfdt1 libcmocka-dev libcmocka0 libseccomp-dev libseccomp2 bus
 [ -e "$DIR/.stamp" ] && [ "$(cat "$DIR/.stamp")" = "$PKGS" ] && exit 0
 export APT_PRIVATE=${APT_PRIVATE:-$(pwd)/build/apt}
 rm -rf "$DIR"
-mkdir -p "$DIR/debs"
-# apt-get download writes into the current directory
-(cd "$DIR/debs" && for p in $PKGS; do echo "$p:arm64"; done | xargs "$HERE/apt-private.sh" apt-get download >&2)
-for deb in "$DIR"/debs/*.deb; do
-	dpkg-deb -x "$deb" "$DIR"
-done
-rm -rf "$DIR/debs"
+# shellcheck disable=SC2046
+"$HERE/apt-private.sh" unpack "$DIR" $(for p in $PKGS; do echo "$p:arm64"; done) >&2
 [ -s "$DIR/usr/lib/aarch64-linux-gnu/libfdt.a" ] || { echo "sysroot-arm64: no libfdt.a in $DIR" >&2; exit 1; }
 [ -x "$DIR/bin/busybox" ] || { echo "sysroot-arm64: no bin/busybox in $DIR" >&2; exit 1; }
 echo "$PKGS" > "$DIR/.stamp"

@@ -20,17 +20,14 @@ for tool in readelf dpkg-query dpkg-deb; do
 	command -v $tool > /dev/null || { echo "fetch-qemu-arm64: $tool not found" >&2; exit 1; }
 done
 rm -rf "$OUT"
-mkdir -p "$OUT/debs" "$OUT/root" "$OUT/bin" "$OUT/lib"
+mkdir -p "$OUT/fetched" "$OUT/root" "$OUT/bin" "$OUT/lib"
 OUT=$(cd "$OUT" && pwd)
 
-fetch() { # fetch PKG: download PKG:arm64 once and unpack it into root/
-	[ -e "$OUT/debs/.$1" ] && return 0
-	(cd "$OUT/debs" && "$APT" apt-get download "$1:arm64" > /dev/null) ||
+fetch() { # fetch PKG: download PKG:arm64 once and unpack it into root/ (fetched/PKG says so)
+	[ -e "$OUT/fetched/$1" ] && return 0
+	"$APT" unpack "$OUT/root" "$1:arm64" > /dev/null ||
 		{ echo "fetch-qemu-arm64: apt-get download $1:arm64 failed" >&2; exit 1; }
-	for d in "$OUT"/debs/"$1"_*.deb; do
-		dpkg-deb -x "$d" "$OUT/root"
-	done
-	: > "$OUT/debs/.$1"
+	: > "$OUT/fetched/$1"
 }
 
 # a soname's package: the one that has it on this host (same name for arm64)
@@ -67,6 +64,6 @@ for so in $seen; do
 	cp -L "$(find "$OUT/root" -name "$so" \( -type f -o -type l \) | head -n 1)" "$OUT/lib/$so"
 done
 cp -L "$OUT/root/lib/ld-linux-aarch64.so.1" "$OUT/lib/"
-rm -rf "$OUT/root" "$OUT/debs"
+rm -rf "$OUT/root" "$OUT/fetched"
 echo "$(ls "$OUT/lib" | wc -l) libraries" > "$OUT/.stamp"
 echo "fetch-qemu-arm64: qemu-system-aarch64 and $(ls "$OUT/lib" | wc -l) libraries in $OUT ($(du -sm "$OUT" | cut -f1) MB)" >&2

@@ -47,17 +47,14 @@ PKG=$("$APT" apt-cache $TREL depends "$META:$ARCH" 2>/dev/null |
 REL=${PKG#linux-image-}
 
 rm -rf "$OUT"
-mkdir -p "$OUT/deb"
 echo "fetch-kernel: downloading $PKG:$ARCH ($RELEASE)" >&2
-# apt-get download writes into the current directory
-# shellcheck disable=SC2086
-(cd "$OUT/deb" && "$APT" apt-get $TREL download "$PKG:$ARCH" >&2)
-DEB=$(ls "$OUT"/deb/"$PKG"_*.deb 2>/dev/null | head -1)
-[ -n "$DEB" ] || { echo "fetch-kernel: apt-get download $PKG produced no .deb" >&2; exit 1; }
-dpkg-deb -x "$DEB" "$OUT"
-rm -rf "$OUT/deb"
+# PKG/RELEASE: the version -t RELEASE chose above (trixie and bookworm-backports are one suite
+# each in the private configuration); bookworm goes without, as there
+SPEC=$PKG:$ARCH
+[ "$RELEASE" = bookworm ] || SPEC=$SPEC/$RELEASE
+"$APT" unpack "$OUT" "$SPEC" >&2
 BZ=$OUT/boot/vmlinuz-$REL
-[ -s "$BZ" ] || { echo "fetch-kernel: $BZ missing from $DEB" >&2; exit 1; }
+[ -s "$BZ" ] || { echo "fetch-kernel: $BZ missing from $PKG:$ARCH" >&2; exit 1; }
 # trixie's packages keep modules under usr/lib (merged /usr); depmod -b looks in lib/
 if [ ! -d "$OUT/lib/modules" ] && [ -d "$OUT/usr/lib/modules" ]; then
 	ln -s usr/lib "$OUT/lib"

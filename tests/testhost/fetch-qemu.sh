@@ -23,17 +23,13 @@ fi
 TOP=$(pwd)
 mkdir -p "$DIR"
 cd "$DIR"
-rm -rf root ./*.deb
-if ! APT_PRIVATE="$TOP/$BUILD/apt" "$TOP/tests/apt-private.sh" apt-get -q download \
+rm -rf root
+if ! APT_PRIVATE="$TOP/$BUILD/apt" "$TOP/tests/apt-private.sh" unpack root \
 	qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports \
 	qemu-system-data/bookworm-backports >download.log 2>&1; then
 	echo "fetch-qemu: cannot download qemu-system-x86 from bookworm-backports (see $DIR/download.log)" >&2
 	exit 1
 fi
-for d in ./*.deb; do
-	dpkg-deb -x "$d" root
-done
-rm -f ./*.deb
 if ! root/usr/bin/qemu-system-x86_64 --version >version.txt 2>&1; then
 	echo "fetch-qemu: $DIR/root/usr/bin/qemu-system-x86_64 does not run: $(head -1 version.txt)" >&2
 	exit 1
