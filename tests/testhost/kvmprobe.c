@@ -17,49 +17,19 @@
  * and is linked statically so that the test host's initramfs can carry it too.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
 
-#define PROBE_MEM_SIZE 0x10000
+/* the VM, its memory and vCPU, and the timing: shared with the other architecture's kvmprobe */
+#include "kvmprobe_common.h"
+
 #define PROBE_CODE 0x1000
 #define PROBE_PML4 0x2000
 #define PROBE_PDPT 0x3000
 #define PROBE_PD 0x4000
-#define PROBE_MIN_NS 20000000.0 /* a run this long is timed well enough */
-#define PROBE_MAX_ITERS 1000000000u
-
-struct probe {
-	int kvm;
-	int vm;
-	int vcpu;
-	uint8_t *mem;
-	struct kvm_run *run;
-	size_t run_size;
-};
-
-static double probe_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int probe_fail(const char *what)
-{
-	int ret = -errno;
-
-	fprintf(stderr, "kvmprobe: %s: %s\n", what, strerror(errno));
-	return ret;
-}
 
 /* Long mode, CPL0, paging on with one 2 MiB identity page: what a kernel runs in. */
 static int probe_vcpu_setup_long_mode(struct probe *p)
@@ -101,52 +71,14 @@ static int probe_vcpu_setup_long_mode(struct probe *p)
 
 static int probe_create(struct probe *p)
 {
-	struct kvm_userspace_memory_region region = {0};
-	int size;
+	int ret = probe_vm_create(p, 0);
 
-	p->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (p->kvm < 0)
-		return probe_fail("open /dev/kvm");
-	p->vm = ioctl(p->kvm, KVM_CREATE_VM, 0);
-	if (p->vm < 0)
-		return probe_fail("KVM_CREATE_VM");
-	p->mem =
-	    mmap(NULL, PROBE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p->mem == MAP_FAILED) {
-		p->mem = NULL;
-		return probe_fail("mmap guest memory");
-	}
-	region.memory_size = PROBE_MEM_SIZE;
-	region.userspace_addr = (uintptr_t)p->mem;
-	if (ioctl(p->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		return probe_fail("KVM_SET_USER_MEMORY_REGION");
-	p->vcpu = ioctl(p->vm, KVM_CREATE_VCPU, 0);
-	if (p->vcpu < 0)
-		return probe_fail("KVM_CREATE_VCPU");
-	size = ioctl(p->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (size < 0)
-		return probe_fail("KVM_GET_VCPU_MMAP_SIZE");
-	p->run_size = size;
-	p->run = mmap(NULL, p->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->vcpu, 0);
-	if (p->run == MAP_FAILED) {
-		p->run = NULL;
-		return probe_fail("mmap kvm_run");
-	}
+	if (ret)
+		return ret;
+	ret = probe_run_map(p);
+	if (ret)
+		return ret;
 	return probe_vcpu_setup_long_mode(p);
-}
-
-static void probe_destroy(struct probe *p)
-{
-	if (p->run)
-		munmap(p->run, p->run_size);
-	if (p->vcpu >= 0)
-		close(p->vcpu);
-	if (p->mem)
-		munmap(p->mem, PROBE_MEM_SIZE);
-	if (p->vm >= 0)
-		close(p->vm);
-	if (p->kvm >= 0)
-		close(p->kvm);
 }
 
 /* Runs `mov ecx, iters; l: dec ecx; jnz l; hlt` and returns its duration in *ns. */
@@ -179,29 +111,13 @@ static int probe_loop_time(struct probe *p, uint32_t iters, double *ns)
 
 int main(int argc, char **argv)
 {
-	struct probe p = {.kvm = -1, .vm = -1, .vcpu = -1};
-	uint32_t iters = 1000;
-	double ns = 0;
-	int ret;
+	struct probe p = { .kvm = -1, .vm = -1, .vcpu = -1 };
+	int ret = probe_start(&p, argc, argv, probe_create, probe_loop_time);
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s (no arguments)\n", argv[0]);
-		return 1;
-	}
-	ret = probe_create(&p);
-	/* the first run pays for faulting in guest memory and page tables: not timed */
-	if (!ret)
-		ret = probe_loop_time(&p, 1, &ns);
-	while (!ret) {
-		ret = probe_loop_time(&p, iters, &ns);
-		if (ret || ns >= PROBE_MIN_NS || iters >= PROBE_MAX_ITERS / 10)
-			break;
-		iters *= 10;
-	}
 	probe_destroy(&p);
 	if (ret)
 		return 1;
 	printf("kvmprobe: %.1f ns per ring-0 loop iteration (%u iterations in %.3f ms)\n",
-	       ns / iters, iters, ns / 1e6);
+	       p.loop_ns / p.loop_iters, p.loop_iters, p.loop_ns / 1e6);
 	return 0;
 }

@@ -12,49 +12,20 @@
  * On failure (exit 1), one line on stderr naming the step that failed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/kvm.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
+
+/* the VM, its memory and vCPU, and the timing: shared with the other architecture's kvmprobe */
+#include "../kvmprobe_common.h"
 
 #define PROBE_MEM_GPA 0x40000000ULL
-#define PROBE_MEM_SIZE 0x10000
 #define PROBE_MMIO_GPA 0x1000ULL /* below RAM: no memslot, so a store exits */
-#define PROBE_MIN_NS 20000000.0
-#define PROBE_MAX_ITERS 1000000000u
 #define PROBE_EXITS 200
 
 #define CORE_REG(x)                                                                                \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
-
-struct probe {
-	int kvm, vm, vcpu;
-	uint32_t *mem;
-	struct kvm_run *run;
-	size_t run_size;
-};
-
-static double probe_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int probe_fail(const char *what)
-{
-	int ret = -errno;
-
-	fprintf(stderr, "kvmprobe: %s: %s\n", what, strerror(errno));
-	return ret;
-}
 
 static int probe_set_reg(struct probe *p, uint64_t id, uint64_t val)
 {
@@ -65,58 +36,16 @@ static int probe_set_reg(struct probe *p, uint64_t id, uint64_t val)
 
 static int probe_create(struct probe *p)
 {
-	struct kvm_userspace_memory_region region = { 0 };
 	struct kvm_vcpu_init init;
-	int size;
+	int ret = probe_vm_create(p, PROBE_MEM_GPA);
 
-	p->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (p->kvm < 0)
-		return probe_fail("open /dev/kvm");
-	p->vm = ioctl(p->kvm, KVM_CREATE_VM, 0);
-	if (p->vm < 0)
-		return probe_fail("KVM_CREATE_VM");
-	p->mem =
-	    mmap(NULL, PROBE_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p->mem == MAP_FAILED) {
-		p->mem = NULL;
-		return probe_fail("mmap guest memory");
-	}
-	region.guest_phys_addr = PROBE_MEM_GPA;
-	region.memory_size = PROBE_MEM_SIZE;
-	region.userspace_addr = (uintptr_t)p->mem;
-	if (ioctl(p->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		return probe_fail("KVM_SET_USER_MEMORY_REGION");
-	p->vcpu = ioctl(p->vm, KVM_CREATE_VCPU, 0);
-	if (p->vcpu < 0)
-		return probe_fail("KVM_CREATE_VCPU");
+	if (ret)
+		return ret;
 	if (ioctl(p->vm, KVM_ARM_PREFERRED_TARGET, &init) < 0)
 		return probe_fail("KVM_ARM_PREFERRED_TARGET");
 	if (ioctl(p->vcpu, KVM_ARM_VCPU_INIT, &init) < 0)
 		return probe_fail("KVM_ARM_VCPU_INIT");
-	size = ioctl(p->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (size < 0)
-		return probe_fail("KVM_GET_VCPU_MMAP_SIZE");
-	p->run_size = (size_t)size;
-	p->run = mmap(NULL, p->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->vcpu, 0);
-	if (p->run == MAP_FAILED) {
-		p->run = NULL;
-		return probe_fail("mmap kvm_run");
-	}
-	return 0;
-}
-
-static void probe_destroy(struct probe *p)
-{
-	if (p->run)
-		munmap(p->run, p->run_size);
-	if (p->vcpu >= 0)
-		close(p->vcpu);
-	if (p->mem)
-		munmap(p->mem, PROBE_MEM_SIZE);
-	if (p->vm >= 0)
-		close(p->vm);
-	if (p->kvm >= 0)
-		close(p->kvm);
+	return probe_run_map(p);
 }
 
 /*
@@ -155,7 +84,7 @@ static int probe_run_to_mmio(struct probe *p, uint64_t pc, double *ns)
  */
 static int probe_loop_time(struct probe *p, uint32_t iters, double *ns)
 {
-	uint32_t *c = p->mem;
+	uint32_t *c = (uint32_t *)p->mem;
 
 	c[0] = 0xd2800000 | (iters & 0xffff) << 5;
 	c[1] = 0xf2a00000 | (iters >> 16) << 5;
@@ -170,24 +99,9 @@ static int probe_loop_time(struct probe *p, uint32_t iters, double *ns)
 int main(int argc, char **argv)
 {
 	struct probe p = { .kvm = -1, .vm = -1, .vcpu = -1 };
-	uint32_t iters = 1000;
-	double ns = 0, exit_ns = 0, one;
-	int ret;
+	double exit_ns = 0, one;
+	int ret = probe_start(&p, argc, argv, probe_create, probe_loop_time);
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: %s (no arguments)\n", argv[0]);
-		return 1;
-	}
-	ret = probe_create(&p);
-	/* the first run pays for faulting in guest memory: not timed */
-	if (!ret)
-		ret = probe_loop_time(&p, 1, &ns);
-	while (!ret) {
-		ret = probe_loop_time(&p, iters, &ns);
-		if (ret || ns >= PROBE_MIN_NS || iters >= PROBE_MAX_ITERS / 10)
-			break;
-		iters *= 10;
-	}
 	/* MMIO exit round trips: re-enter at the store */
 	for (unsigned i = 0; !ret && i < PROBE_EXITS; i++) {
 		ret = probe_run_to_mmio(&p, PROBE_MEM_GPA + 20, &one);
@@ -198,6 +112,7 @@ int main(int argc, char **argv)
 		return 1;
 	printf("kvmprobe: %.1f ns per EL1 loop iteration (%u iterations in %.3f ms), MMIO exit "
 	       "%.1f us\n",
-	       ns / iters, iters, ns / 1e6, exit_ns / PROBE_EXITS / 1e3);
+	       p.loop_ns / p.loop_iters, p.loop_iters, p.loop_ns / 1e6,
+	       exit_ns / PROBE_EXITS / 1e3);
 	return 0;
 }
