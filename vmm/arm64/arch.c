@@ -14,7 +14,6 @@
 #include "boot.h"
 #include "devices/irq.h"
 #include "devices/pci.h"
-#include "devices/uart.h"
 #include "fdt.h"
 #include "layout.h"
 #include "vmm/arch.h"
@@ -203,17 +202,10 @@ int arch_platform_create(struct vm *vm, const struct vm_config *cfg, int serial_
 	ap->vm = vm;
 	pl->arch = ap;
 	ap->uart_irq.set_level = arm64_uart_set_level;
-	ret = uart_create(0, serial_fd, &ap->uart_irq, &pl->console);
+	/* the same 16550A registers, one byte apart, on MMIO */
+	ret = platform_console_create(pl, &vm->mmio, UART_GPA, serial_fd, &ap->uart_irq);
 	if (ret)
 		return ret;
-	/* the same 16550A registers, one byte apart, on MMIO */
-	pl->console->pio.base = UART_GPA;
-	ret = vm_register_mmio(vm, &pl->console->pio);
-	if (ret) {
-		uart_destroy(pl->console);
-		pl->console = NULL;
-		return ret;
-	}
 	ap->pci_io = (struct bus_dev){ .base = PCI_IO_GPA,
 				       .len = PCI_IO_SPACE_SIZE,
 				       .ops = &arm64_pci_io_ops,
@@ -227,13 +219,7 @@ int arch_platform_create(struct vm *vm, const struct vm_config *cfg, int serial_
 
 void arch_platform_destroy(struct vm *vm, struct platform *pl)
 {
-	pci_bus_destroy(pl->pci);
-	pl->pci = NULL;
-	if (pl->console) {
-		vm_unregister_mmio(vm, &pl->console->pio);
-		uart_destroy(pl->console);
-		pl->console = NULL;
-	}
+	platform_common_destroy(pl);
 	if (pl->arch) {
 		if (pl->arch->pci_io_registered)
 			vm_unregister_mmio(vm, &pl->arch->pci_io);

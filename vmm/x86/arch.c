@@ -14,7 +14,6 @@
 #include "cpuid.h"
 #include "devices/irq.h"
 #include "devices/pci.h"
-#include "devices/uart.h"
 #include "layout.h"
 #include "power.h"
 #include "vmm/arch.h"
@@ -192,27 +191,15 @@ int arch_platform_create(struct vm *vm, const struct vm_config *cfg, int serial_
 	if (ret)
 		return ret;
 	ap->com1_irq.set_level = x86_com1_set_level;
-	ret = uart_create(COM1_PORT, serial_fd, &ap->com1_irq, &pl->console);
+	ret = platform_console_create(pl, &vm->pio, COM1_PORT, serial_fd, &ap->com1_irq);
 	if (ret)
 		return ret;
-	ret = vm_register_pio(vm, &pl->console->pio);
-	if (ret) {
-		uart_destroy(pl->console);
-		pl->console = NULL;
-		return ret;
-	}
 	return pci_bus_create(vm, &win, &pl->pci);
 }
 
 void arch_platform_destroy(struct vm *vm, struct platform *pl)
 {
-	pci_bus_destroy(pl->pci);
-	pl->pci = NULL;
-	if (pl->console) {
-		vm_unregister_pio(vm, &pl->console->pio);
-		uart_destroy(pl->console);
-		pl->console = NULL;
-	}
+	platform_common_destroy(pl);
 	if (pl->arch) {
 		power_destroy(pl->arch->power);
 		free(pl->arch);
