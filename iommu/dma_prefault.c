@@ -55,21 +55,25 @@ int dma_prefault_range(void *hva, uint64_t size, unsigned nr_threads)
 	n = (unsigned)MIN((uint64_t)n, size / DMA_PREFAULT_MIN_SLICE);
 	if (n < 2)
 		return 0;
-	/* equal slices on 2 MiB boundaries (a huge page is never split between two threads) */
+	/*
+	 * Equal slices on 2 MiB boundaries (a huge page is never split between two threads). None
+	 * is empty: each is at least DMA_PREFAULT_MIN_SLICE, and rounding adds at most 2 MiB to
+	 * each of the n - 1 before the last.
+	 */
 	per = ALIGN_UP(size / n, SZ_2M);
-	for (unsigned i = 0; i < n && done < size; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		slices[i].start = (uint8_t *)hva + done;
-		slices[i].size = MIN(per, size - done);
+		slices[i].size = i == n - 1 ? size - done : per;
 		done += slices[i].size;
 	}
 	/* the caller takes the first slice; a thread that cannot start leaves its slice to it */
-	for (unsigned i = 1; i < n && slices[i].size; i++)
+	for (unsigned i = 1; i < n; i++)
 		slices[i].running = !sandbox_thread_create(SANDBOX_THREAD_IO, &slices[i].thread,
 							   dma_prefault_slice_run, &slices[i]);
-	for (unsigned i = 0; i < n && slices[i].size; i++)
+	for (unsigned i = 0; i < n; i++)
 		if (!slices[i].running)
 			dma_prefault_slice_run(&slices[i]);
-	for (unsigned i = 0; i < n && slices[i].size; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		if (slices[i].running)
 			pthread_join(slices[i].thread, NULL);
 		if (slices[i].ret && !ret)
