@@ -79,8 +79,7 @@ static int vb_parse_bool(const char *key, const char *val, bool *out)
 static int vb_parse_one(char *tok, struct virtio_balloon_options *opts)
 {
 	char *val = strchr(tok, '=');
-	char *end;
-	unsigned long secs;
+	unsigned secs;
 
 	if (!val) {
 		pr_err("--balloon: '%s' is not key=value", tok);
@@ -100,13 +99,11 @@ static int vb_parse_one(char *tok, struct virtio_balloon_options *opts)
 		return 0;
 	}
 	if (!strcmp(tok, "stats-period")) {
-		errno = 0;
-		secs = strtoul(val, &end, 10);
-		if (errno || end == val || *end || secs > 3600) {
+		if (parse_uint(val, 3600, &secs)) {
 			pr_err("--balloon: stats-period='%s' is not 0 to 3600 seconds", val);
 			return -EINVAL;
 		}
-		opts->stats_period_ms = (unsigned)secs * 1000;
+		opts->stats_period_ms = secs * 1000;
 		return 0;
 	}
 	pr_err("--balloon: unknown setting '%s' (free-page-reporting=, deflate-on-oom=, target=, "

@@ -82,17 +82,13 @@ int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages, int *pref
 			*hugepages = false;
 			continue;
 		} else if (!strncmp(tok, "prefault-threads=", 17)) {
-			char *end;
-			unsigned long n;
+			unsigned n;
 
 			if (!strcmp(tok + 17, "auto")) {
 				*prefault_threads = -1;
 				continue;
 			}
-			errno = 0;
-			n = strtoul(tok + 17, &end, 10);
-			if (errno || end == tok + 17 || *end || tok[17] == '-' ||
-			    n > DMA_PREFAULT_MAX_THREADS) {
+			if (parse_uint(tok + 17, DMA_PREFAULT_MAX_THREADS, &n)) {
 				pr_err("--memory: prefault-threads '%s' is not auto or 0 to %u",
 				       tok + 17, DMA_PREFAULT_MAX_THREADS);
 				ret = -EINVAL;
@@ -124,12 +120,9 @@ int cli_parse_memory(const char *arg, uint64_t *size, bool *hugepages, int *pref
 
 static int cli_parse_cpus(const char *arg, unsigned *out)
 {
-	char *end;
-	unsigned long v;
+	unsigned v;
 
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || *end || end == arg || arg[0] == '-' || v > 4096) {
+	if (parse_uint(arg, 4096, &v)) {
 		pr_err("--cpus: '%s' is not a vCPU count", arg);
 		return -EINVAL;
 	}
@@ -137,7 +130,7 @@ static int cli_parse_cpus(const char *arg, unsigned *out)
 		pr_err("--cpus: a VM needs at least one vCPU");
 		return -EINVAL;
 	}
-	*out = (unsigned)v;
+	*out = v;
 	return 0;
 }
 

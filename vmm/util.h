@@ -39,6 +39,11 @@ static inline int ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t
 
 /* Parses "512M", "1G", "4096", "2K" (binary units) into bytes; -EINVAL on junk or overflow. */
 int parse_size(const char *s, uint64_t *out);
+/*
+ * Parses a decimal count from 0 to max: digits only (no sign, no suffix, not empty); -EINVAL
+ * otherwise (no message: the caller names the option).
+ */
+int parse_uint(const char *s, unsigned max, unsigned *out);
 
 /* Reads a whole file into a malloc'd buffer; -errno on failure. */
 int read_file(const char *path, uint8_t **buf, size_t *len);
