@@ -119,6 +119,7 @@ FUZZ_CHECKER static void chain_record(struct fuzz_vring *r, struct published *pu
 	struct vring_desc *ring = fuzz_gpa(&ram, r->desc_gpa, 16ULL * r->size), *t = ring;
 	uint16_t head = avail->ring[(uint16_t)(r->avail_idx - 1) % r->size], d = head;
 	uint32_t writable = 0, readable = 0, n = 1 + (shape & 7);
+	bool any_writable = false; /* a 0-byte device-writable descriptor counts too */
 	uint8_t *bytes = NULL;
 
 	/* the descriptors it took: head.. for a direct chain, the head alone for an indirect
@@ -143,8 +144,11 @@ FUZZ_CHECKER static void chain_record(struct fuzz_vring *r, struct published *pu
 	for (unsigned i = 0; i < n; i++) {
 		if (t[d].flags & VRING_DESC_F_WRITE) {
 			writable += t[d].len;
-		} else if (bytes) {
-			memcpy(bytes + readable, fuzz_gpa(&ram, t[d].addr, t[d].len), t[d].len);
+			any_writable = true;
+		} else {
+			if (bytes)
+				memcpy(bytes + readable, fuzz_gpa(&ram, t[d].addr, t[d].len),
+				       t[d].len);
 			readable += t[d].len;
 		}
 		if (!(t[d].flags & VRING_DESC_F_NEXT))
@@ -154,9 +158,18 @@ FUZZ_CHECKER static void chain_record(struct fuzz_vring *r, struct published *pu
 	pub[head] = (struct published){ true, writable };
 	if (!tx)
 		return;
-	/* what the tap must see from this chain: nothing for a chain the device drops */
-	if (!bytes || writable || readable < sizeof(struct virtio_net_hdr_v1))
+	/*
+	 * What the tap must see from this chain: nothing for a chain the device drops, which is
+	 * one with a device-writable descriptor (of any length: the device counts descriptors,
+	 * as a transmit chain must have none) or shorter than the header. A chain the full log
+	 * cannot hold ends the checks: the frames after it could not be matched.
+	 */
+	if (any_writable || readable < sizeof(struct virtio_net_hdr_v1))
 		return;
+	if (!bytes) {
+		s.clean = false;
+		return;
+	}
 	s.tx_log[(s.tx_head + s.tx_count++) % TX_LOG] = (struct tx_sent){ readable, bytes };
 }
 
