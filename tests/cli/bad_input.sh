@@ -244,9 +244,11 @@ fi
 hide_dev='mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && exec "$@"'
 bad kvm_missing "hello root ns" "/dev/kvm" \
 	unshare --mount sh -c "$hide_dev" sh "$ptvm" run --kernel "$hello"
+# /dev/null's device node as /dev/kvm, on a /dev of its own: the host may have no /dev/kvm
+# to mount over
 bad kvm_not_kvm "hello root ns" "/dev/kvm" \
-	unshare --mount sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' sh \
-	"$ptvm" run --kernel "$hello"
+	unshare --mount sh -c "$hide_dev" sh sh -c \
+	'mknod -m 666 /dev/kvm c 1 3 && exec "$@"' sh "$ptvm" run --kernel "$hello"
 bad kvm_not_permitted "hello root ns" "/dev/kvm" \
 	unshare --mount sh -c "$hide_dev" sh sh -c \
 	'mknod -m 600 /dev/kvm c 10 232 && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"' \
