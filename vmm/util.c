@@ -14,9 +14,12 @@ int parse_uint(const char *s, unsigned max, unsigned *out)
 	unsigned long v;
 	char *end;
 
+	/* strtoul would skip blanks and take a sign (a wrapped "-N" among them) */
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
+	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;

@@ -262,6 +262,8 @@ static void test_memory_refused(void **state)
 		"size=1G,prefault-threads=",
 		"size=1G,prefault-threads=two",
 		"size=1G,prefault-threads=2x",
+		"size=1G,prefault-threads= -18446744073709551614",
+		"size=1G,prefault-threads=+2",
 		"1G,,junk",
 		"1M",
 		"1048575",
@@ -282,7 +284,9 @@ static void test_memory_refused(void **state)
 static void test_cpus(void **state)
 {
 	static const char *const bad[] = {
-		"0", "junk", "-1", "", "2x", "4097", "100000", "0x2", "99999999999999999999", "-0"
+		"0", "junk", "-1", "", "2x", "4097", "100000", "0x2", "99999999999999999999", "-0",
+		/* strtoul skips blanks and takes a sign: a minus behind a blank wrapped to 1 */
+		"+2", " 2", " -18446744073709551615", "\t3"
 	};
 
 	expect_ok(parse("--kernel", "k", "--cpus", "1", NULL));
