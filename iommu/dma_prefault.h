@@ -34,8 +34,9 @@ unsigned dma_prefault_cpus_allowed(void);
 /*
  * Faults [hva, hva + size) in for writing with up to nr_threads threads (the caller is one of
  * them; the others are device I/O threads, sandbox_thread_create), each a slice of at least
- * DMA_PREFAULT_MIN_SLICE on a 2 MiB boundary. Returns the number of threads used (0: too few
- * threads or too small a range, nothing done) or -errno of the first slice that failed (EINVAL
+ * DMA_PREFAULT_MIN_SLICE on a 2 MiB boundary (the last up to 2 MiB less for each before it).
+ * Returns the number of threads that ran (1: no helper could start, the caller did it all; 0: too
+ * few threads or too small a range, nothing done) or -errno of the first slice that failed (EINVAL
  * from a kernel before 5.14, EFAULT where pages cannot be had): the caller maps anyway, and the
  * map says what is wrong if anything is.
  */

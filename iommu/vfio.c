@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "iommu/dma_listener.h"
+#include "iommu/dma_prefault.h"
 #include "iommu/sysfs.h"
 #include "iommu/vfio_container.h"
 #include "iommu/vfio_group.h"
@@ -419,6 +420,16 @@ unsigned vfio_late_fds(struct vfio *v)
 	for (unsigned i = 0; v && i < v->nr_devices; i++)
 		n += v->devices[i]->opened_late;
 	return n;
+}
+
+unsigned vfio_late_threads(struct vfio *v)
+{
+	unsigned helpers;
+
+	if (!v || !v->on_error || v->prefault_threads < 2)
+		return 0;
+	helpers = MIN(v->prefault_threads, DMA_PREFAULT_MAX_THREADS) - 1;
+	return v->nr_containers * helpers;
 }
 
 void vfio_device_open_join(struct vfio_device *d)

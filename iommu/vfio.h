@@ -56,6 +56,9 @@ void vfio_device_open_later(struct vfio_device *d, void (*opened)(void *opaque, 
 			    void *opaque);
 /* Device fds the deferred opens added so far (one each): set-up's, not leaks. */
 unsigned vfio_late_fds(struct vfio *v);
+/* Threads the containers' DMA workers may start beside themselves (prefault helpers), at most:
+ * the jail's thread limit counts them. */
+unsigned vfio_late_threads(struct vfio *v);
 /* Waits for d's open thread, if it runs (before d's model is torn down). Accepts NULL. */
 void vfio_device_open_join(struct vfio_device *d);
 /* Blocks until every container's mappings are in place; 0 or the first error. */

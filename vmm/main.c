@@ -323,9 +323,11 @@ static int ptvm_sandbox_init(struct ptvm *p)
 	};
 	int ret;
 
-	/* a passthrough device's open thread, while the guest boots */
+	/* a passthrough device's open thread, while the guest boots, and the DMA workers'
+	 * prefault helpers while guest RAM is mapped */
 	for (unsigned i = 0; i < p->cfg.nr_devices; i++)
 		limits.threads += p->cfg.devices[i].type->passthrough;
+	limits.threads += vfio_late_threads(p->devices.vfio);
 	ret = jail_enter(&p->jail, &limits);
 	if (ret)
 		return ret;
