@@ -6,7 +6,11 @@
 # passes when ptvm exits 0, its serial output has the line "PASS <name>" and its post hook agrees.
 . /testhost/lib.sh
 
-TMO=${TH_GUEST_TIMEOUT:-30} # each takes well under a second here
+# A hang detector, not a speed limit: the hostile_* programs take 8-21 s in this test host
+# (thousands of emulated exits each) and twice that when the machine under it is loaded; at
+# 30 s hostile_status timed out mid-attack, still printing, with two fuzzers and a build
+# beside the test host (2026-12-04). A real hang ends here or at run.sh's silence watchdog.
+TMO=${TH_GUEST_TIMEOUT:-120}
 logdir=$TH_LOGS/guest # the hooks keep their files below it
 mkdir -p $logdir
 for h in /testhost/guest/*_host.sh; do
