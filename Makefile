@@ -151,10 +151,18 @@ test-unit test-unit-asan test-unit-tsan: $(if $(wildcard tests/testhost/testhost
 
 # Benchmarks never fail on a time: make test only checks that the quick run still measures
 # every figure and writes its table.
-test-bench:
+# Without /dev/kvm the quick run has nothing to measure: bench.py says so and exits 77, which
+# counts as skipped by name.
+test-bench: deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
 	@rm -f $(BUILD)/bench/results.md
-	@$(MAKE) --no-print-directory bench QUICK=1
-	@test -s $(BUILD)/bench/results.md && echo "bench: 1 passed, 0 failed (results in $(BUILD)/bench/results.md)"
+	@st=0; tests/bench/bench.py --build $(BUILD) --quick || st=$$?; \
+	if [ $$st = 77 ]; then \
+		echo "bench: 0 passed, 0 failed, 1 skipped (no usable /dev/kvm on this machine)"; \
+	elif [ $$st = 0 ] && [ -s $(BUILD)/bench/results.md ]; then \
+		echo "bench: 1 passed, 0 failed (results in $(BUILD)/bench/results.md)"; \
+	else \
+		echo "bench: 0 passed, 1 failed (status $$st)"; exit 1; \
+	fi
 
 # test-unit-tsan and test-guest-tsan add about 3 minutes (measured on the 2-core machine
 # under load: 110 s building and running the unit tests, 50 s for the guest programs)
