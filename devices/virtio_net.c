@@ -471,6 +471,9 @@ static int net_activate(struct virtio_device *vdev)
 				       n->tap_name, offloads, strerror(errno));
 		offloads = 0;
 	}
+	if (n->set_offload && offloads)
+		pr_debug("%s: tap %s: offloads 0x%x on (TUNSETOFFLOAD)", n->name, n->tap_name,
+			 offloads);
 	n->stats.rx_offloads = offloads;
 	n->rx_len = 0;
 	n->tap_watched = false;
@@ -491,8 +494,10 @@ static void net_reset(struct virtio_device *vdev)
 
 	n->tap_watched = false;
 	n->rx_len = 0;
-	if (n->set_offload && n->stats.rx_offloads)
+	if (n->set_offload && n->stats.rx_offloads) {
 		n->set_offload(n->fd, 0);
+		pr_debug("%s: tap %s: offloads off (TUNSETOFFLOAD)", n->name, n->tap_name);
+	}
 	n->stats.rx_offloads = 0;
 }
 

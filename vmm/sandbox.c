@@ -189,7 +189,9 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 	      "areas)"),
 	IOCTL(VFIO_DEVICE_GET_IRQ_INFO, I, "the same: its interrupt vector counts"),
 	IOCTL(VFIO_GROUP_UNSET_CONTAINER, M, "teardown"),
-	IOCTL(TUNSETOFFLOAD, V, "virtio-net offloads follow the features the guest accepts"),
+	IOCTL(TUNSETOFFLOAD, M | V,
+	      "virtio-net offloads follow the features the guest accepts; teardown turns them "
+	      "off on a device the guest left running (a panic, a triple fault)"),
 };
 
 static const char *const sandbox_thread_names[SANDBOX_THREAD_NR] = {

@@ -3,9 +3,10 @@
 # line); this side checks what the host can see: ptvm's stdout (hvc0), the disk images once ptvm
 # has ended, ptvm's RSS around balloon inflation, the tap it pings the guest through.
 #
-# Two boots. The first has every device and powers off cleanly; where the host has to act in
+# Three boots. The first has every device and powers off cleanly; where the host has to act in
 # between, the guest prints "SYNC <step>" on the serial console and waits for "ACK <step>" on
-# hvc0, which is ptvm's stdin (a FIFO here). The second writes random data to a raw disk with
+# hvc0, which is ptvm's stdin (a FIFO here). The next crashes with virtio-net up (ptvm must end
+# with the reboot status). The last writes random data to a raw disk with
 # fsync, prints its sha256, and is killed with SIGKILL right then (durability).
 #
 # Knobs (test-host command line): TH_VIRTIO_TIMEOUT (s per boot, 150), TH_VIRTIO_BENCH_MIB (64),
@@ -165,6 +166,35 @@ vm_result virtio-balloon balloon "$BALLOON_ERR" "$BALLOON_HOST"
 # any other failed guest check (cpus, PCI, ACPI, console) is a failure of this boot too
 other=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -E '^CHECK (cpus|pci-host-bridge|acpi-tables|device-tree|serial-console) FAIL' | tr '\n' ';')
 [ -n "$other" ] && th_fail virtio-boot "$other" "$VM_LOG"
+
+# ---- boot 1b: a guest that dies with virtio-net running. A panic (or a triple fault) skips the
+# driver's reset, so ptvm's teardown on its main thread resets the device, which turns the
+# tap's offloads off: that ioctl must be on the main thread's seccomp list. It was not: a guest
+# of the jail suite once panicked, and ptvm ended with 68 (a forbidden call), not 64.
+test=virtio-net-guest-panic
+log=$TH_LOGS/$test.log
+if [ -n "$NET_ERR" ]; then
+	th_fail $test "$NET_ERR"
+else
+	# shellcheck disable=SC2046 # TH_PTVM and th_jail_args are lists of words
+	th_run "$log" "$TMO" $TH_PTVM run $(th_jail_args) --kernel $TH_GUEST_KERNEL \
+		--initrd $G/initramfs.cpio.gz --memory ${MEM_MIB}M --cpus 1 --log-level debug \
+		--cmdline "console=ttyS0 panic=-1 quiet ptvm.boot=panic" --net tap=$TAP,mac=$MAC
+	rc=$?
+	if [ "$TH_TIMEDOUT" = 1 ]; then
+		th_fail $test "timeout after $TMO s: the panicked guest did not end ptvm" "$log"
+	elif ! grep -q 'offloads 0x[0-9a-f]* on' "$log"; then
+		th_fail $test "ptvm never turned the tap's offloads on (no 'offloads 0x.. on' line; ptvm $(th_status_reason $rc)): nothing to prove" "$log"
+	elif ! grep -q 'Kernel panic' "$log"; then
+		th_fail $test "no kernel panic seen (ptvm $(th_status_reason $rc))" "$log"
+	elif [ "$rc" != 64 ]; then
+		th_fail $test "ptvm exited $(th_status_reason $rc), want 64 (the panicked guest's reboot)" "$log"
+	elif ! grep -q 'offloads off' "$log"; then
+		th_fail $test "ptvm ended with 64 but its teardown never turned the tap's offloads off" "$log"
+	else
+		th_pass $test "the guest crashed (sysrq c) with virtio-net up and the tap's offloads on; ptvm's teardown turned them off and it ended with 64, the reboot" "$log"
+	fi
+fi
 
 [ -z "$NET_ERR" ] && tunctl -d $TAP > /dev/null 2>&1
 
