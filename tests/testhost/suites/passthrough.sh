@@ -21,7 +21,8 @@
 #   host driver (pci-pf-stub), RLIMIT_MEMLOCK below the guest's RAM without CAP_IPC_LOCK: one
 #   error line each naming the device, group or limit, status 1, the devices left as they were
 #
-# Knobs (test-host command line): TH_PT_TIMEOUT (s per boot, 240), TH_PT_REBINDS (100),
+# Knobs (test-host command line): TH_PT_TIMEOUT (s per boot, 240; the rebind boot gets 60 + 2 s
+# a round more), TH_PT_REBINDS (100),
 # TH_PT_MIB (MiB per NVMe data region, 8), TH_PT_NET_MIB (MiB each way over the NIC, 16),
 # TH_LINUX_CMDLINE ("quiet"). TH_PT_ROM_SHA256 comes from run.sh (the ROM file's sha256).
 . /testhost/lib.sh
@@ -368,7 +369,13 @@ fi
 
 SETUP_ERR=
 bind_all $NVME
+# this boot's limit covers its rounds: the whole-run limit TMO is for a boot and a few checks,
+# and 100 rounds took 65 s idle, 187 s beside a CPU hog and over 240 s (killed at TMO while
+# still rebinding) beside a heavier one; the wait for rebind-end below allows 60 + 2 s a round
+TMO_BOOT=$TMO
+TMO=$((TMO + 60 + REBINDS * 2))
 pt_boot $TH_LOGS/pt-rebind.log "pt.rebind=$REBINDS" --cpus 2 --log-level debug --device vfio=$NVME
+TMO=$TMO_BOOT
 FD0=
 FD1=
 if vm_wait '^SYNC rebind-start' 120; then
