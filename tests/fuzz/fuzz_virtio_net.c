@@ -35,6 +35,7 @@
 #include "devices/virtio_net.h"
 #include "tests/fuzz/lib/fuzz_lib.h"
 #include "tests/fuzz/lib/fuzz_vring.h"
+#include "tests/unit/virtio_driver.h"
 #include "vmm/util.h"
 
 #define RAM_GPA 0x200000ULL
@@ -231,7 +232,6 @@ static void kick(struct virtio_device *vdev, unsigned q)
 static void start(struct virtio_device *vdev, uint64_t features)
 {
 	struct fuzz_vring *rings[2] = { &s.rx, &s.tx };
-	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE;
 
 	for (unsigned q = 0; q < 2; q++) {
 		struct virtqueue *vq = &vdev->vqs[q];
@@ -242,12 +242,7 @@ static void start(struct virtio_device *vdev, uint64_t features)
 		vq->used_gpa = rings[q]->used_gpa;
 		vq->enabled = true;
 	}
-	virtio_device_set_driver_features(vdev, 0, (uint32_t)features);
-	virtio_device_set_driver_features(vdev, 1, (uint32_t)(features >> 32));
-	virtio_device_set_status(vdev, st);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_FEATURES_OK);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER_OK);
+	virtio_driver_ok(vdev, features);
 	if (!atomic_load(&vdev->activated))
 		fuzz_fail("the device refused DRIVER_OK (status 0x%x)", virtio_device_status(vdev));
 }

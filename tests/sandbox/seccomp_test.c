@@ -44,6 +44,7 @@
 #include "iommu/dma_listener.h"
 #include "iommu/dma_prefault.h"
 #include "iommu/vfio_container.h"
+#include "tests/unit/virtio_driver.h"
 #include "vmm/memmap.h"
 #include "vmm/sandbox.h"
 
@@ -409,7 +410,6 @@ static int call_main_net_teardown_live(void)
 	struct virtio_net_backend be = { .name = "seccomp0",
 					 .offloads = TUN_F_CSUM | TUN_F_TSO4,
 					 .set_offload = net_set_offload_sock };
-	uint8_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE;
 	struct virtio_net_stats stats;
 	struct virtio_device *vdev;
 	uint64_t features;
@@ -439,12 +439,7 @@ static int call_main_net_teardown_live(void)
 	}
 	/* everything the device offers, as Linux's driver takes the checksum and TSO bits */
 	features = virtio_device_features(vdev);
-	virtio_device_set_driver_features(vdev, 0, (uint32_t)features);
-	virtio_device_set_driver_features(vdev, 1, (uint32_t)(features >> 32));
-	virtio_device_set_status(vdev, st);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_FEATURES_OK);
-	virtio_device_set_status(vdev, st |= VIRTIO_CONFIG_S_DRIVER_OK);
+	virtio_driver_ok(vdev, features);
 	virtio_net_get_stats(vdev, &stats);
 	if (!atomic_load(&vdev->activated) || !stats.rx_offloads)
 		return 13; /* nothing for the teardown to turn off: the case would prove nothing */

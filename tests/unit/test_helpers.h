@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "devices/virtio.h"
+#include "tests/unit/virtio_driver.h"
 #include "vmm/log.h"
 
 /* ---- tests under a user-mode emulator ---- */
@@ -376,13 +377,7 @@ static inline void test_vring_restart(struct test_vring *r)
  */
 static inline void test_device_features_ok(struct virtio_device *vdev, uint64_t features)
 {
-	features |= 1ULL << VIRTIO_F_VERSION_1;
-	virtio_device_set_driver_features(vdev, 0, (uint32_t)features);
-	virtio_device_set_driver_features(vdev, 1, (uint32_t)(features >> 32));
-	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	virtio_device_set_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					   VIRTIO_CONFIG_S_FEATURES_OK);
+	virtio_driver_features_ok(vdev, features | 1ULL << VIRTIO_F_VERSION_1);
 	assert_int_equal(virtio_device_status(vdev), VIRTIO_CONFIG_S_ACKNOWLEDGE |
 							 VIRTIO_CONFIG_S_DRIVER |
 							 VIRTIO_CONFIG_S_FEATURES_OK);

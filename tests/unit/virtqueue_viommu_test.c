@@ -316,12 +316,7 @@ static void test_access_platform_required(void **state)
 	uint64_t f1 = 1ULL << VIRTIO_F_VERSION_1;
 
 	assert_true(virtio_device_features(f->rng) & (1ULL << VIRTIO_F_ACCESS_PLATFORM));
-	virtio_device_set_driver_features(f->rng, 0, (uint32_t)f1);
-	virtio_device_set_driver_features(f->rng, 1, (uint32_t)(f1 >> 32));
-	virtio_device_set_status(f->rng, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	virtio_device_set_status(f->rng, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	virtio_device_set_status(f->rng, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					     VIRTIO_CONFIG_S_FEATURES_OK);
+	virtio_driver_features_ok(f->rng, f1);
 	assert_false(virtio_device_status(f->rng) & VIRTIO_CONFIG_S_FEATURES_OK);
 	test_device_reset(f->rng);
 	f->rng->features_acked = 0;
