@@ -523,7 +523,7 @@ static void test_balloon_stats_buffer_held_at_reset(void **state)
 static pthread_t helper;
 static int helper_fd;
 static unsigned helper_delay_ms;
-static bool helper_reads; /* drain helper_fd rather than write to it */
+static bool helper_reads;	  /* drain helper_fd rather than write to it */
 static _Atomic bool helper_acted; /* set just before it writes or drains */
 
 static void *helper_main(void *arg)
@@ -696,7 +696,11 @@ static void *flood_main(void *arg)
 			flood_gave_up = true;
 			break;
 		}
-		if ((uint16_t)(t->avail_idx - test_vring_used_idx(t)) + 3 > t->size)
+		/* room for one more chain of 3 descriptors: test_vring_add reuses the table in
+		 * order, so a chain in flight must never be written over. (Counting chains, not
+		 * descriptors, let a driver that ran ahead of a descheduled device rewrite chain 0
+		 * under it: the device saw a torn chain and asked for a reset.) */
+		if ((uint16_t)(t->avail_idx - test_vring_used_idx(t)) * 3u + 3 > t->size)
 			continue;
 		test_vring_add(t, s, 3);
 		if (!(__atomic_load_n(&t->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY))
