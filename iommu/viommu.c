@@ -45,6 +45,7 @@ struct viommu {
 	/* a domain exists while an endpoint is attached to it: at most one per endpoint */
 	struct viommu_domain *domains[VIOMMU_MAX_ENDPOINTS];
 	_Atomic uint64_t generation;
+	bool closed;		   /* teardown began: no container follows any space again */
 	struct viommu_stats stats; /* under the write lock, but for the two below */
 	_Atomic uint64_t translations, translation_faults;
 };
@@ -288,6 +289,8 @@ static struct memmap *viommu_listener_space(struct viommu *v, struct dma_listene
 {
 	struct memmap *any = NULL;
 
+	if (v->closed)
+		return NULL;
 	for (unsigned i = 0; i < v->nr_endpoints; i++) {
 		const struct viommu_endpoint *ep = v->endpoints[i];
 
@@ -818,11 +821,9 @@ void viommu_report(struct viommu *v)
 	pthread_rwlock_unlock(&v->lock);
 }
 
-void viommu_destroy(struct viommu *v)
+static void viommu_close_locked(struct viommu *v)
 {
-	if (!v)
-		return;
-	pthread_rwlock_wrlock(&v->lock);
+	v->closed = true;
 	for (unsigned i = 0; i < v->nr_endpoints; i++) {
 		struct viommu_endpoint *ep = v->endpoints[i];
 
@@ -830,6 +831,25 @@ void viommu_destroy(struct viommu *v)
 		if (ep->listener)
 			dma_listener_set_space(ep->listener, NULL);
 	}
+}
+
+void viommu_close(struct viommu *v)
+{
+	if (!v)
+		return;
+	pthread_rwlock_wrlock(&v->lock);
+	viommu_close_locked(v);
+	atomic_fetch_add(&v->generation, 1);
+	pthread_rwlock_unlock(&v->lock);
+	pr_debug("viommu: closed: containers unmapped, following nothing");
+}
+
+void viommu_destroy(struct viommu *v)
+{
+	if (!v)
+		return;
+	pthread_rwlock_wrlock(&v->lock);
+	viommu_close_locked(v);
 	while (v->nr_domains)
 		viommu_domain_destroy(v, v->domains[0]);
 	for (unsigned i = 0; i < v->nr_endpoints; i++)

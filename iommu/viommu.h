@@ -72,6 +72,14 @@ struct viommu_stats {
 int viommu_create(struct memmap *guest_ram, struct viommu **out);
 /* Detaches everything (containers unmapped), frees. Accepts NULL. */
 void viommu_destroy(struct viommu *v);
+/*
+ * Teardown begins: every passthrough container drops its mappings now and follows no space
+ * again, whichever endpoint leaves or request comes after. Without it, removing an endpoint
+ * attached to a domain made a sibling in its host group (same container) follow guest RAM
+ * in bypass: a whole-RAM MAP_DMA from the main thread while the VM goes away, which that
+ * thread's seccomp filter does not allow. Accepts NULL.
+ */
+void viommu_close(struct viommu *v);
 
 /*
  * Puts an endpoint behind the vIOMMU (before the guest runs): id is its requester ID, name

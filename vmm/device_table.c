@@ -513,6 +513,9 @@ void device_set_iommu_topology(const struct device_set *ds, struct platform_iomm
 
 void device_set_destroy(struct device_set *ds)
 {
+	/* no container maps anything again, whatever order the endpoints leave in */
+	if (ds->viommu)
+		viommu_close(virtio_iommu_model(ds->viommu));
 	while (ds->nr_devs) {
 		struct device_instance *di = &ds->devs[--ds->nr_devs];
 

@@ -451,6 +451,42 @@ static void test_bypass_config_keeps_attached_sibling_isolated(void **state)
 	assert_int_equal(listed(f->la).n, 2);
 }
 
+/*
+ * Teardown with the same two functions: A2 attached to a domain, A left to bypass. Taking A2
+ * out re-followed the container to guest RAM for A, a whole-RAM MAP_DMA from the main thread
+ * (which its seccomp filter kills). After viommu_close the containers are unmapped and map
+ * nothing again: not on a removal, not on a late ATTACH or bypass change from the guest.
+ */
+static void test_close_then_removal_maps_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct viommu_endpoint *a2;
+	unsigned before;
+
+	assert_int_equal(viommu_add_endpoint(f->v, EP_A2, "0000:00:03.1", f->la, &a2), 0);
+	assert_int_equal(viommu_attach(f->v, 1, EP_A2, false), 0);
+	assert_int_equal(viommu_map(f->v, 1, 0x10000000, 0x10000fff, 0x1000, true, true), 0);
+	assert_int_equal(viommu_set_bypass(f->v, true), -EINVAL); /* B's error, as above */
+	assert_string_equal(dma_listener_space(f->la)->name, "viommu-domain1");
+	before = nr_calls;
+	viommu_close(f->v);
+	assert_int_equal(listed(f->la).n, 0);
+	assert_null(dma_listener_space(f->la));
+	for (unsigned i = before; i < nr_calls; i++)
+		assert_int_equal(calls[i].op, 'u');
+	before = nr_calls;
+	viommu_remove_endpoint(f->v, a2);
+	assert_int_equal(nr_calls, before);
+	assert_null(dma_listener_space(f->la));
+	/* requests still queued when the VM stops: answered, but no container follows */
+	assert_int_equal(viommu_attach(f->v, 3, EP_A, true), 0);
+	assert_int_equal(viommu_set_bypass(f->v, false), 0);
+	assert_int_equal(viommu_set_bypass(f->v, true), 0);
+	assert_int_equal(nr_calls, before);
+	assert_null(dma_listener_space(f->la));
+	assert_null(dma_listener_space(f->lb));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +504,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_host_group_one_container, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bypass_config_keeps_attached_sibling_isolated,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_then_removal_maps_nothing, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
