@@ -279,6 +279,21 @@ vm_wait() {
 	done
 }
 
+# vm_wait_moving REGEX PROGRESS STALL: vm_wait for REGEX for as long as output lines matching
+# PROGRESS keep coming, at least one every STALL seconds (or until the boot's deadline). For
+# work whose length is a figure that load stretches (the NVMe rebind rounds: 50-66 s idle,
+# 138-273 s beside a CPU hog), where a fixed limit fails a run that is still moving.
+vm_wait_moving() {
+	_seen=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -c -E "$2")
+	while ! vm_wait "$1" "$3"; do
+		vm_alive || return 1
+		[ "$(cut -d. -f1 /proc/uptime)" -lt $VM_DEADLINE ] || return 1
+		_n=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -c -E "$2")
+		[ "$_n" -gt "$_seen" ] || return 1
+		_seen=$_n
+	done
+}
+
 vm_send() { # vm_send LINE: into the guest (ptvm's stdin)
 	echo "$1" >&3
 }
