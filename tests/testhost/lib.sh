@@ -253,6 +253,15 @@ vm_grep() { # vm_grep REGEX: the first output line matching REGEX (without its t
 	sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -m 1 -E "$1"
 }
 
+# vm_count REGEX [FROM-REGEX [TO-REGEX]]: output lines matching REGEX (between the markers)
+vm_count() {
+	sed 's/^[0-9.]* //' "$VM_LOG.raw" | awk -v re="$1" -v from="${2:-}" -v to="${3:-}" '
+		from != "" && !on && $0 ~ from { on = 1; next }
+		to != "" && on && $0 ~ to { exit }
+		(from == "" || on) && $0 ~ re { n++ }
+		END { print n + 0 }'
+}
+
 vm_when() { # vm_when REGEX: seconds from vm_start to the first line matching REGEX
 	awk -v a="$VM_T0" -v re="$1" '{ t = $1; sub(/^[^ ]* /, "") } $0 ~ re { printf "%.1f", t - a; exit }' "$VM_LOG.raw"
 }
@@ -282,15 +291,17 @@ vm_wait() {
 # vm_wait_moving REGEX PROGRESS STALL: vm_wait for REGEX for as long as output lines matching
 # PROGRESS keep coming, at least one every STALL seconds (or until the boot's deadline). For
 # work whose length is a figure that load stretches (the NVMe rebind rounds: 50-66 s idle,
-# 138-273 s beside a CPU hog), where a fixed limit fails a run that is still moving.
+# 138-273 s beside a CPU hog), where a fixed limit fails a run that is still moving. Each
+# STALL-second vm_wait ends before its own 60 s notice, so the notice is given here.
 vm_wait_moving() {
-	_seen=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -c -E "$2")
+	_seen=$(vm_count "$2")
 	while ! vm_wait "$1" "$3"; do
 		vm_alive || return 1
 		[ "$(cut -d. -f1 /proc/uptime)" -lt $VM_DEADLINE ] || return 1
-		_n=$(sed 's/^[0-9.]* //' "$VM_LOG.raw" | grep -c -E "$2")
+		_n=$(vm_count "$2")
 		[ "$_n" -gt "$_seen" ] || return 1
 		_seen=$_n
+		echo "  | ${VM_LOG##*/}: waiting for '$1' while '$2' keeps coming ($_n so far)"
 	done
 }
 

@@ -49,14 +49,6 @@ sysdev() { echo "/sys/bus/pci/devices/$1"; }
 group_size() { ls "/sys/kernel/iommu_groups/$(th_group_of "$1")/devices" | wc -l; }
 hex() { printf '0x%x' "$1"; }
 
-# vm_count REGEX [FROM-REGEX [TO-REGEX]]: output lines matching REGEX (between the markers)
-vm_count() {
-	sed 's/^[0-9.]* //' "$VM_LOG.raw" | awk -v re="$1" -v from="${2:-}" -v to="${3:-}" '
-		from != "" && !on && $0 ~ from { on = 1; next }
-		to != "" && on && $0 ~ to { exit }
-		(from == "" || on) && $0 ~ re { n++ }
-		END { print n + 0 }'
-}
 fds() { ls /proc/$VM_PID/fd 2> /dev/null | wc -l; }
 
 # pt_boot LOG CMDLINE PTVM-ARGS...: ptvm boots the guest with /pt/init in the background;
