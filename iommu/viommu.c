@@ -194,6 +194,8 @@ static int viommu_endpoint_take_container(struct viommu *v, struct viommu_endpoi
 	return 0;
 }
 
+static struct memmap *viommu_listener_space(struct viommu *v, struct dma_listener *l);
+
 int viommu_add_endpoint(struct viommu *v, uint32_t id, const char *name,
 			struct dma_listener *listener, struct viommu_endpoint **out)
 {
@@ -230,18 +232,25 @@ int viommu_add_endpoint(struct viommu *v, uint32_t id, const char *name,
 		}
 	}
 	viommu_resv_normalize(ep);
-	/* an endpoint starts with no DMA at all, or in bypass when the guest asked for it */
-	if (v->bypass) {
+	/*
+	 * An endpoint starts with no DMA at all, or in bypass when the guest asked for it. Its
+	 * container follows through viommu_listener_space like every other change: a sibling
+	 * of its host group attached to a domain keeps the container on that domain's map, and
+	 * after viommu_close nothing is mapped again.
+	 */
+	if (v->bypass)
 		ep->space = v->ram;
-		if (listener) {
-			ret = dma_listener_set_space(listener, v->ram);
-			if (ret) {
-				free(ep);
-				goto out_unlock;
-			}
+	v->endpoints[v->nr_endpoints++] = ep;
+	if (listener && ep->space) {
+		ret = dma_listener_set_space(listener, viommu_listener_space(v, listener));
+		if (ret) {
+			/* nothing to restore: a sibling with a space would have made this a
+			 * no-op, so the container followed nothing before either */
+			v->nr_endpoints--;
+			free(ep);
+			goto out_unlock;
 		}
 	}
-	v->endpoints[v->nr_endpoints++] = ep;
 	pr_debug("viommu: endpoint 0x%x is %s%s", id, name, listener ? " (passthrough)" : "");
 	*out = ep;
 	ret = 0;

@@ -487,6 +487,36 @@ static void test_close_then_removal_maps_nothing(void **state)
 	assert_null(dma_listener_space(f->lb));
 }
 
+/*
+ * The same two functions, the second one added while bypass is on and the first is attached
+ * to a domain: adding it put the container into guest RAM directly, so the attached device
+ * could DMA to all of it. The container keeps following the domain; once the attached one
+ * leaves, it mirrors guest RAM for the new one. After viommu_close an added endpoint maps
+ * nothing.
+ */
+static void test_endpoint_added_in_bypass_keeps_sibling_isolated(void **state)
+{
+	struct fixture *f = *state;
+	struct viommu_endpoint *a2;
+	unsigned before;
+
+	assert_int_equal(viommu_attach(f->v, 1, EP_A, false), 0);
+	assert_int_equal(viommu_map(f->v, 1, 0x10000000, 0x10000fff, 0x1000, true, true), 0);
+	assert_int_equal(viommu_set_bypass(f->v, true), -EINVAL); /* B's error, as above */
+	assert_string_equal(dma_listener_space(f->la)->name, "viommu-domain1");
+	assert_int_equal(viommu_add_endpoint(f->v, EP_A2, "0000:00:03.1", f->la, &a2), 0);
+	assert_string_equal(dma_listener_space(f->la)->name, "viommu-domain1");
+	assert_int_equal(listed(f->la).n, 1);
+	assert_int_equal(viommu_detach(f->v, 1, EP_A), 0);
+	assert_string_equal(dma_listener_space(f->la)->name, "memmap");
+	viommu_remove_endpoint(f->v, a2);
+	viommu_close(f->v);
+	before = nr_calls;
+	assert_int_equal(viommu_add_endpoint(f->v, EP_A2, "0000:00:03.1", f->la, &a2), 0);
+	assert_int_equal(nr_calls, before);
+	assert_null(dma_listener_space(f->la));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +534,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_host_group_one_container, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bypass_config_keeps_attached_sibling_isolated,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_endpoint_added_in_bypass_keeps_sibling_isolated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_then_removal_maps_nothing, setup,
 						teardown),
 	};
