@@ -194,7 +194,8 @@ static int viommu_endpoint_take_container(struct viommu *v, struct viommu_endpoi
 	return 0;
 }
 
-static struct memmap *viommu_listener_space(struct viommu *v, struct dma_listener *l);
+static int viommu_endpoint_set_space(struct viommu *v, struct viommu_endpoint *ep,
+				     struct memmap *space);
 
 int viommu_add_endpoint(struct viommu *v, uint32_t id, const char *name,
 			struct dma_listener *listener, struct viommu_endpoint **out)
@@ -233,19 +234,15 @@ int viommu_add_endpoint(struct viommu *v, uint32_t id, const char *name,
 	}
 	viommu_resv_normalize(ep);
 	/*
-	 * An endpoint starts with no DMA at all, or in bypass when the guest asked for it. Its
-	 * container follows through viommu_listener_space like every other change: a sibling
-	 * of its host group attached to a domain keeps the container on that domain's map, and
-	 * after viommu_close nothing is mapped again.
+	 * An endpoint starts with no DMA at all, or in bypass when the guest asked for it,
+	 * through viommu_endpoint_set_space like every other change: a sibling of its host
+	 * group attached to a domain keeps the container on that domain's map, and after
+	 * viommu_close nothing is mapped again.
 	 */
-	if (v->bypass)
-		ep->space = v->ram;
 	v->endpoints[v->nr_endpoints++] = ep;
-	if (listener && ep->space) {
-		ret = dma_listener_set_space(listener, viommu_listener_space(v, listener));
+	if (v->bypass) {
+		ret = viommu_endpoint_set_space(v, ep, v->ram);
 		if (ret) {
-			/* nothing to restore: a sibling with a space would have made this a
-			 * no-op, so the container followed nothing before either */
 			v->nr_endpoints--;
 			free(ep);
 			goto out_unlock;
