@@ -18,6 +18,12 @@
 #define VC_TX_Q 1
 /* how long output may wait for a full, non-blocking output fd before it is dropped */
 #define VC_OUT_WAIT_MS 1000
+/*
+ * The most one write() takes from a chain. A chain may be 256 aliased descriptors of up to
+ * 4 GiB each: the transmit loop looks for a reset between pieces, so that a reset (and ptvm's
+ * exit) waits for one piece, not for a terabyte of output.
+ */
+#define VC_OUT_CHUNK (64 * 1024)
 
 _Static_assert(sizeof(struct virtio_console_config) == 12, "virtio_console_config layout");
 
@@ -63,11 +69,15 @@ int virtio_console_parse(const char *spec, struct virtio_console_options *opts)
 
 /* ---- output ---- */
 
-/* Writes all of buf; waits for a non-blocking fd a while. Called with tx_lock held. */
+/*
+ * Writes all of buf; waits for a non-blocking fd a while. On the I/O thread it stops early
+ * when a reset asks it to: the rest of a chain the driver gave up is dropped. Called with
+ * tx_lock held.
+ */
 static void vc_out_write(struct virtio_console *vc, const uint8_t *p, size_t len)
 {
-	while (len && !vc->out_broken) {
-		ssize_t n = write(vc->out_fd, p, len);
+	while (len && !vc->out_broken && !virtio_device_stopping(&vc->vdev)) {
+		ssize_t n = write(vc->out_fd, p, MIN(len, (size_t)VC_OUT_CHUNK));
 
 		if (n < 0 && errno == EINTR)
 			continue;

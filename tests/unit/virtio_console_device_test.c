@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -295,6 +297,86 @@ static void test_malformed_chain_needs_reset(void **state)
 	cons_destroy(f);
 }
 
+struct out_reader {
+	int fd;
+	_Atomic uint64_t got;
+	_Atomic bool stop;
+};
+
+/* The far end of the output pipe, reading as fast as it can until told to stop. */
+static void *out_reader_run(void *arg)
+{
+	struct out_reader *r = arg;
+	static char buf[64 * 1024];
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) != 1)
+			continue;
+		n = read(r->fd, buf, sizeof(buf));
+		if (n > 0)
+			atomic_fetch_add(&r->got, (uint64_t)n);
+	}
+	return NULL;
+}
+
+/*
+ * One transmit chain of 256 aliased descriptors (an indirect table), each all of guest RAM:
+ * 256 MiB of output, through a 4 KiB pipe that its reader keeps draining, so the device is
+ * busy with that chain for a long while. A reset meanwhile stops the output after the piece
+ * in hand instead of waiting for the rest (without the check it returned only once all
+ * 256 MiB were through), and the device works again afterwards.
+ */
+static void test_tx_huge_chain_does_not_hold_reset(void **state)
+{
+	struct cons_fixture *f = cons_create();
+	struct vring_desc *table = (struct vring_desc *)(f->ram + BUF_GPA);
+	struct test_seg segs[256];
+	struct out_reader r = { .fd = f->out[0] };
+	const uint64_t total = 256ULL * RAM_SIZE;
+	uint64_t at_reset;
+	pthread_t reader;
+	char out[4] = { 0 };
+
+	assert_true(fcntl(f->out[1], F_SETPIPE_SZ, 4096) > 0);
+	test_device_driver_ok(f->vdev, 1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	for (unsigned i = 0; i < 256; i++)
+		segs[i] = (struct test_seg){ 0, RAM_SIZE, false };
+	test_vring_write_chain(table, 0, 256, segs, 256);
+	TEST_GUEST_WRITES_BEGIN();
+	f->q[1].desc[0] =
+	    (struct vring_desc){ .addr = BUF_GPA,
+				 .len = sizeof(segs) / sizeof(segs[0]) * sizeof(struct vring_desc),
+				 .flags = VRING_DESC_F_INDIRECT };
+	TEST_GUEST_WRITES_END();
+	assert_int_equal(pthread_create(&reader, NULL, out_reader_run, &r), 0);
+	test_vring_publish(&f->q[1], 0);
+	test_vring_kick(&f->q[1]);
+	assert_true(test_wait_until(atomic_load(&r.got) > 0, 2000));
+	test_device_reset(f->vdev);
+	at_reset = atomic_load(&r.got);
+	atomic_store(&r.stop, true);
+	assert_int_equal(pthread_join(reader, NULL), 0);
+	assert_true(at_reset < total / 2);
+
+	/* the driver starts over: output flows again */
+	while (read(f->out[0], out, sizeof(out)) > 0)
+		;
+	for (unsigned q = 0; q < 2; q++) {
+		close(f->vdev->vqs[q].kick_fd);
+		cons_vq_start(f, q);
+	}
+	test_device_driver_ok(f->vdev, 0);
+	memcpy(f->ram + BUF_GPA, "ok\n", 3);
+	cons_vq_post(&f->q[1], BUF_GPA, 3, false);
+	memset(out, 0, sizeof(out));
+	read_output(f, out, 3);
+	assert_string_equal(out, "ok\n");
+	cons_destroy(f);
+}
+
 static void test_parse(void **state)
 {
 	struct virtio_console_options o;
@@ -315,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_input_backpressure),
 		cmocka_unit_test(test_emergency_write),
 		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_tx_huge_chain_does_not_hold_reset),
 		cmocka_unit_test(test_parse),
 	};
 
