@@ -19,6 +19,13 @@
 #include "vmm/util.h"
 
 #define BLK_HDR_SIZE sizeof(struct virtio_blk_outhdr)
+/*
+ * The most one preadv/pwritev moves. A request may be 256 aliased descriptors of up to 4 GiB
+ * each (as much as the disk holds): the transfer looks for a reset between pieces, so that a
+ * reset (and ptvm's exit) waits for one piece, not for the whole disk. Linux splits its
+ * requests at 1.25 MiB by default, so a driver's own requests are one piece.
+ */
+#define BLK_IO_CHUNK (4u << 20)
 #define BLK_DWZ_SIZE sizeof(struct virtio_blk_discard_write_zeroes)
 
 _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "virtio-blk request header");
@@ -174,17 +181,32 @@ static unsigned virtio_blk_iov_slice(const struct iovec *src, unsigned n, uint64
 }
 
 /*
- * preadv/pwritev until the whole of iov is transferred, stepping over short transfers (iov is
- * consumed). *done counts the bytes moved. A read that meets the end of the file (it shrank
- * under us) is -EIO; a write that makes no progress is -ENOSPC.
+ * preadv/pwritev until the whole of iov is transferred, BLK_IO_CHUNK bytes at a time and
+ * stepping over short transfers (iov is consumed). *done counts the bytes moved. A read that
+ * meets the end of the file (it shrank under us) is -EIO; a write that makes no progress is
+ * -ENOSPC; a reset of the device between pieces is -ECANCELED.
  */
-static int virtio_blk_transfer(int fd, bool write, struct iovec *iov, unsigned n, off_t pos,
-			       uint64_t *done)
+static int virtio_blk_transfer(const struct virtio_blk_disk *disk, bool write, struct iovec *iov,
+			       unsigned n, off_t pos, uint64_t *done)
 {
 	*done = 0;
 	while (n) {
-		ssize_t r = write ? pwritev(fd, iov, (int)n, pos) : preadv(fd, iov, (int)n, pos);
+		size_t want = 0, cut = 0;
+		unsigned k = 0;
+		ssize_t r;
 
+		if (disk->vdev && virtio_device_stopping(disk->vdev))
+			return -ECANCELED;
+		/* the first BLK_IO_CHUNK bytes of iov: the iovecs they span, the last one cut */
+		while (k < n && want < BLK_IO_CHUNK)
+			want += iov[k++].iov_len;
+		if (want > BLK_IO_CHUNK) {
+			cut = want - BLK_IO_CHUNK;
+			iov[k - 1].iov_len -= cut;
+		}
+		r = write ? pwritev(disk->fd, iov, (int)k, pos)
+			  : preadv(disk->fd, iov, (int)k, pos);
+		iov[k - 1].iov_len += cut;
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -232,8 +254,11 @@ static uint8_t virtio_blk_rw(struct virtio_blk_disk *disk, bool write, const str
 				  (unsigned long long)(len / VIRTIO_BLK_SECTOR_SIZE),
 				  (unsigned long long)sector, (unsigned long long)disk->capacity);
 	cnt = virtio_blk_iov_slice(iov, n, offset, len, data);
-	ret = virtio_blk_transfer(disk->fd, write, data, cnt,
-				  (off_t)(sector * VIRTIO_BLK_SECTOR_SIZE), done);
+	ret = virtio_blk_transfer(disk, write, data, cnt, (off_t)(sector * VIRTIO_BLK_SECTOR_SIZE),
+				  done);
+	if (ret == -ECANCELED)
+		return blk_reject(disk, "%s at sector %llu cut short by a reset",
+				  write ? "write" : "read", (unsigned long long)sector);
 	if (ret)
 		return virtio_blk_host_error(disk, write ? "pwritev" : "preadv", sector, -ret);
 	if (write && disk->writethrough)
@@ -570,6 +595,7 @@ int virtio_blk_create(const struct virtio_blk_options *opts, struct memmap *mm,
 	/* up to write_zeroes_may_unmap and its padding: secure erase is not offered */
 	blk->vdev.config_size = offsetof(struct virtio_blk_config, max_secure_erase_sectors);
 	blk->disk.name = blk->name;
+	blk->disk.vdev = &blk->vdev;
 	blk->disk.readonly = opts->readonly;
 	/* GET_ID's format: zero padded, not terminated when all 20 bytes are used */
 	memcpy(blk->disk.serial, opts->serial, strnlen(opts->serial, VIRTIO_BLK_ID_BYTES));

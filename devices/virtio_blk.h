@@ -39,7 +39,8 @@ struct virtio_blk_options {
 
 /* What a request runs against. */
 struct virtio_blk_disk {
-	const char *name; /* for logs: "virtio-blk0" */
+	const char *name;		  /* for logs: "virtio-blk0" */
+	const struct virtio_device *vdev; /* its device: a reset stops a long transfer */
 	int fd;
 	uint64_t capacity; /* in 512-byte sectors */
 	bool readonly;

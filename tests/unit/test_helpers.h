@@ -411,16 +411,23 @@ static inline void test_device_reset(struct virtio_device *vdev)
  * avail ring) race with the device's reads by design, as a real guest's writes from its vCPUs
  * do, which ThreadSanitizer cannot see (virtqueue.c reads each field once and validates it).
  * Under TSan they are made as invisible as a real guest's; the index stores that publish them
- * stay atomic and visible.
+ * stay atomic and visible. The same for a guest that watches a buffer while the device fills
+ * it (TEST_GUEST_READS_*).
  */
 #if defined(__SANITIZE_THREAD__)
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
 #define TEST_GUEST_WRITES_BEGIN() AnnotateIgnoreWritesBegin(__FILE__, __LINE__)
 #define TEST_GUEST_WRITES_END() AnnotateIgnoreWritesEnd(__FILE__, __LINE__)
+#define TEST_GUEST_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define TEST_GUEST_READS_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
 #define TEST_GUEST_WRITES_BEGIN() ((void)0)
 #define TEST_GUEST_WRITES_END() ((void)0)
+#define TEST_GUEST_READS_BEGIN() ((void)0)
+#define TEST_GUEST_READS_END() ((void)0)
 #endif
 
 /*
