@@ -132,6 +132,27 @@ static void vfio_pci_msi_disable(struct vfio_pci *dp)
 	vfio_pci_intx_enable(dp);
 }
 
+/*
+ * Hands VFIO the eventfds of @count MSI or MSI-X vectors. Where the host has fewer vectors to
+ * give (x86 without interrupt remapping gives multi-message MSI one; a big MSI-X table may
+ * outrun the host's free vectors), the kernel enables none and says how many it has: enable
+ * that many, as QEMU does, and the guest's other vectors never fire. 0 or -errno.
+ */
+static int vfio_pci_irq_enable_vectors(struct vfio_pci *dp, uint32_t index, unsigned count,
+				       const int *fds, const char *what)
+{
+	int ret = vfio_device_set_irq_eventfds(dp->vdev, index, 0, count, fds);
+
+	if (ret > 0 && (unsigned)ret < count) {
+		vp_warn_rl(dp,
+			   "%s: the host has %d of the %u vectors the guest enabled; vectors "
+			   "%d and up will not fire",
+			   what, ret, count, ret);
+		ret = vfio_device_set_irq_eventfds(dp->vdev, index, 0, (unsigned)ret, fds);
+	}
+	return ret > 0 ? -ENOSPC : ret;
+}
+
 static int vfio_pci_msi_enable(struct vfio_pci *dp, unsigned nvec)
 {
 	struct vfio_pci_msi *msi = &dp->irq.msi;
@@ -149,7 +170,7 @@ static int vfio_pci_msi_enable(struct vfio_pci *dp, unsigned nvec)
 		fds[i] = msi->vec[i].fd;
 	}
 	if (!ret)
-		ret = vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_MSI_IRQ_INDEX, 0, nvec, fds);
+		ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSI_IRQ_INDEX, nvec, fds, "MSI");
 	if (ret) {
 		vp_err_rl(dp, "MSI: cannot enable %u vector(s): %s", nvec, strerror(-ret));
 		vfio_pci_msi_teardown(dp);
@@ -285,8 +306,7 @@ static int vfio_pci_msix_enable(struct msix *m, bool on)
 	for (unsigned v = 0; v < m->nr_vectors; v++)
 		fds[v] = msix_vector_fd(m, v);
 	vfio_pci_intx_disable(dp);
-	ret =
-	    vfio_device_set_irq_eventfds(dp->vdev, VFIO_PCI_MSIX_IRQ_INDEX, 0, m->nr_vectors, fds);
+	ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSIX_IRQ_INDEX, m->nr_vectors, fds, "MSI-X");
 	free(fds);
 	if (ret) {
 		vp_err_rl(dp, "MSI-X: cannot enable %u vectors: %s", m->nr_vectors, strerror(-ret));

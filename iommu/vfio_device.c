@@ -377,11 +377,16 @@ static int vfio_device_set_irqs(struct vfio_device *d, uint32_t index, uint32_t 
 	if (ret < 0)
 		pr_err("%s: VFIO_DEVICE_SET_IRQS index %u action 0x%x vectors [%u, +%u): %s",
 		       d->bdf, index, action, start, count, strerror(-ret));
+	else if (ret > 0)
+		/* vfio-pci's MSI/MSI-X enable: the host allocated fewer, freed them again and
+		 * says how many it has */
+		pr_debug("%s: VFIO_DEVICE_SET_IRQS index %u vectors [%u, +%u): the host has %d",
+			 d->bdf, index, start, count, ret);
 	else
 		pr_debug("%s: VFIO_DEVICE_SET_IRQS index %u action 0x%x vectors [%u, +%u)%s",
 			 d->bdf, index, action, start, count, fds ? "" : " off");
 	free(set);
-	return ret < 0 ? ret : 0;
+	return ret;
 }
 
 int vfio_device_set_irq_eventfds(struct vfio_device *d, uint32_t index, uint32_t start,

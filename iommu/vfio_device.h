@@ -88,8 +88,12 @@ void *vfio_device_region_mmap(struct vfio_device *d, const struct vfio_region *r
 			      uint64_t size);
 /* VFIO_DEVICE_GET_IRQ_INFO: count of vectors for index (INTx, MSI, MSI-X), 0 if none. */
 int vfio_device_irq_count(struct vfio_device *d, uint32_t index, uint32_t *count, uint32_t *flags);
-/* VFIO_DEVICE_SET_IRQS DATA_EVENTFD|ACTION_TRIGGER for [start, start+count); fds[i] = -1
- * unbinds one vector; count 0 with fds NULL disables the index. */
+/*
+ * VFIO_DEVICE_SET_IRQS DATA_EVENTFD|ACTION_TRIGGER for [start, start+count); fds[i] = -1
+ * unbinds one vector; count 0 with fds NULL disables the index. 0, -errno after a pr_err, or
+ * for an MSI/MSI-X enable the host cannot give that many vectors for, the number it can give
+ * (a positive count, less than asked; nothing was enabled), as the kernel returns it.
+ */
 int vfio_device_set_irq_eventfds(struct vfio_device *d, uint32_t index, uint32_t start,
 				 uint32_t count, const int *fds);
 /* INTx: the unmask eventfd (ACTION_UNMASK) so that a resample unmasks in the kernel. */
