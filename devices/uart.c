@@ -88,20 +88,31 @@ static void uart_input_refill(struct uart *u)
 		pr_warn_ratelimited("uart: cannot signal room for input: %s", strerror(errno));
 }
 
-static void uart_tx(struct uart *u, uint8_t c)
+/* A write to THR, under the lock: true when the byte is to go to out_fd (uart_out). */
+static bool uart_tx(struct uart *u, uint8_t c)
 {
-	if (u->mcr & UART_MCR_LOOP) {
-		uart_rx_push(u, c);
-	} else if (u->out_fd >= 0) {
-		ssize_t n;
+	bool out = false;
 
-		do {
-			n = write(u->out_fd, &c, 1);
-		} while (n < 0 && errno == EINTR);
-	}
+	if (u->mcr & UART_MCR_LOOP)
+		uart_rx_push(u, c);
+	else
+		out = u->out_fd >= 0;
 	/* transmission is instantaneous: THR is empty again at once */
 	u->thr_ipending = true;
 	u->lsr |= UART_LSR_THRE | UART_LSR_TEMT;
+	return out;
+}
+
+/*
+ * The byte goes out after the lock is dropped: a stdout whose reader stalls blocks the vCPU
+ * (back-pressure, as on a real line), but not the main thread's input into the FIFO. The one
+ * signal a vCPU thread takes is ptvm's exit kick (vcpu_kick): a write it interrupts gives the
+ * byte up, so that the vCPU can be joined.
+ */
+static void uart_out(struct uart *u, uint8_t c)
+{
+	if (write(u->out_fd, &c, 1) < 0 && errno == EINTR)
+		pr_debug("uart: output byte dropped: the vCPU is stopping");
 }
 
 static void uart_read(struct bus_dev *dev, uint64_t off, void *data, unsigned len)
@@ -162,6 +173,7 @@ static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsi
 {
 	struct uart *u = container_of(dev, struct uart, pio);
 	uint8_t v = *(const uint8_t *)data;
+	bool out = false;
 
 	pthread_mutex_lock(&u->lock);
 	switch (off) {
@@ -169,7 +181,7 @@ static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsi
 		if (u->lcr & UART_LCR_DLAB)
 			u->dll = v;
 		else
-			uart_tx(u, v);
+			out = uart_tx(u, v);
 		break;
 	case UART_IER:
 		if (u->lcr & UART_LCR_DLAB) {
@@ -204,6 +216,8 @@ static void uart_write(struct bus_dev *dev, uint64_t off, const void *data, unsi
 	uart_input_refill(u);
 	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+	if (out)
+		uart_out(u, v);
 }
 
 static const struct bus_dev_ops uart_ops = {

@@ -6,12 +6,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -424,6 +427,90 @@ static void test_input_backpressure_fifo_clear(void **state)
 	assert_int_equal(rd(LSR) & LSR_DR, 0);
 }
 
+static void *thr_writer(void *arg)
+{
+	wr(THR, 'x');
+	return NULL;
+}
+
+static void *input_writer(void *arg)
+{
+	uart_input(ctx.u, (const uint8_t *)"in", 2);
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+}
+
+/* Whether thread t ends within ms milliseconds (joined if so). */
+static bool joined_within(pthread_t t, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+/*
+ * Output to a stdout whose reader stalls (a full blocking pipe): the vCPU writing THR waits,
+ * but the main thread's input still goes into the FIFO (the vCPU does not hold the UART's lock
+ * while it waits), and ptvm's exit kick (a signal without SA_RESTART, as vcpu.c installs it)
+ * gets the vCPU out: the byte is given up. Before, the write was retried on EINTR under the
+ * lock: the input blocked and the vCPU could never be joined.
+ */
+static void test_output_blocked_does_not_hold_lock_or_exit(void **state)
+{
+	struct sigaction sa = { .sa_handler = kick_handler }, old;
+	static char fill[4096];
+	pthread_t vcpu, input;
+	bool input_done, vcpu_done = false;
+	int p[2];
+
+	uart_destroy(ctx.u);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
+	assert_int_equal(write(p[1], fill, sizeof(fill)), sizeof(fill)); /* full */
+	assert_int_equal(uart_create(0x3f8, p[1], &ctx.irq.line, &ctx.u), 0);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+
+	assert_int_equal(pthread_create(&vcpu, NULL, thr_writer, NULL), 0);
+	usleep(50000); /* let it block in write() */
+	assert_int_equal(pthread_create(&input, NULL, input_writer, NULL), 0);
+	input_done = joined_within(input, 2000);
+	for (unsigned i = 0; i < 200 && !vcpu_done; i++) {
+		pthread_kill(vcpu, SIGUSR1);
+		vcpu_done = joined_within(vcpu, 10);
+	}
+	if (!input_done || !vcpu_done) {
+		bool input_ok = input_done, vcpu_ok = vcpu_done;
+
+		/* unblock whatever still waits before failing */
+		while (!(input_done && vcpu_done) && read(p[0], fill, sizeof(fill)) > 0) {
+			input_done = input_done || joined_within(input, 10);
+			vcpu_done = vcpu_done || joined_within(vcpu, 10);
+		}
+		fail_msg("while the output was full: the input %s, the kicked vCPU %s",
+			 input_ok ? "went in" : "blocked", vcpu_ok ? "got out" : "stayed stuck");
+	}
+	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+	/* the input is in the FIFO, THR is empty again */
+	assert_true(rd(LSR) & LSR_DR);
+	assert_int_equal(rd(RBR), 'i');
+	assert_true(rd(LSR) & LSR_THRE);
+	uart_destroy(ctx.u);
+	close(p[0]);
+	close(p[1]);
+	/* teardown's */
+	assert_int_equal(uart_create(0x3f8, ctx.pipe[1], &ctx.irq.line, &ctx.u), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -438,6 +525,7 @@ int main(void)
 		T(test_loopback),
 		T(test_input_backpressure),
 		T(test_input_backpressure_fifo_clear),
+		T(test_output_blocked_does_not_hold_lock_or_exit),
 	};
 #undef T
 
