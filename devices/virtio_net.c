@@ -356,7 +356,9 @@ static void net_rx_process(struct virtio_net *n)
 		net_watch_tap(n, false);
 		return;
 	}
-	while (done < VIRTIO_QUEUE_BUDGET) {
+	/* a frame may cost the whole ring's chains (each up to 256 buffers) before it is
+	 * dropped: a reset waits for the frame in hand only */
+	while (done < VIRTIO_QUEUE_BUDGET && !virtio_device_stopping(&n->vdev)) {
 		enum net_rx_result res;
 
 		if (!n->rx_len && (n->tap_dead || !net_rx_read(n)))
@@ -537,7 +539,9 @@ int virtio_net_create_backend(const struct virtio_net_options *opts,
 		pr_err("%s: cannot make the backend fd nonblocking: %s", n->name, strerror(-ret));
 		goto out_free;
 	}
-	n->rx_frame = malloc(NET_RX_FRAME_MAX);
+	/* zeroed: a tap before Linux 6.15 or so writes 10 bytes of the 12-byte header and skips
+	 * num_buffers, and the frame's first bytes go to the guest before num_buffers is set */
+	n->rx_frame = calloc(1, NET_RX_FRAME_MAX);
 	if (!n->rx_frame) {
 		ret = -ENOMEM;
 		goto out_free;

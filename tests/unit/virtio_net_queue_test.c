@@ -148,6 +148,12 @@ static int setup_mrg(void **state)
 					 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_MAC));
 }
 
+static int setup_mrg_indirect(void **state)
+{
+	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+					 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_NET_F_MAC));
+}
+
 static int setup_mrg_event_idx(void **state)
 {
 	return setup_features(state, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
@@ -513,6 +519,49 @@ static void test_rx_frame_too_big_for_ring_dropped(void **state)
 	assert_int_equal(st.rx_frames, 1);
 }
 
+/*
+ * Every receive chain is an indirect table of 255 empty buffers and one of 12 bytes: the whole
+ * ring holds 192 bytes, so each 1 KiB frame pops all 16 chains (4096 buffers) and is dropped,
+ * and the next frame pops them again. A reset meanwhile must stop the I/O thread after the
+ * frame in hand (without the check, the reset returned after all 400 were dropped).
+ */
+static void test_rx_dropped_frames_do_not_hold_reset(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t frame[HDR + 1024];
+	const unsigned frames = 400;
+	struct virtio_net_stats st;
+	int big = 4 << 20;
+
+	assert_int_equal(setsockopt(f->host_fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)), 0);
+	for (int i = 0; i < QSIZE; i++) {
+		uint64_t table = guest_alloc(f, 256 * sizeof(struct vring_desc));
+		uint64_t buf = guest_alloc(f, HDR);
+		struct test_seg segs[256];
+
+		for (unsigned d = 0; d < 256; d++)
+			segs[d] = (struct test_seg){ buf, d == 255 ? HDR : 0, true };
+		test_vring_write_chain((struct vring_desc *)(f->ram + table), 0, 256, segs, 256);
+		TEST_GUEST_WRITES_BEGIN();
+		f->rx.desc[i] = (struct vring_desc){ .addr = table,
+						     .len = 256 * sizeof(struct vring_desc),
+						     .flags = VRING_DESC_F_INDIRECT };
+		TEST_GUEST_WRITES_END();
+		test_vring_publish(&f->rx, (uint16_t)i);
+	}
+	make_frame(frame, 1024, 3);
+	for (unsigned i = 0; i < frames; i++)
+		host_send(f, frame, sizeof(frame));
+	test_vring_kick(&f->rx);
+	assert_true(test_wait_until((virtio_net_get_stats(f->vdev, &st), st.rx_dropped > 0), 5000));
+	test_device_reset(f->vdev);
+	f->active = false;
+	virtio_net_get_stats(f->vdev, &st);
+	print_message("dropped %llu of %u frames before the reset returned\n",
+		      (unsigned long long)st.rx_dropped, frames);
+	assert_true(st.rx_dropped < frames / 2);
+}
+
 static void test_rx_without_mrg_drops_big_frame_keeps_chain(void **state)
 {
 	struct fixture *f = *state;
@@ -723,6 +772,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_merges_small_buffers, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_parks_without_buffers_and_resumes_on_kick,
 						setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_dropped_frames_do_not_hold_reset,
+						setup_mrg_indirect, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_frame_too_big_for_ring_dropped, setup_mrg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rx_without_mrg_drops_big_frame_keeps_chain,
