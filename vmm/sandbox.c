@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
+#include <linux/audit.h>
 #include <linux/if_tun.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
@@ -90,9 +91,17 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "rt_sigreturn", ALL, .why = "return from a signal handler (the vCPU kick)" },
 	{ "rt_sigprocmask", ALL,
 	  .why = "pthread_sigmask at thread start; pthread_create, abort()" },
-	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_NE, SIGSYS),
-	  .why = "crash handlers reset a signal to SIG_DFL before re-raising it; the first vCPU "
-		 "start installs the kick handler (never SIGSYS's)" },
+	/* one entry per signal, compared on all 64 bits: the kernel reads an int, so a rule
+	 * "not SIGSYS" let (1 << 32) | SIGSYS through and SIGSYS's handler be replaced */
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGUSR1),
+	  .why = "the first vCPU start installs the kick handler (never SIGSYS's)" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGABRT),
+	  .why = "abort(); the terminal's crash handler resets it to SIG_DFL to re-raise" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGSEGV), .why = "the same, for SIGSEGV" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGBUS), .why = "the same, for SIGBUS" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGILL), .why = "the same, for SIGILL" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGFPE), .why = "the same, for SIGFPE" },
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGQUIT), .why = "the same, for SIGQUIT" },
 	{ "getpid", ALL, .why = "raise(), abort(), pthread_kill()" },
 	{ "gettid", ALL, .why = "raise(), abort()" },
 	{ "tgkill", ALL,
@@ -231,6 +240,14 @@ static int sandbox_syscall_nr(const char *name)
 
 /* syscall names for the SIGSYS handler, resolved before any filter is loaded */
 #define SANDBOX_MAX_NR 512
+/* the architecture a SIGSYS's si_arch names for a call through this build's own table */
+#if defined(__x86_64__)
+#define SANDBOX_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SANDBOX_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "ptvm's sandbox knows x86_64 and arm64"
+#endif
 static char sandbox_nr_names[SANDBOX_MAX_NR][24];
 
 static struct sock_fprog sandbox_progs[SANDBOX_THREAD_NR];
@@ -324,18 +341,22 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *ctx)
 
 	(void)sig;
 	(void)ctx;
+	if (si->si_arch != SANDBOX_AUDIT_ARCH)
+		nr = -1; /* a number of another architecture's table (x86: int $0x80) */
 	syscall(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0);
 	n = sandbox_put(line, n, len, "ptvm: error: seccomp: thread '");
 	n = sandbox_put(line, n, len, comm);
 	n = sandbox_put(line, n, len, "' (");
 	n = sandbox_put(line, n, len, sandbox_thread_name(sandbox_self));
 	n = sandbox_put(line, n, len, " thread) made a forbidden system call: ");
-	if (nr >= 0 && nr < SANDBOX_MAX_NR && sandbox_nr_names[nr][0])
+	if (si->si_arch != SANDBOX_AUDIT_ARCH)
+		n = sandbox_put(line, n, len, "another architecture's");
+	else if (nr >= 0 && nr < SANDBOX_MAX_NR && sandbox_nr_names[nr][0])
 		n = sandbox_put(line, n, len, sandbox_nr_names[nr]);
 	else
 		n = sandbox_put(line, n, len, "unknown");
 	n = sandbox_put(line, n, len, " (");
-	n = sandbox_put_uint(line, n, len, (unsigned long)nr);
+	n = sandbox_put_uint(line, n, len, (unsigned long)(unsigned)si->si_syscall);
 	n = sandbox_put(line, n, len, "); stopping\n");
 	term_restore();
 	if (write(STDERR_FILENO, line, n) < 0) {
@@ -436,11 +457,16 @@ static int sandbox_build_one(enum sandbox_seccomp mode, enum sandbox_thread kind
 	ctx = seccomp_init(mode == SANDBOX_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx)
 		return -ENOMEM;
+	/* a call through another architecture's entry (x86: int $0x80) traps like any other;
+	 * libseccomp's default kills the thread alone, silently, and ptvm would wait for it */
+	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+			       mode == SANDBOX_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	/* the spawner starts vCPU and I/O threads, which inherit its filter: it allows all
 	 * theirs, so that each new thread is held to its own list only */
 	if (kind == SANDBOX_THREAD_SPAWNER)
 		bit |= V | I;
-	ret = sandbox_add_rules(ctx, bit);
+	if (!ret)
+		ret = sandbox_add_rules(ctx, bit);
 	/* glibc's pthread_create tries clone3 first, whose flags seccomp cannot see: ENOSYS
 	 * makes it fall back to clone, whose flags the rule above checks */
 	if (!ret && kind == SANDBOX_THREAD_SPAWNER)

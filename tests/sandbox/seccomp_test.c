@@ -93,6 +93,53 @@ static int call_ptrace(void)
 	return 0;
 }
 
+/* SIGSYS's handler replaced, the signal number's high half set: the kernel reads an int */
+static int call_sigaction_sigsys_high_bits(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	syscall(SYS_rt_sigaction, (1UL << 32) | SIGSYS, &sa, NULL, 8);
+	return 0;
+}
+
+/* the vCPU kick's handler, as the first vCPU start installs it */
+static int call_sigaction_kick(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	return sigaction(SIGUSR1, &sa, NULL) ? 1 : 0;
+}
+
+#if defined(__x86_64__)
+/* getpid through the i386 entry (int $0x80, number 20) */
+static long int80_getpid(void)
+{
+	long ret;
+
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+	return ret;
+}
+
+static int call_foreign_arch(void)
+{
+	int80_getpid();
+	return 0;
+}
+
+/* Whether this kernel runs i386 calls at all (IA32 emulation): else int $0x80 faults. */
+static bool have_ia32(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(int80_getpid() == getpid() ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+#endif
+
 static int call_fork(void)
 {
 	pid_t pid = fork();
@@ -579,6 +626,11 @@ int main(void)
 		{ "vcpu-fork", ON, VCPU, call_fork, EXPECT_TRAP, "clone", 0 },
 		{ "io-socket", ON, IO, call_socket, EXPECT_TRAP, "socket", 0 },
 		{ "vcpu-mmap-exec", ON, VCPU, call_mmap_exec, EXPECT_TRAP, "mmap", 0 },
+		{ "vcpu-sigaction-sigsys-high-bits", ON, VCPU, call_sigaction_sigsys_high_bits,
+		  EXPECT_TRAP, "rt_sigaction", 0 },
+		{ "io-sigaction-sigsys-high-bits", ON, IO, call_sigaction_sigsys_high_bits,
+		  EXPECT_TRAP, "rt_sigaction", 0 },
+		{ "vcpu-sigaction-kick", ON, VCPU, call_sigaction_kick, EXPECT_OK, NULL, 0 },
 		/* the kernel's own answer when nothing catches SIGSYS */
 		{ "main-execve-sigsys", ON, MAIN, call_execve, EXPECT_SIGSYS, NULL, 0 },
 		{ "vcpu-execve-sigsys", ON, VCPU, call_execve, EXPECT_SIGSYS, NULL, 0 },
@@ -618,6 +670,21 @@ int main(void)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
+#if defined(__x86_64__)
+	/* another architecture's call traps with the line too (the default killed the
+	 * thread alone, with no line) */
+	if (have_ia32()) {
+		static const struct child_case c = {
+			"io-foreign-arch",	  ON, IO, call_foreign_arch, EXPECT_TRAP,
+			"another architecture's", 0
+		};
+
+		run_case(&c);
+	} else {
+		printf("SKIP io-foreign-arch: this kernel has no IA-32 emulation (int $0x80 "
+		       "faults)\n");
+	}
+#endif
 	printf("seccomp: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
