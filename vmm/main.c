@@ -3,7 +3,6 @@
  * ptvm's entry point: parses the command, then builds the machine through an explicit,
  * ordered start-up table; on a failure the exits of what was built run in reverse.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,9 +52,9 @@ struct ptvm {
 	struct eventloop_handler signal_h;
 	int report_fd; /* --report FILE, opened at start-up: rewritten on SIGUSR2 and at exit */
 	struct timespec t_start;
-	/* --report: /proc/self/fd, opened with the report, read from inside the sandbox (which
-	 * allows no open()); the open fds when the report was first written */
-	int fd_dir;
+	/* --report: the fds below fd_limit (RLIMIT_NOFILE when the report was opened, at most
+	 * 65536) are counted; the open fds when the report was first written */
+	unsigned fd_limit;
 	unsigned fds_at_start;
 };
 
@@ -210,24 +210,14 @@ static void ptvm_devices_exit(struct ptvm *p)
  * the VM stops (then with the final DMA-mapping times, the guest's waits at bus-master
  * enable and the MSI routes it used).
  */
-/* Open file descriptors of this process (a leak shows between start and exit); 0 when
- * /proc/self/fd could not be read. */
+/*
+ * Open file descriptors of this process (a leak shows between start and exit). Counted with
+ * poll(), not from /proc/self/fd: a directory fd kept open for it would reach the host's /proc
+ * from inside --jail.
+ */
 static unsigned ptvm_open_fds(struct ptvm *p)
 {
-	char buf[4096] __attribute__((aligned(8)));
-	unsigned n = 0;
-	ssize_t len;
-
-	if (p->fd_dir < 0 || lseek(p->fd_dir, 0, SEEK_SET) < 0)
-		return 0;
-	while ((len = getdents64(p->fd_dir, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < len;) {
-			const struct dirent64 *d = (const struct dirent64 *)(buf + off);
-
-			n += d->d_name[0] != '.';
-			off += d->d_reclen;
-		}
-	return n ? n - 1 : 0; /* the directory's own fd */
+	return fd_count_open(p->fd_limit);
 }
 
 static int ptvm_report_write(struct ptvm *p)
@@ -281,6 +271,8 @@ static int ptvm_report_write(struct ptvm *p)
 
 static int ptvm_report_init(struct ptvm *p)
 {
+	struct rlimit rl;
+
 	if (!p->cfg.report)
 		return 0;
 	p->report_fd = open(p->cfg.report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -290,7 +282,8 @@ static int ptvm_report_init(struct ptvm *p)
 		pr_err("--report %s: %s", p->cfg.report, strerror(-ret));
 		return ret;
 	}
-	p->fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the jail lowers RLIMIT_NOFILE later, never below an open fd */
+	p->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) ? 1024 : (unsigned)MIN(rl.rlim_cur, 65536);
 	p->fds_at_start = ptvm_open_fds(p);
 	return ptvm_report_write(p);
 }
@@ -303,9 +296,6 @@ static void ptvm_report_exit(struct ptvm *p)
 	ptvm_report_write(p);
 	close(p->report_fd);
 	p->report_fd = -1;
-	if (p->fd_dir >= 0)
-		close(p->fd_dir);
-	p->fd_dir = -1;
 }
 
 /*
@@ -550,7 +540,7 @@ static int ptvm_run_vm(struct ptvm *p)
 
 static int ptvm_cmd_run(int argc, char **argv)
 {
-	struct ptvm p = { .serial_fd = -1, .report_fd = -1, .fd_dir = -1 };
+	struct ptvm p = { .serial_fd = -1, .report_fd = -1 };
 	unsigned done = 0;
 	sigset_t set;
 	int ret, status = PTVM_EXIT_ERROR;

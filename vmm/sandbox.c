@@ -116,9 +116,6 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	{ "pwrite64", M,
 	  .why = "--report rewritten (SIGUSR2, exit) into the file opened at start-up" },
 	{ "ftruncate", M, .why = "the same: the report may have shrunk" },
-	{ "getdents64", M,
-	  .why = "the report's open_fds: /proc/self/fd (opened with the report) is read again" },
-	{ "lseek", M, .why = "the same: back to that directory's start" },
 	{ "epoll_ctl", M | V | I,
 	  .why = "stdin leaves the loop at EOF; activation adds queue kicks to a device's I/O "
 		 "thread" },
@@ -132,10 +129,10 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 		 "/proc/self/status (opened at start-up) to explain itself" },
 	{ "pwrite64", V, .why = "passthrough config space and trapped BARs (VFIO region writes)" },
 	{ "eventfd2", V, .why = "irqfds for MSI/MSI-X vectors the guest programs" },
-	{ "poll", V | I,
+	{ "poll", M | V | I,
 	  .why = "passthrough MSI-X PBA reads (pending vectors); hvc0 output waits for a full "
-		 "terminal" },
-	{ "ppoll", V | I, .why = "the same where libc uses ppoll" },
+		 "terminal; the report's open_fds (POLLNVAL marks a closed fd)" },
+	{ "ppoll", M | V | I, .why = "the same where libc uses ppoll" },
 	{ "prlimit64", V | I, ARG(2, SCMP_CMP_EQ, 0),
 	  .why = "a refused DMA pin reads RLIMIT_MEMLOCK to explain itself (read only)" },
 

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -123,4 +124,22 @@ double monotonic_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+unsigned fd_count_open(unsigned limit)
+{
+	struct pollfd p[256];
+	unsigned n = 0;
+
+	for (unsigned base = 0; base < limit; base += 256) {
+		unsigned k = MIN(limit - base, 256U);
+
+		for (unsigned i = 0; i < k; i++)
+			p[i] = (struct pollfd){ .fd = (int)(base + i) };
+		if (poll(p, k, 0) < 0)
+			return 0;
+		for (unsigned i = 0; i < k; i++)
+			n += !(p[i].revents & POLLNVAL);
+	}
+	return n;
 }

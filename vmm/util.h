@@ -47,6 +47,12 @@ int parse_uint(const char *s, unsigned max, unsigned *out);
 
 /* Reads a whole file into a malloc'd buffer; -errno on failure. */
 int read_file(const char *path, uint8_t **buf, size_t *len);
+/*
+ * How many of the fds below @limit are open, from poll() (a closed fd reports POLLNVAL): no
+ * /proc, so it works inside a jail and needs no directory fd that reaches out of it. 0 when
+ * poll fails.
+ */
+unsigned fd_count_open(unsigned limit);
 
 /* CLOCK_MONOTONIC in seconds, for the durations the logs and --report give. */
 double monotonic_seconds(void);
