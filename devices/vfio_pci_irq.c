@@ -139,7 +139,7 @@ static void vfio_pci_msi_disable(struct vfio_pci *dp)
  * that many, as QEMU does, and the guest's other vectors never fire. 0 or -errno.
  */
 static int vfio_pci_irq_enable_vectors(struct vfio_pci *dp, uint32_t index, unsigned count,
-				       const int *fds, const char *what)
+				       const int *fds)
 {
 	int ret = vfio_device_set_irq_eventfds(dp->vdev, index, 0, count, fds);
 
@@ -147,7 +147,7 @@ static int vfio_pci_irq_enable_vectors(struct vfio_pci *dp, uint32_t index, unsi
 		vp_warn_rl(dp,
 			   "%s: the host has %d of the %u vectors the guest enabled; vectors "
 			   "%d and up will not fire",
-			   what, ret, count, ret);
+			   index == VFIO_PCI_MSI_IRQ_INDEX ? "MSI" : "MSI-X", ret, count, ret);
 		ret = vfio_device_set_irq_eventfds(dp->vdev, index, 0, (unsigned)ret, fds);
 	}
 	return ret > 0 ? -ENOSPC : ret;
@@ -170,7 +170,7 @@ static int vfio_pci_msi_enable(struct vfio_pci *dp, unsigned nvec)
 		fds[i] = msi->vec[i].fd;
 	}
 	if (!ret)
-		ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSI_IRQ_INDEX, nvec, fds, "MSI");
+		ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSI_IRQ_INDEX, nvec, fds);
 	if (ret) {
 		vp_err_rl(dp, "MSI: cannot enable %u vector(s): %s", nvec, strerror(-ret));
 		vfio_pci_msi_teardown(dp);
@@ -306,7 +306,7 @@ static int vfio_pci_msix_enable(struct msix *m, bool on)
 	for (unsigned v = 0; v < m->nr_vectors; v++)
 		fds[v] = msix_vector_fd(m, v);
 	vfio_pci_intx_disable(dp);
-	ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSIX_IRQ_INDEX, m->nr_vectors, fds, "MSI-X");
+	ret = vfio_pci_irq_enable_vectors(dp, VFIO_PCI_MSIX_IRQ_INDEX, m->nr_vectors, fds);
 	free(fds);
 	if (ret) {
 		vp_err_rl(dp, "MSI-X: cannot enable %u vectors: %s", m->nr_vectors, strerror(-ret));

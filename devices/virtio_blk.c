@@ -195,7 +195,7 @@ static int virtio_blk_transfer(const struct virtio_blk_disk *disk, bool write, s
 		unsigned k = 0;
 		ssize_t r;
 
-		if (disk->vdev && virtio_device_stopping(disk->vdev))
+		if (virtio_device_stopping(disk->vdev))
 			return -ECANCELED;
 		/* the first BLK_IO_CHUNK bytes of iov: the iovecs they span, the last one cut */
 		while (k < n && want < BLK_IO_CHUNK)

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "term.h"
 #include "util.h"
+#include "vcpu.h"
 
 /* Which thread kinds an entry is for. */
 #define M (1u << SANDBOX_THREAD_MAIN)
@@ -93,7 +94,7 @@ static const struct sandbox_syscall sandbox_syscalls[] = {
 	  .why = "pthread_sigmask at thread start; pthread_create, abort()" },
 	/* one entry per signal, compared on all 64 bits: the kernel reads an int, so a rule
 	 * "not SIGSYS" let (1 << 32) | SIGSYS through and SIGSYS's handler be replaced */
-	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGUSR1),
+	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, VCPU_KICK_SIGNAL),
 	  .why = "the first vCPU start installs the kick handler (never SIGSYS's)" },
 	{ "rt_sigaction", ALL, ARG(0, SCMP_CMP_EQ, SIGABRT),
 	  .why = "abort(); the terminal's crash handler resets it to SIG_DFL to re-raise" },
@@ -338,22 +339,20 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *ctx)
 
 	(void)sig;
 	(void)ctx;
-	if (si->si_arch != SANDBOX_AUDIT_ARCH)
-		nr = -1; /* a number of another architecture's table (x86: int $0x80) */
 	syscall(SYS_prctl, PR_GET_NAME, comm, 0, 0, 0);
 	n = sandbox_put(line, n, len, "ptvm: error: seccomp: thread '");
 	n = sandbox_put(line, n, len, comm);
 	n = sandbox_put(line, n, len, "' (");
 	n = sandbox_put(line, n, len, sandbox_thread_name(sandbox_self));
 	n = sandbox_put(line, n, len, " thread) made a forbidden system call: ");
-	if (si->si_arch != SANDBOX_AUDIT_ARCH)
+	if (si->si_arch != SANDBOX_AUDIT_ARCH) /* nr is of its table (x86: int $0x80) */
 		n = sandbox_put(line, n, len, "another architecture's");
 	else if (nr >= 0 && nr < SANDBOX_MAX_NR && sandbox_nr_names[nr][0])
 		n = sandbox_put(line, n, len, sandbox_nr_names[nr]);
 	else
 		n = sandbox_put(line, n, len, "unknown");
 	n = sandbox_put(line, n, len, " (");
-	n = sandbox_put_uint(line, n, len, (unsigned long)(unsigned)si->si_syscall);
+	n = sandbox_put_uint(line, n, len, (unsigned long)(unsigned)nr);
 	n = sandbox_put(line, n, len, "); stopping\n");
 	term_restore();
 	if (write(STDERR_FILENO, line, n) < 0) {

@@ -126,20 +126,33 @@ double monotonic_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int fd_poll_open(int first, unsigned n, bool *open)
+{
+	struct pollfd p[FD_POLL_WINDOW];
+
+	if (n > FD_POLL_WINDOW)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = first + (int)i };
+	if (poll(p, n, 0) < 0)
+		return -errno;
+	for (unsigned i = 0; i < n; i++)
+		open[i] = !(p[i].revents & POLLNVAL);
+	return 0;
+}
+
 unsigned fd_count_open(unsigned limit)
 {
-	struct pollfd p[256];
+	bool open[FD_POLL_WINDOW];
 	unsigned n = 0;
 
-	for (unsigned base = 0; base < limit; base += 256) {
-		unsigned k = MIN(limit - base, 256U);
+	for (unsigned base = 0; base < limit; base += FD_POLL_WINDOW) {
+		unsigned k = MIN(limit - base, (unsigned)FD_POLL_WINDOW);
 
-		for (unsigned i = 0; i < k; i++)
-			p[i] = (struct pollfd){ .fd = (int)(base + i) };
-		if (poll(p, k, 0) < 0)
+		if (fd_poll_open((int)base, k, open))
 			return 0;
 		for (unsigned i = 0; i < k; i++)
-			n += !(p[i].revents & POLLNVAL);
+			n += open[i];
 	}
 	return n;
 }

@@ -3,6 +3,7 @@
 #ifndef PTVM_UTIL_H
 #define PTVM_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,10 +49,13 @@ int parse_uint(const char *s, unsigned max, unsigned *out);
 /* Reads a whole file into a malloc'd buffer; -errno on failure. */
 int read_file(const char *path, uint8_t **buf, size_t *len);
 /*
- * How many of the fds below @limit are open, from poll() (a closed fd reports POLLNVAL): no
- * /proc, so it works inside a jail and needs no directory fd that reaches out of it. 0 when
- * poll fails.
+ * Which of the fds first..first+n-1 are open (open[i]), from one poll() (a closed fd reports
+ * POLLNVAL): no /proc, so it works inside a jail and needs no directory fd that reaches out of
+ * it. n at most FD_POLL_WINDOW; -errno when poll fails.
  */
+#define FD_POLL_WINDOW 256
+int fd_poll_open(int first, unsigned n, bool *open);
+/* How many of the fds below @limit are open (fd_poll_open); 0 when poll fails. */
 unsigned fd_count_open(unsigned limit);
 
 /* CLOCK_MONOTONIC in seconds, for the durations the logs and --report give. */

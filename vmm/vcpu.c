@@ -15,8 +15,6 @@
 #include "util.h"
 #include "vm.h"
 
-#define VCPU_KICK_SIGNAL SIGUSR1
-
 static __thread struct vcpu *vcpu_self;
 
 /*

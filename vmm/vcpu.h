@@ -5,7 +5,11 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
+
+/* vcpu_kick's signal: a vCPU thread out of KVM_RUN or a blocking write (no SA_RESTART) */
+#define VCPU_KICK_SIGNAL SIGUSR1
 
 struct vm;
 

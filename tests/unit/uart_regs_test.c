@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "devices/uart.h"
+#include "vmm/vcpu.h"
 #include "vmm/util.h"
 
 enum {
@@ -478,14 +479,14 @@ static void test_output_blocked_does_not_hold_lock_or_exit(void **state)
 	assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) > 0);
 	assert_int_equal(write(p[1], fill, sizeof(fill)), sizeof(fill)); /* full */
 	assert_int_equal(uart_create(0x3f8, p[1], &ctx.irq.line, &ctx.u), 0);
-	assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+	assert_int_equal(sigaction(VCPU_KICK_SIGNAL, &sa, &old), 0);
 
 	assert_int_equal(pthread_create(&vcpu, NULL, thr_writer, NULL), 0);
 	usleep(50000); /* let it block in write() */
 	assert_int_equal(pthread_create(&input, NULL, input_writer, NULL), 0);
 	input_done = joined_within(input, 2000);
 	for (unsigned i = 0; i < 200 && !vcpu_done; i++) {
-		pthread_kill(vcpu, SIGUSR1);
+		pthread_kill(vcpu, VCPU_KICK_SIGNAL);
 		vcpu_done = joined_within(vcpu, 10);
 	}
 	if (!input_done || !vcpu_done) {
@@ -499,7 +500,7 @@ static void test_output_blocked_does_not_hold_lock_or_exit(void **state)
 		fail_msg("while the output was full: the input %s, the kicked vCPU %s",
 			 input_ok ? "went in" : "blocked", vcpu_ok ? "got out" : "stayed stuck");
 	}
-	assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+	assert_int_equal(sigaction(VCPU_KICK_SIGNAL, &old, NULL), 0);
 	/* the input is in the FIFO, THR is empty again */
 	assert_true(rd(LSR) & LSR_DR);
 	assert_int_equal(rd(RBR), 'i');

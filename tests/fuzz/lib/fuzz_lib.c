@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -73,17 +72,15 @@ static int fd_lowest_free(void)
 	return fd;
 }
 
-/* Which of fd_low.. are open, with one poll(): a closed fd reports POLLNVAL. */
+_Static_assert(FD_WINDOW <= FD_POLL_WINDOW, "one fd_poll_open covers the window");
+
+/* Which of fd_low.. are open (one poll()). */
 static void fd_window_snapshot(bool open_now[FD_WINDOW])
 {
-	struct pollfd p[FD_WINDOW];
+	int ret = fd_poll_open(fd_low, FD_WINDOW, open_now);
 
-	for (int i = 0; i < FD_WINDOW; i++)
-		p[i] = (struct pollfd){ .fd = fd_low + i };
-	if (poll(p, FD_WINDOW, 0) < 0)
-		fuzz_fail("poll: %s", strerror(errno));
-	for (int i = 0; i < FD_WINDOW; i++)
-		open_now[i] = !(p[i].revents & POLLNVAL);
+	if (ret)
+		fuzz_fail("poll: %s", strerror(-ret));
 }
 
 /* ---- device I/O threads ---- */
