@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ enum dma_mapping_state {
 	DMA_QUEUED,  /* waiting for the worker (background mode) */
 	DMA_MAPPING, /* VFIO_IOMMU_MAP_DMA for it is under way */
 	DMA_MAPPED,
+	DMA_GONE, /* undone, dropped by the next close-up; only inside one regions_del */
 };
 
 struct dma_mapping {
@@ -51,7 +53,7 @@ struct dma_listener {
 	 * (and the space's lock, except by the background worker), read by the report */
 	pthread_mutex_t lock;
 	unsigned nr_maps, cap_maps;
-	struct dma_mapping *maps;
+	struct dma_mapping **maps; /* each allocated on its own: a MAP moves pointers only */
 	struct dma_listener_stats stats;
 	struct log_ratelimit rl; /* what it says about a guest-controlled space's mappings */
 	/* /proc/self/status, opened at creation: a pin refused later (ptvm jailed, no /proc,
@@ -144,17 +146,19 @@ static uint64_t locked_bytes(struct dma_listener *l)
 /* RAM and ROM in the map plus r (when r is not in it yet); the caller holds the map's lock. */
 static uint64_t guest_ram_bytes(struct memmap *mm, const struct memmap_region *r)
 {
-	uint64_t total = 0;
-	bool seen = false;
+	unsigned lo = 0, hi = mm->nr_regions;
 
-	for (unsigned i = 0; i < mm->nr_regions; i++) {
-		const struct memmap_region *o = mm->regions[i];
+	/* r is in the map during a replay, not yet during an add (a binary search: a guest
+	 * IOMMU domain's tens of thousands of regions are not walked at each MAP) */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
 
-		if (o->kind == MEMMAP_RAM || o->kind == MEMMAP_ROM)
-			total += o->size;
-		seen |= o == r;
+		if (mm->regions[mid]->gpa < r->gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return seen ? total : total + r->size;
+	return mm->ram_bytes + (lo < mm->nr_regions && mm->regions[lo] == r ? 0 : r->size);
 }
 
 /* CAP_IPC_LOCK in the effective set: VFIO then pins without charging RLIMIT_MEMLOCK. */
@@ -258,7 +262,7 @@ static unsigned dma_listener_pos(struct dma_listener *l, uint64_t iova)
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
 
-		if (l->maps[mid].iova < iova)
+		if (l->maps[mid]->iova < iova)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -270,42 +274,64 @@ static struct dma_mapping *dma_listener_find(struct dma_listener *l, uint64_t io
 {
 	unsigned i = dma_listener_pos(l, iova);
 
-	return i < l->nr_maps && l->maps[i].iova == iova ? &l->maps[i] : NULL;
+	return i < l->nr_maps && l->maps[i]->iova == iova ? l->maps[i] : NULL;
+}
+
+/*
+ * The mapping at iova queued as seq (the array may have moved while the lock was dropped;
+ * one being made cannot go meanwhile: region_del waits for it).
+ */
+static struct dma_mapping *dma_listener_find_job(struct dma_listener *l, uint64_t iova,
+						 uint64_t seq)
+{
+	struct dma_mapping *m = dma_listener_find(l, iova);
+
+	return m && m->seq == seq ? m : NULL;
 }
 
 /* A slot for a mapping at iova, in order; NULL when memory runs out. */
 static struct dma_mapping *dma_listener_insert(struct dma_listener *l, uint64_t iova)
 {
+	struct dma_mapping *m;
 	unsigned i;
 
 	if (l->nr_maps == l->cap_maps) {
 		unsigned cap = l->cap_maps ? l->cap_maps * 2 : 16;
-		struct dma_mapping *n = realloc(l->maps, cap * sizeof(*n));
+		struct dma_mapping **n = realloc(l->maps, cap * sizeof(*n));
 
 		if (!n)
 			return NULL;
 		l->maps = n;
 		l->cap_maps = cap;
 	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
 	i = dma_listener_pos(l, iova);
 	memmove(&l->maps[i + 1], &l->maps[i], (l->nr_maps - i) * sizeof(l->maps[0]));
+	l->maps[i] = m;
 	l->nr_maps++;
-	return &l->maps[i];
-}
-
-static struct dma_mapping *dma_listener_find_seq(struct dma_listener *l, uint64_t seq)
-{
-	for (unsigned i = 0; i < l->nr_maps; i++)
-		if (l->maps[i].seq == seq)
-			return &l->maps[i];
-	return NULL;
+	return m;
 }
 
 /* Forgets mapping m (the array closes up); lock held. */
 static void dma_listener_forget(struct dma_listener *l, struct dma_mapping *m)
 {
-	memmove(m, m + 1, (size_t)(&l->maps[l->nr_maps] - (m + 1)) * sizeof(*m));
+	unsigned i = dma_listener_pos(l, m->iova);
+
+	memmove(&l->maps[i], &l->maps[i + 1], (l->nr_maps - i - 1) * sizeof(l->maps[0]));
 	l->nr_maps--;
+	free(m);
+}
+
+/* The array and whatever is still in it (nothing once the space has let go). */
+static void dma_listener_free_maps(struct dma_listener *l)
+{
+	for (unsigned i = 0; i < l->nr_maps; i++)
+		free(l->maps[i]);
+	free(l->maps);
+	l->maps = NULL;
+	l->nr_maps = l->cap_maps = 0;
 }
 
 /* Mappings not in place yet (queued or being made); lock held. */
@@ -314,7 +340,7 @@ static unsigned dma_listener_busy_locked(struct dma_listener *l)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < l->nr_maps; i++)
-		n += l->maps[i].state != DMA_MAPPED;
+		n += l->maps[i]->state != DMA_MAPPED;
 	return n;
 }
 
@@ -324,8 +350,8 @@ static uint64_t dma_listener_pending_bytes_locked(struct dma_listener *l)
 	uint64_t n = 0;
 
 	for (unsigned i = 0; i < l->nr_maps; i++)
-		if (l->maps[i].state != DMA_MAPPED && !l->maps[i].device_ram)
-			n += l->maps[i].size;
+		if (l->maps[i]->state != DMA_MAPPED && !l->maps[i]->device_ram)
+			n += l->maps[i]->size;
 	return n;
 }
 
@@ -353,13 +379,14 @@ static int dma_listener_refuse(struct dma_listener *l, struct memmap_region *r, 
 }
 
 /*
- * Makes the mapping with sequence number seq (state DMA_MAPPING), dropping the lock around
- * VFIO_IOMMU_MAP_DMA. On success it is DMA_MAPPED; on failure it is forgotten (and, for RAM,
- * the failure explained). ram: the guest's RAM total, for that explanation. Lock held.
+ * Makes the mapping at iova with sequence number seq (state DMA_MAPPING), dropping the lock
+ * around VFIO_IOMMU_MAP_DMA. On success it is DMA_MAPPED; on failure it is forgotten (and, for
+ * RAM, the failure explained). ram: the guest's RAM total, for that explanation. Lock held.
  */
-static int dma_listener_map_locked(struct dma_listener *l, uint64_t seq, uint64_t ram)
+static int dma_listener_map_locked(struct dma_listener *l, uint64_t iova, uint64_t seq,
+				   uint64_t ram)
 {
-	struct dma_mapping *m = dma_listener_find_seq(l, seq), job = *m;
+	struct dma_mapping *m = dma_listener_find_job(l, iova, seq), job = *m;
 	double t0, dt;
 	int ret;
 
@@ -369,7 +396,7 @@ static int dma_listener_map_locked(struct dma_listener *l, uint64_t seq, uint64_
 	dt = now_seconds() - t0;
 	pthread_mutex_lock(&l->lock);
 	/* region_del waits while a mapping is being made: it is still here */
-	m = dma_listener_find_seq(l, seq);
+	m = dma_listener_find_job(l, iova, seq);
 	if (ret) {
 		dma_listener_forget(l, m);
 		if (job.device_ram) {
@@ -423,9 +450,9 @@ static int dma_listener_map_locked(struct dma_listener *l, uint64_t seq, uint64_
  * mapping is DMA_MAPPING meanwhile, so region_del waits for it. A failure is not one: the map
  * faults in what is left, and says what is wrong if anything is.
  */
-static void dma_listener_prefault_locked(struct dma_listener *l, uint64_t seq)
+static void dma_listener_prefault_locked(struct dma_listener *l, uint64_t iova, uint64_t seq)
 {
-	struct dma_mapping job = *dma_listener_find_seq(l, seq);
+	struct dma_mapping job = *dma_listener_find_job(l, iova, seq);
 	double t0, dt;
 	int ret;
 
@@ -459,12 +486,13 @@ static void *dma_listener_worker(void *arg)
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		struct dma_mapping *next = NULL;
-		uint64_t seq, ram;
+		uint64_t iova, seq, ram;
 		int ret;
 
 		for (unsigned i = 0; i < l->nr_maps; i++)
-			if (l->maps[i].state == DMA_QUEUED && (!next || l->maps[i].seq < next->seq))
-				next = &l->maps[i];
+			if (l->maps[i]->state == DMA_QUEUED &&
+			    (!next || l->maps[i]->seq < next->seq))
+				next = l->maps[i];
 		if (l->stopping)
 			break;
 		if (!next) {
@@ -472,11 +500,12 @@ static void *dma_listener_worker(void *arg)
 			continue;
 		}
 		next->state = DMA_MAPPING;
+		iova = next->iova;
 		seq = next->seq;
 		ram = next->device_ram ? 0 : l->stats.guest_ram_bytes;
 		if (!next->device_ram && next->writable && l->prefault_threads > 1)
-			dma_listener_prefault_locked(l, seq);
-		ret = dma_listener_map_locked(l, seq, ram);
+			dma_listener_prefault_locked(l, iova, seq);
+		ret = dma_listener_map_locked(l, iova, seq, ram);
 		if (ret && !l->error) {
 			l->error = ret;
 			if (l->on_error)
@@ -566,33 +595,19 @@ static int dma_listener_region_add(struct memmap_listener *ml, struct memmap_reg
 		/* a device may DMA (or the guest asked for this IOVA): mapped before anyone can
 		 * use it */
 		m->state = DMA_MAPPING;
-		ret = dma_listener_map_locked(l, seq, ram);
+		ret = dma_listener_map_locked(l, r->gpa, seq, ram);
 	}
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 	return ret;
 }
 
-static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_region *r)
+/* Undoes mapping m, which is in place; lock held. */
+static void dma_listener_unmap_locked(struct dma_listener *l, struct dma_mapping *m)
 {
-	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
-	struct dma_mapping *m;
-	double t0, dt;
-	int ret;
+	double t0 = now_seconds(), dt;
+	int ret = l->ops->unmap(l, m->iova, m->size);
 
-	pthread_mutex_lock(&l->lock);
-	/* never under a mapping being made: wait for it, then undo it */
-	while ((m = dma_listener_find(l, r->gpa)) && m->state == DMA_MAPPING)
-		pthread_cond_wait(&l->cond, &l->lock);
-	if (!m)
-		goto out_unlock; /* MMIO, p2p off, or a mapping that failed */
-	if (m->state == DMA_QUEUED) {
-		pr_debug("%s: %s left the map before it was mapped", l->name, m->name);
-		dma_listener_forget(l, m);
-		goto out_unlock;
-	}
-	t0 = now_seconds();
-	ret = l->ops->unmap(l, m->iova, m->size);
 	dt = now_seconds() - t0;
 	if (ret)
 		pr_warn_ratelimited("%s: VFIO_IOMMU_UNMAP_DMA %s iova 0x%" PRIx64 " size 0x%" PRIx64
@@ -605,11 +620,70 @@ static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_re
 	l->stats.unmap_seconds += dt;
 	l->stats.bytes_in_place -= m->size;
 	l->stats.nr_mappings--;
-	/* the region is gone from the guest either way: forget it */
-	dma_listener_forget(l, m);
-out_unlock:
+}
+
+/*
+ * The regions rs leave the space: their mappings are undone (or dropped while still queued)
+ * and forgotten, the array closed up once for all of them. A guest's UNMAP of a range can
+ * take thousands at once; one close-up per mapping made that quadratic (seconds for tens of
+ * thousands).
+ */
+static void dma_listener_regions_del(struct memmap_listener *ml, struct memmap_region **rs,
+				     unsigned n)
+{
+	struct dma_listener *l = container_of(ml, struct dma_listener, ml);
+	unsigned w, gone = 0, first = UINT_MAX, last = 0;
+
+	pthread_mutex_lock(&l->lock);
+	/* never under a mapping being made: wait until none of them is (the worker may start
+	 * another meanwhile, so after a wait the check starts over) */
+	for (unsigned i = 0; i < n;) {
+		struct dma_mapping *m = dma_listener_find(l, rs[i]->gpa);
+
+		if (m && m->state == DMA_MAPPING) {
+			pthread_cond_wait(&l->cond, &l->lock);
+			i = 0;
+			continue;
+		}
+		i++;
+	}
+	/* from here on the lock stays held: nobody sees a mapping DMA_GONE */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned pos = dma_listener_pos(l, rs[i]->gpa);
+		struct dma_mapping *m;
+
+		if (pos == l->nr_maps || l->maps[pos]->iova != rs[i]->gpa)
+			continue; /* MMIO, p2p off, or a mapping that failed */
+		m = l->maps[pos];
+		if (m->state == DMA_QUEUED)
+			pr_debug("%s: %s left the map before it was mapped", l->name, m->name);
+		else
+			dma_listener_unmap_locked(l, m); /* gone from the guest either way */
+		m->state = DMA_GONE;
+		gone++;
+		first = MIN(first, pos);
+		last = MAX(last, pos);
+	}
+	/* one close-up: what lies between the first and the last gone, then the rest in one
+	 * move (the mappings of one range lie side by side) */
+	if (gone) {
+		for (unsigned i = w = first; i <= last; i++) {
+			if (l->maps[i]->state == DMA_GONE)
+				free(l->maps[i]);
+			else
+				l->maps[w++] = l->maps[i];
+		}
+		memmove(&l->maps[w], &l->maps[last + 1],
+			(l->nr_maps - last - 1) * sizeof(l->maps[0]));
+	}
+	l->nr_maps -= gone;
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
+}
+
+static void dma_listener_region_del(struct memmap_listener *ml, struct memmap_region *r)
+{
+	dma_listener_regions_del(ml, &r, 1);
 }
 
 static void dma_listener_stop_worker(struct dma_listener *l)
@@ -649,6 +723,7 @@ int dma_listener_create_background(struct memmap *mm, struct vfio_container *c, 
 		.priority = 10,
 		.region_add = dma_listener_region_add,
 		.region_del = dma_listener_region_del,
+		.regions_del = dma_listener_regions_del,
 	};
 	l->c = c;
 	l->ops = ops;
@@ -679,7 +754,7 @@ int dma_listener_create_background(struct memmap *mm, struct vfio_container *c, 
 	return 0;
 
 out_free:
-	free(l->maps);
+	dma_listener_free_maps(l);
 	if (l->status_fd >= 0)
 		close(l->status_fd);
 	pthread_cond_destroy(&l->cond);
@@ -790,7 +865,7 @@ void dma_listener_destroy(struct dma_listener *l)
 	dma_listener_stop_worker(l);
 	if (l->c && l->c->listener == l)
 		l->c->listener = NULL;
-	free(l->maps);
+	dma_listener_free_maps(l);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);
 	if (l->status_fd >= 0)
@@ -866,7 +941,7 @@ int dma_listener_add_reserved(struct dma_listener *l, uint64_t start, uint64_t e
 
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps && !ret; i++) {
-		const struct dma_mapping *m = &l->maps[i];
+		const struct dma_mapping *m = l->maps[i];
 
 		if (m->iova <= end && start <= m->iova + m->size - 1) {
 			pr_err("%s: guest %s [0x%" PRIx64 "-0x%" PRIx64
@@ -887,9 +962,9 @@ void dma_listener_for_each(struct dma_listener *l,
 {
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
-		if (l->maps[i].state == DMA_MAPPED)
-			fn(opaque, l->maps[i].name, l->maps[i].iova, l->maps[i].size,
-			   l->maps[i].hva, l->maps[i].writable);
+		if (l->maps[i]->state == DMA_MAPPED)
+			fn(opaque, l->maps[i]->name, l->maps[i]->iova, l->maps[i]->size,
+			   l->maps[i]->hva, l->maps[i]->writable);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -898,9 +973,9 @@ void dma_listener_report(struct dma_listener *l)
 	pthread_mutex_lock(&l->lock);
 	for (unsigned i = 0; i < l->nr_maps; i++)
 		pr_info("%s:   dma %s iova [0x%" PRIx64 "-0x%" PRIx64 "] hva %p%s%s", l->name,
-			l->maps[i].name, l->maps[i].iova, l->maps[i].iova + l->maps[i].size - 1,
-			l->maps[i].hva, l->maps[i].writable ? "" : " read-only",
-			l->maps[i].state == DMA_MAPPED ? "" : " (not mapped yet)");
+			l->maps[i]->name, l->maps[i]->iova, l->maps[i]->iova + l->maps[i]->size - 1,
+			l->maps[i]->hva, l->maps[i]->writable ? "" : " read-only",
+			l->maps[i]->state == DMA_MAPPED ? "" : " (not mapped yet)");
 	pthread_mutex_unlock(&l->lock);
 	dma_listener_report_stats(l);
 }

@@ -578,7 +578,6 @@ static int viommu_map_locked(struct viommu *v, struct viommu_domain *d, uint64_t
 static int viommu_unmap_locked(struct viommu *v, struct viommu_domain *d, uint64_t vs, uint64_t ve)
 {
 	struct memmap_region r;
-	uint64_t x = vs;
 
 	if (d->bypass)
 		return -EINVAL;
@@ -588,12 +587,9 @@ static int viommu_unmap_locked(struct viommu *v, struct viommu_domain *d, uint64
 	if ((memmap_find(d->map, vs, &r) && r.gpa < vs) ||
 	    (memmap_find(d->map, ve, &r) && r.gpa + (r.size - 1) > ve))
 		return -ERANGE;
-	while (memmap_find_next(d->map, x, &r) && r.gpa <= ve) {
-		memmap_del_region(d->map, r.gpa);
-		if (r.gpa + (r.size - 1) >= ve)
-			break;
-		x = r.gpa + r.size;
-	}
+	/* so every mapping starting inside ends inside: all go, in one pass (the guest's
+	 * range may hold the domain's every mapping) */
+	memmap_del_range(d->map, vs, ve);
 	return 0;
 }
 

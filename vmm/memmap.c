@@ -56,6 +56,12 @@ void memmap_destroy(struct memmap *mm)
 	free(mm);
 }
 
+/* What ram_bytes counts. */
+static bool memmap_region_is_ram(const struct memmap_region *r)
+{
+	return r->kind == MEMMAP_RAM || r->kind == MEMMAP_ROM;
+}
+
 /* Runs region_del on the listeners from l up to `stop` (exclusive), last first. */
 static void memmap_listeners_del_until(struct memmap_listener *l, struct memmap_listener *stop,
 				       struct memmap_region *r)
@@ -169,6 +175,7 @@ int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl)
 		(mm->nr_regions - pos) * sizeof(mm->regions[0]));
 	mm->regions[pos] = r;
 	mm->nr_regions++;
+	mm->ram_bytes += memmap_region_is_ram(r) ? r->size : 0;
 	pr_debug("%s: add %s %s [0x%llx-0x%llx] hva=%p", mm->name, memmap_kind_name(r->kind),
 		 r->name, (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1),
 		 r->hva);
@@ -195,11 +202,61 @@ int memmap_del_region(struct memmap *mm, uint64_t gpa)
 	memmove(&mm->regions[i], &mm->regions[i + 1],
 		(mm->nr_regions - i - 1) * sizeof(mm->regions[0]));
 	mm->nr_regions--;
+	mm->ram_bytes -= memmap_region_is_ram(r) ? r->size : 0;
 	pr_debug("%s: del %s %s [0x%llx-0x%llx]", mm->name, memmap_kind_name(r->kind), r->name,
 		 (unsigned long long)r->gpa, (unsigned long long)(r->gpa + r->size - 1));
 	pthread_rwlock_unlock(&mm->lock);
 	free(r);
 	return 0;
+}
+
+/* Runs the removal of the n regions rs on the listeners from l on, last first. */
+static void memmap_listeners_del_batch(struct memmap_listener *l, struct memmap_region **rs,
+				       unsigned n)
+{
+	if (!l)
+		return;
+	memmap_listeners_del_batch(l->next, rs, n);
+	if (l->regions_del)
+		l->regions_del(l, rs, n);
+	else if (l->region_del)
+		for (unsigned i = 0; i < n; i++)
+			l->region_del(l, rs[i]);
+}
+
+unsigned memmap_del_range(struct memmap *mm, uint64_t start, uint64_t end)
+{
+	unsigned first, n = 0;
+
+	if (end < start)
+		return 0;
+	pthread_rwlock_wrlock(&mm->lock);
+	/* regions do not overlap: those whole inside are one run of the sorted array, which
+	 * only its last candidate (one reaching past end) can cut short */
+	first = memmap_insert_pos(mm, start);
+	while (first + n < mm->nr_regions) {
+		const struct memmap_region *r = mm->regions[first + n];
+
+		if (r->gpa > end || r->size - 1 > end - r->gpa)
+			break;
+		n++;
+	}
+	if (n) {
+		memmap_listeners_del_batch(mm->listeners, &mm->regions[first], n);
+		for (unsigned i = 0; i < n; i++) {
+			struct memmap_region *r = mm->regions[first + i];
+
+			mm->ram_bytes -= memmap_region_is_ram(r) ? r->size : 0;
+			free(r);
+		}
+		memmove(&mm->regions[first], &mm->regions[first + n],
+			(mm->nr_regions - first - n) * sizeof(mm->regions[0]));
+		mm->nr_regions -= n;
+		pr_debug("%s: del %u region%s in [0x%llx-0x%llx]", mm->name, n, n == 1 ? "" : "s",
+			 (unsigned long long)start, (unsigned long long)end);
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return n;
 }
 
 int memmap_listener_register(struct memmap *mm, struct memmap_listener *l)

@@ -44,6 +44,10 @@ struct memmap_listener {
 	int priority;
 	int (*region_add)(struct memmap_listener *l, struct memmap_region *r);
 	void (*region_del)(struct memmap_listener *l, struct memmap_region *r);
+	/* Optional: n regions leaving at once (memmap_del_range), in ascending order; without
+	 * it region_del is called for each. One call lets a listener that keeps its own sorted
+	 * array close it up once rather than once per region (a guest's UNMAP of thousands). */
+	void (*regions_del)(struct memmap_listener *l, struct memmap_region **rs, unsigned n);
 	struct memmap_listener *next;
 };
 
@@ -57,6 +61,7 @@ struct memmap {
 	 * say about them and log each one at debug level only. */
 	bool guest_controlled;
 	unsigned nr_regions, max_regions, capacity;
+	uint64_t ram_bytes; /* the RAM and ROM regions' sizes added up */
 	/* Sorted by gpa, grown on demand up to max_regions; each region is allocated on its own
 	 * so pointers handed to listeners stay valid while the array shifts. */
 	struct memmap_region **regions;
@@ -82,6 +87,9 @@ void memmap_destroy(struct memmap *mm);
 int memmap_add_region(struct memmap *mm, const struct memmap_region *tmpl) __must_check;
 /* Removes the region starting exactly at gpa; -ENOENT if there is none. */
 int memmap_del_region(struct memmap *mm, uint64_t gpa);
+/* Removes every region lying whole inside [start, end] (one that only overlaps it stays),
+ * in time linear in the map's size; returns how many went. */
+unsigned memmap_del_range(struct memmap *mm, uint64_t start, uint64_t end);
 
 /* Registers and replays the current map; on a replay failure nothing stays added. */
 int memmap_listener_register(struct memmap *mm, struct memmap_listener *l) __must_check;

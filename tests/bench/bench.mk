@@ -22,3 +22,13 @@ $(BENCH_DIR)/kvm_floor: tests/bench/kvm_floor.c
 # tests/install-deps.sh brings QEMU; bench.py installs gnuplot-nox for the chart if missing
 bench: deps $(BUILD)/ptvm $(BENCH_GUESTS) $(BENCH_DIR)/kvm_floor
 	@tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+
+# ptvm's vIOMMU bookkeeping with a domain of many mappings (no /dev/kvm, no VFIO: the DMA
+# backend only counts): MAP, one UNMAP of many, single UNMAPs. Writes viommu_unmap.txt.
+$(BENCH_DIR)/viommu_unmap: tests/bench/viommu_unmap.c $(BUILD)/libptvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) $(HARDEN_CFLAGS) $(HARDEN_LDFLAGS) -o $@ $< $(BUILD)/libptvm.a $(LDLIBS)
+
+.PHONY: bench-viommu
+bench-viommu: $(BENCH_DIR)/viommu_unmap
+	@$< 30000 $(BENCH_DIR)/viommu_unmap.txt

@@ -280,6 +280,70 @@ static void test_priority_order(void **state)
 	memmap_listener_unregister(mm, &mid.l);
 }
 
+static unsigned nr_batches, batch_sizes[4];
+
+static void fake_regions_del(struct memmap_listener *l, struct memmap_region **rs, unsigned n)
+{
+	struct fake_listener *f = container_of(l, struct fake_listener, l);
+
+	assert_true(nr_batches < ARRAY_SIZE(batch_sizes));
+	batch_sizes[nr_batches++] = n;
+	for (unsigned i = 0; i < n; i++)
+		event_log(f->tag, 'D', rs[i]);
+}
+
+/*
+ * memmap_del_range: the regions whole inside the range go, in one call to a listener with
+ * regions_del and one region_del each to a listener without; regions that only overlap the
+ * range's ends stay, and so does everything outside.
+ */
+static void test_del_range(void **state)
+{
+	struct memmap *mm = *state;
+	struct fake_listener batch, single;
+	struct memmap_region out;
+
+	fake_listener_init(&batch, 'b', 10);
+	batch.l.regions_del = fake_regions_del;
+	fake_listener_init(&single, 's', 0);
+	nr_batches = 0;
+	assert_int_equal(add(mm, MEMMAP_MMIO, 0x1000, 0x1000, NULL), 0);
+	assert_int_equal(add(mm, MEMMAP_MMIO, 0x2000, 0x1000, NULL), 0);
+	assert_int_equal(add(mm, MEMMAP_MMIO, 0x3000, 0x800, NULL), 0);
+	assert_int_equal(add(mm, MEMMAP_MMIO, 0x4000, 0x2000, NULL), 0);
+	assert_int_equal(add(mm, MEMMAP_MMIO, 0x6000, 0x1000, NULL), 0);
+	assert_int_equal(memmap_listener_register(mm, &batch.l), 0);
+	assert_int_equal(memmap_listener_register(mm, &single.l), 0);
+	nr_events = 0;
+
+	/* 0x1000 starts before the range, 0x4000 ends after it: both stay */
+	assert_int_equal(memmap_del_range(mm, 0x1800, 0x4fff), 2);
+	expect_events("bDbDsdsd", (uint64_t[]){ 0x2000, 0x3000, 0x2000, 0x3000 });
+	assert_int_equal(nr_batches, 1);
+	assert_int_equal(batch_sizes[0], 2);
+	assert_int_equal(mm->nr_regions, 3);
+	assert_true(memmap_find(mm, 0x1000, &out));
+	assert_false(memmap_find(mm, 0x2000, &out));
+	assert_false(memmap_find(mm, 0x3000, &out));
+	assert_true(memmap_find(mm, 0x4000, &out));
+	assert_true(memmap_find(mm, 0x6fff, &out));
+
+	/* nothing whole inside, an empty and a backwards range: no listener call */
+	nr_events = 0;
+	assert_int_equal(memmap_del_range(mm, 0x1000, 0x1ffe), 0);
+	assert_int_equal(memmap_del_range(mm, 0x4000, 0x3fff), 0);
+	assert_int_equal(nr_events, 0);
+	assert_int_equal(nr_batches, 1);
+
+	/* the whole space: what is left goes, still in address order */
+	assert_int_equal(memmap_del_range(mm, 0, UINT64_MAX), 3);
+	expect_events("bDbDbDsdsdsd",
+		      (uint64_t[]){ 0x1000, 0x4000, 0x6000, 0x1000, 0x4000, 0x6000 });
+	assert_int_equal(mm->nr_regions, 0);
+	memmap_listener_unregister(mm, &single.l);
+	memmap_listener_unregister(mm, &batch.l);
+}
+
 static void test_late_listener_replayed_in_address_order(void **state)
 {
 	struct memmap *mm = *state;
@@ -595,6 +659,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_listener_sees_copy_with_slot_reset, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_priority_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_del_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_listener_replayed_in_address_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failing_add_rolls_back, setup, teardown),

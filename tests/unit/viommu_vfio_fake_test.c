@@ -210,6 +210,37 @@ static void test_domain_stream_reaches_its_container(void **state)
 		assert_int_equal(calls[i].container, 0);
 }
 
+/* One UNMAP of a range takes every mapping inside it, each unmapped once, in IOVA order,
+ * and leaves the mappings on either side in place (and their IOVAs usable again). */
+static void test_unmap_range_takes_every_mapping_inside(void **state)
+{
+	struct fixture *f = *state;
+	struct listing ls;
+
+	assert_int_equal(viommu_attach(f->v, 1, EP_A, false), 0);
+	for (unsigned i = 0; i < 12; i++)
+		assert_int_equal(viommu_map(f->v, 1, 0x100000 + i * 0x2000ULL,
+					    0x100fff + i * 0x2000ULL, 0x1000000 + i * 0x1000ULL,
+					    true, true),
+				 0);
+	assert_int_equal(nr_calls, 12);
+	/* from the gap before mapping 2 to the end of mapping 5's gap */
+	assert_int_equal(viommu_unmap(f->v, 1, 0x103000, 0x10bfff), 0);
+	assert_int_equal(nr_calls, 16);
+	for (unsigned i = 0; i < 4; i++)
+		expect_call(12 + i, 0, 'u', 0x104000 + i * 0x2000ULL, 0x1000, 0, false);
+	ls = listed(f->la);
+	assert_int_equal(ls.n, 8);
+	for (unsigned i = 0, k = 0; i < 12; i++) {
+		if (i >= 2 && i <= 5)
+			continue;
+		assert_int_equal(ls.iova[k++], 0x100000 + i * 0x2000ULL);
+	}
+	assert_int_equal(viommu_map(f->v, 1, 0x106000, 0x106fff, 0x2000000, true, true), 0);
+	expect_call(16, 0, 'm', 0x106000, 0x1000, 0x2000000, true);
+	assert_int_equal(listed(f->la).n, 9);
+}
+
 static void test_two_domains_two_containers(void **state)
 {
 	struct fixture *f = *state;
@@ -522,6 +553,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_what_the_containers_impose, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_stream_reaches_its_container, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_range_takes_every_mapping_inside, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_domains_two_containers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_joining_endpoint_gets_the_domain_replayed,
