@@ -166,6 +166,10 @@ check_result viommu-linux-virtio-net "$LOG" vnet "$NET_ERR"
 # shellcheck disable=SC2046
 set -- $(vfio_bind 0x1b36 0x0010 2> /dev/null) $(vfio_bind 0x8086 0x5845 2> /dev/null)
 NVME=${1:-}
+# Later suites (passthrough) expect the NVMe on the test host's own driver, as it booted:
+# every controller bound here goes back when this suite ends, however it ends.
+NVME_BOUND="$*"
+trap 'for b in $NVME_BOUND; do ptvm vfio unbind "$b" > /dev/null 2>&1; done' EXIT
 if [ -z "$NVME" ]; then
 	th_skip viommu-linux-nvme-strict "no NVMe controller bound to vfio-pci in the test host ($(cat /sys/bus/pci/devices/*/class | sort | uniq -c | tr '\n' ' '))"
 	exit 0
